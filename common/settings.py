@@ -79,8 +79,8 @@ class Settings:
         """Environment variables that rebuild these settings in a child process."""
         env = {
             "FERRY_DATA_DIR": str(self.data_dir),
-            "FERRY_API_BIND": "%s:%d" % self.api_bind,
-            "FERRY_FLOWER_BIND": "%s:%d" % self.flower_bind,
+            "FERRY_API_BIND": "{}:{}".format(*self.api_bind),
+            "FERRY_FLOWER_BIND": "{}:{}".format(*self.flower_bind),
             "FERRY_LOG_LEVEL": self.log_level,
             "FERRY_REGISTRY_ALLOW_NETWORKS": ",".join(map(str, self.registry_allow_networks)),
             "FERRY_REGISTRY_DENY_NETWORKS": ",".join(map(str, self.registry_deny_networks)),
@@ -201,3 +201,10 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment with ``settings`` written over it, for child processes."""
+    env = dict(os.environ)
+    env.update(settings.to_env())
+    return env

@@ -1,12 +1,145 @@
-"""Shared fixtures: real PostgreSQL, real Redis, real registries, real workers."""
+"""Shared fixtures: real PostgreSQL, real Redis, real registries, real workers.
+
+PostgreSQL: one database per test session (and per xdist worker), migrated with
+the real migrations; tables are emptied after each test that used it.
+Redis: the local server, one database index per xdist worker, flushed after use.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
+import psycopg
 import pytest
+import redis as redis_lib
+from cryptography.fernet import Fernet
 
+from common.settings import Settings, get_settings, load_settings
 from tests.support.registry import RegistryServer
+from tests.support.worker import WorkerProcess
+
+# Where the test services are; CI and developer machines run them locally.
+ADMIN_URL = os.environ.get("FERRY_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("FERRY_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+TEST_KEY = Fernet.generate_key().decode()
+
+
+def _worker_index(config: pytest.Config) -> int:
+    wid = getattr(config, "workerinput", {}).get("workerid", "gw0")
+    return int(wid[2:]) if wid.startswith("gw") else 0
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database with every migration applied, dropped at the end."""
+    from common.db.migrate import upgrade
+
+    name = f"ferry_test_{_worker_index(request.config)}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    yield url
+    from common.db import close_pool
+
+    close_pool()
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """A Redis database index of its own for this test process."""
+    return f"{REDIS_BASE}/{10 + _worker_index(request.config) % 6}"
+
+
+@pytest.fixture(scope="session")
+def base_settings(database_url: str, redis_url: str, tmp_path_factory) -> Iterator[Settings]:
+    """Settings of the test session, also exported to the environment for child processes."""
+    env = {
+        "FERRY_DATABASE_URL": database_url,
+        "FERRY_REDIS_URL": redis_url,
+        "FERRY_SECRET_KEYS": TEST_KEY,
+        "FERRY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+        "FERRY_LOG_LEVEL": "INFO",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    yield load_settings()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """Test settings with an empty database and an empty Redis database afterwards."""
+    yield base_settings
+    _truncate(base_settings.require_database_url())
+    client = redis_lib.Redis.from_url(base_settings.require_redis_url())
+    client.flushdb()
+    client.close()
+
+
+def _truncate(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'ferry_migrations'"
+            )
+        ]
+        if tables:
+            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[psycopg.Connection]:
+    """A connection to the test database (autocommit), emptied after the test."""
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(settings.require_database_url(), autocommit=True,
+                         row_factory=dict_row) as conn:
+        yield conn
+
+
+@pytest.fixture
+def app(settings: Settings):
+    """The Flask app on the test settings."""
+    from api.app import create_app
+
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def unreachable_settings(settings: Settings) -> Settings:
+    """Settings whose database nothing listens on."""
+    from tests.support.registry import free_port
+
+    return replace(settings, database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/x")
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[WorkerProcess]:
+    """A real Celery worker process on all queues, stopped after the test."""
+    proc = WorkerProcess(settings).start()
+    yield proc
+    proc.stop()
 
 
 @pytest.fixture

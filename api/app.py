@@ -1,0 +1,58 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import swagger_ui_bundle
+from flask import Flask, send_from_directory
+from flask_smorest import Api
+
+from api.errors import ErrorSchema, register_error_handlers
+from common.settings import Settings, get_settings
+
+
+class FerryApi(Api):
+    """flask-smorest's Api documenting Ferry's one error body for every error."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+@dataclass
+class FerryState:
+    """What views need from the process, kept in ``app.extensions["ferry"]``."""
+
+    settings: Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """A configured Ferry API; the OpenAPI document is at /api/openapi.json."""
+    settings = settings or get_settings()
+    app = Flask("ferry")
+    app.config.update(
+        API_TITLE="Ferry",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        # Served from the swagger-ui-bundle package: the docs work offline.
+        OPENAPI_SWAGGER_UI_URL="/api/docs/static/",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["ferry"] = FerryState(settings=settings)
+    api = FerryApi(app, spec_kwargs={"info": {"description": "Registry replication by rules."}})
+    register_error_handlers(app)
+
+    from api import health
+
+    api.register_blueprint(health.blp)
+    _serve_swagger_assets(app)
+    return app
+
+
+def _serve_swagger_assets(app: Flask) -> None:
+    @app.get("/api/docs/static/<path:filename>")
+    def swagger_static(filename: str):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

@@ -1,0 +1,153 @@
+"""``ferry up``: run the API, a worker, beat and Flower as children, and stop them all.
+
+Each child runs in its own process group so that its own children (gunicorn
+and Celery workers) are stopped with it. SIGINT/SIGTERM stop everything,
+embedded servers included, within :data:`STOP_TIMEOUT` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.settings import Settings, child_environment
+
+STOP_TIMEOUT = 10.0
+# Children get most of the budget; the embedded servers need well under a second.
+CHILD_STOP_TIMEOUT = 6.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+
+
+def child_commands(settings: Settings, flower_auth: str) -> list[Child]:
+    """The processes ``ferry up`` runs, as argv lists using this interpreter."""
+    py = sys.executable
+    api_host, api_port = settings.api_bind
+    fl_host, fl_port = settings.flower_bind
+    level = settings.log_level.lower()
+    return [
+        Child("api", [py, "-m", "gunicorn", "--bind", f"{api_host}:{api_port}",
+                      "--workers", "2", "--threads", "4", "--graceful-timeout", "4",
+                      "--access-logfile", "-", "--log-level", level, "api.wsgi:app"]),
+        Child("worker", [py, "-m", "celery", "-A", "worker.celery_app", "worker",
+                         "--queues", "push,plan,copy", "--concurrency", "4",
+                         "--hostname", "ferry-worker@%h", "--loglevel", level]),
+        Child("beat", [py, "-m", "celery", "-A", "worker.celery_app", "beat",
+                       "--schedule", str(settings.data_dir / "celerybeat-schedule"),
+                       "--loglevel", level]),
+        Child("flower", [py, "-m", "celery", "-A", "worker.celery_app", "flower",
+                         f"--address={fl_host}", f"--port={fl_port}",
+                         f"--basic-auth={flower_auth}",
+                         f"--db={settings.data_dir / 'flower.db'}", "--persistent=False"]),
+    ]
+
+
+def ensure_secret_key(settings: Settings, say: Callable[[str], None]) -> Settings:
+    """In embedded mode, a generated key in the data dir stands in for FERRY_SECRET_KEYS."""
+    if settings.secret_keys:
+        return settings
+    from cryptography.fernet import Fernet
+
+    from common.errors import ConfigError
+
+    if not settings.embedded:
+        raise ConfigError("FERRY_SECRET_KEYS: required when FERRY_DATABASE_URL/REDIS_URL are set")
+    path = settings.data_dir / "secret.key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(Fernet.generate_key().decode())
+        say(f"generated an encryption key in {path} (mode 0600); back it up with the data dir")
+    from dataclasses import replace
+
+    return replace(settings, secret_keys=(path.read_text().strip(),))
+
+
+def ensure_flower_auth(settings: Settings, say: Callable[[str], None]) -> str:
+    """Flower's USER:PASSWORD: configured, or generated once into the data dir."""
+    if settings.flower_basic_auth:
+        return settings.flower_basic_auth
+    path = settings.data_dir / "flower.auth"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"ferry:{secrets.token_urlsafe(16)}")
+        say(f"generated Flower credentials in {path}")
+    return path.read_text().strip()
+
+
+class Supervisor:
+    """Starts the children, watches them, and stops everything on a signal."""
+
+    def __init__(self, settings: Settings, flower_auth: str, say: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.say = say
+        self.children = child_commands(settings, flower_auth)
+        self._stopping = False
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._stopping = True
+
+    def run(self) -> int:
+        """Run until a signal or a child's death; returns the exit code."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        env = child_environment(self.settings)
+        log_dir = self.settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        code = 0
+        try:
+            for child in self.children:
+                child.process = self._spawn(child, env, log_dir)
+            while not self._stopping:
+                for child in self.children:
+                    assert child.process is not None
+                    if child.process.poll() is not None:
+                        self.say(f"{child.name} exited with {child.process.returncode}; "
+                                 f"see {log_dir / (child.name + '.log')}; stopping")
+                        self._stopping, code = True, 1
+                        break
+                time.sleep(0.2)
+        finally:
+            self.stop_children()
+        return code
+
+    def _spawn(self, child: Child, env: dict[str, str], log_dir: Path) -> subprocess.Popen:
+        with open(log_dir / f"{child.name}.log", "ab") as log:
+            return subprocess.Popen(
+                child.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+
+    def stop_children(self) -> None:
+        """SIGTERM every child's process group, then SIGKILL what is left after the budget."""
+        running = [c.process for c in self.children if c.process and c.process.poll() is None]
+        for proc in running:
+            _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + CHILD_STOP_TIMEOUT
+        while time.monotonic() < deadline and any(p.poll() is None for p in running):
+            time.sleep(0.05)
+        for child in self.children:
+            if child.process is not None:
+                # Kill the whole group even if the leader is gone: orphans stay in it.
+                _signal_group(child.process.pid, signal.SIGKILL)
+                child.process.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

@@ -1,0 +1,86 @@
+"""Settings: defaults, and one-line errors that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from common.errors import ConfigError
+from common.settings import load_settings
+
+
+def test_defaults_are_embedded_mode():
+    s = load_settings({})
+    assert s.database_url is None and s.redis_url is None
+    assert s.embedded
+    assert s.data_dir == Path("~/.local/share/ferry").expanduser()
+    assert s.api_bind == ("127.0.0.1", 8000)
+    assert s.flower_bind == ("127.0.0.1", 5555)
+    assert s.log_level == "INFO"
+    assert s.secret_keys == ()
+
+
+def test_values_are_parsed():
+    k1, k2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    s = load_settings({
+        "FERRY_DATABASE_URL": "postgresql://u@db:5432/ferry",
+        "FERRY_REDIS_URL": "redis://cache:6379/1",
+        "FERRY_SECRET_KEYS": f"{k1}, {k2}",
+        "FERRY_DATA_DIR": "/var/lib/ferry",
+        "FERRY_API_BIND": "0.0.0.0:9000",
+        "FERRY_FLOWER_BIND": "[::1]:5556",
+        "FERRY_LOG_LEVEL": "debug",
+        "FERRY_REGISTRY_DENY_NETWORKS": "10.0.0.0/8",
+    })
+    assert not s.embedded
+    assert s.secret_keys == (k1, k2)
+    assert s.data_dir == Path("/var/lib/ferry")
+    assert s.api_bind == ("0.0.0.0", 9000)
+    assert s.flower_bind == ("::1", 5556)
+    assert s.log_level == "DEBUG"
+    assert [str(n) for n in s.registry_deny_networks] == ["10.0.0.0/8"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FERRY_DATABASE_URL", "mysql://x"),
+        ("FERRY_REDIS_URL", "http://redis"),
+        ("FERRY_SECRET_KEYS", "not-a-key"),
+        ("FERRY_SECRET_KEYS", " , "),
+        ("FERRY_API_BIND", "8000"),
+        ("FERRY_API_BIND", "127.0.0.1:99999"),
+        ("FERRY_FLOWER_BIND", "localhost:"),
+        ("FERRY_LOG_LEVEL", "LOUD"),
+        ("FERRY_REGISTRY_ALLOW_NETWORKS", "10.0.0.0/33"),
+        ("FERRY_REGISTRY_DENY_NETWORKS", "banana"),
+        ("FERRY_FLOWER_BASIC_AUTH", "nocolon"),
+        ("FERRY_FULL_RESCAN_INTERVAL", "soon"),
+    ],
+)
+def test_malformed_value_names_the_variable(name, value):
+    with pytest.raises(ConfigError) as err:
+        load_settings({name: value})
+    message = str(err.value)
+    assert message.startswith(name + ":")
+    assert "\n" not in message
+
+
+def test_secret_key_never_echoed():
+    bad = "c2VjcmV0LXNob3J0LWtleQ=="
+    with pytest.raises(ConfigError) as err:
+        load_settings({"FERRY_SECRET_KEYS": bad})
+    assert bad not in str(err.value)
+
+
+def test_only_settings_reads_the_environment():
+    root = Path(__file__).resolve().parent.parent
+    readers = [
+        str(p.relative_to(root))
+        for pkg in ("api", "worker", "common")
+        for p in (root / pkg).rglob("*.py")
+        if "os.environ" in p.read_text() or "os.getenv" in p.read_text()
+    ]
+    assert readers == ["common/settings.py"]

@@ -1,0 +1,72 @@
+"""The Celery application: Redis broker and result backend, JSON only, explicit names.
+
+Configuration is read from :mod:`common.settings` when Celery first needs it
+(``on_configure``), not at import, so tests and ``ferry up`` can set the
+environment first. Start a worker with ``celery -A worker.celery_app worker``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from common.settings import Settings, get_settings
+
+QUEUES = ("plan", "copy", "push")
+
+# Redis redelivers an unacknowledged message after the visibility timeout. With
+# acks_late a copy is acknowledged when it ends, so the timeout must exceed the
+# longest copy; copies are idempotent, so a redelivery costs only time.
+VISIBILITY_TIMEOUT = 2 * 60 * 60
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings derived from Ferry's settings."""
+    redis_url = settings.require_redis_url()
+    transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    return {
+        "broker_url": redis_url,
+        "result_backend": redis_url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": "plan",
+        "task_routes": {
+            "ferry.plan": {"queue": "plan"},
+            "ferry.finalize": {"queue": "plan"},
+            "ferry.copy": {"queue": "copy"},
+        },
+        "result_expires": 24 * 60 * 60,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "enable_utc": True,
+        "timezone": "UTC",
+        "worker_hijack_root_logger": False,
+        "beat_schedule": {},
+    }
+
+
+def create_celery() -> Celery:
+    """A Celery app that configures itself from settings on first use."""
+    celery = Celery("ferry", include=["worker.tasks"])
+
+    def _configure(sender: Celery, **_: Any) -> None:
+        sender.conf.update(celery_config(get_settings()))
+
+    # weak=False: the signal would otherwise drop this local function at once.
+    celery.on_configure.connect(_configure, weak=False)
+
+    return celery
+
+
+app = create_celery()
