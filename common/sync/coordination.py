@@ -1,0 +1,118 @@
+"""Coordination across worker processes through Redis.
+
+- :class:`TargetSemaphore` caps concurrent copies per target instance, across
+  every worker. Slots are leases (a sorted set scored by expiry), so a worker
+  that dies frees its slot when the lease runs out.
+- :class:`RedisBlobCoordinator` lets copies of different items share blobs: a
+  blob being uploaded to a target is leased by one copy; the others wait and
+  then mount it from the repository that received it. The target's own HEAD is
+  always checked before trusting either.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import redis
+
+PREFIX = "ferry:"
+
+# KEYS[1] = semaphore key; ARGV = limit, ttl seconds, token. Server time keeps
+# every worker on one clock.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 60)
+  return 1
+end
+return 0
+"""
+
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+return redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[1]), ARGV[2])
+"""
+
+
+class TargetSemaphore:
+    """At most ``limit`` holders at once for one target, across processes."""
+
+    def __init__(self, client: redis.Redis, target_id: str, limit: int, ttl: float = 120.0):
+        self.client = client
+        self.key = f"{PREFIX}sem:{target_id}"
+        self.limit = limit
+        self.ttl = ttl
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+
+    def try_acquire(self) -> str | None:
+        """A slot token, or None when the target is at its limit."""
+        token = uuid.uuid4().hex
+        ok = self._acquire(keys=[self.key], args=[self.limit, self.ttl, token])
+        return token if ok else None
+
+    def acquire(self, timeout: float, poll: float = 0.05) -> str | None:
+        """Wait up to ``timeout`` seconds for a slot."""
+        deadline = time.monotonic() + timeout
+        while True:
+            token = self.try_acquire()
+            if token or time.monotonic() >= deadline:
+                return token
+            time.sleep(poll)
+
+    def renew(self, token: str) -> bool:
+        """Extend the lease; False if it had already expired."""
+        self._renew(keys=[self.key], args=[self.ttl, token])
+        return self.client.zscore(self.key, token) is not None
+
+    def release(self, token: str) -> None:
+        self.client.zrem(self.key, token)
+
+    def holders(self) -> int:
+        """Live slots right now (expired leases excluded)."""
+        return int(self.client.zcount(self.key, time.time(), "+inf"))
+
+
+class RedisBlobCoordinator:
+    """Blob locations and upload leases per target registry, shared by all workers."""
+
+    def __init__(self, client: redis.Redis, location_ttl: int = 24 * 3600):
+        self.client = client
+        self.location_ttl = location_ttl
+
+    def _key(self, kind: str, target_key: str, digest: str) -> str:
+        return f"{PREFIX}blob:{kind}:{target_key}:{digest}"
+
+    def locate(self, target_key: str, digest: str) -> str | None:
+        """A repository of the target believed to hold ``digest`` (verify before use)."""
+        value = self.client.get(self._key("loc", target_key, digest))
+        return value.decode() if isinstance(value, bytes) else value
+
+    def remember(self, target_key: str, digest: str, repository: str) -> None:
+        self.client.set(self._key("loc", target_key, digest), repository, ex=self.location_ttl)
+
+    def claim_upload(self, target_key: str, digest: str, ttl: float) -> bool:
+        """True if this caller now owns the upload of ``digest`` to the target."""
+        return bool(self.client.set(self._key("up", target_key, digest), "1", nx=True,
+                                    px=max(1, int(ttl * 1000))))
+
+    def release_upload(self, target_key: str, digest: str) -> None:
+        self.client.delete(self._key("up", target_key, digest))
+
+    def wait_for(self, target_key: str, digest: str, timeout: float) -> str | None:
+        """Wait while another copy uploads ``digest``; its repository once done, else None."""
+        deadline = time.monotonic() + timeout
+        up = self._key("up", target_key, digest)
+        while time.monotonic() < deadline:
+            where = self.locate(target_key, digest)
+            if where:
+                return where
+            if not self.client.exists(up):
+                return self.locate(target_key, digest)
+            time.sleep(0.05)
+        return None

@@ -1,0 +1,74 @@
+"""Redis coordination: the per-target semaphore and the blob coordinator, on real Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis as redis_lib
+
+from common.sync.coordination import RedisBlobCoordinator, TargetSemaphore
+
+
+@pytest.fixture
+def r(settings):
+    client = redis_lib.Redis.from_url(settings.require_redis_url())
+    yield client
+    client.close()
+
+
+def test_semaphore_caps_holders_across_clients(r, settings):
+    other = redis_lib.Redis.from_url(settings.require_redis_url())
+    a = TargetSemaphore(r, "target-1", limit=2, ttl=30)
+    b = TargetSemaphore(other, "target-1", limit=2, ttl=30)
+    t1, t2 = a.try_acquire(), b.try_acquire()
+    assert t1 and t2
+    assert a.try_acquire() is None and b.try_acquire() is None
+    assert TargetSemaphore(r, "target-2", limit=2).try_acquire()  # another target is free
+    b.release(t2)
+    assert a.try_acquire() is not None
+    other.close()
+
+
+def test_semaphore_lease_expires_when_holder_dies(r):
+    sem = TargetSemaphore(r, "t", limit=1, ttl=0.3)
+    token = sem.try_acquire()
+    assert token and sem.try_acquire() is None
+    time.sleep(0.4)  # the holder never renewed: as if its worker died
+    assert sem.try_acquire() is not None
+    assert sem.renew(token) is False
+
+
+def test_semaphore_renew_keeps_the_slot(r):
+    sem = TargetSemaphore(r, "t", limit=1, ttl=0.3)
+    token = sem.try_acquire()
+    for _ in range(4):
+        time.sleep(0.1)
+        assert sem.renew(token)
+    assert sem.try_acquire() is None
+    assert sem.holders() == 1
+
+
+def test_blob_coordinator_one_uploader_others_wait_then_mount(r):
+    coord = RedisBlobCoordinator(r)
+    key, digest = "http://127.0.0.1:5000", "sha256:" + "a" * 64
+    assert coord.claim_upload(key, digest, ttl=5)
+    assert not coord.claim_upload(key, digest, ttl=5)
+    got: list[str | None] = []
+    waiter = threading.Thread(target=lambda: got.append(coord.wait_for(key, digest, 5)))
+    waiter.start()
+    time.sleep(0.2)
+    coord.remember(key, digest, "project/a")
+    coord.release_upload(key, digest)
+    waiter.join(5)
+    assert got == ["project/a"]
+    assert coord.locate(key, digest) == "project/a"
+
+
+def test_blob_claim_expires(r):
+    coord = RedisBlobCoordinator(r)
+    key, digest = "k", "sha256:" + "b" * 64
+    assert coord.claim_upload(key, digest, ttl=0.2)
+    assert coord.wait_for(key, digest, timeout=2) is None  # expired, never located
+    assert coord.claim_upload(key, digest, ttl=1)
