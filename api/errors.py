@@ -91,7 +91,8 @@ def register_error_handlers(app: Flask) -> None:
                 f"{k}: {' '.join(v)}" for k, v in sorted(errors.items())
             )
         resp, code = error_response(exc.code or 500, message, errors)
-        for name, value in (getattr(exc, "data", None) or {}).get("headers", {}).items():
+        # webargs sets "headers": None when it has none to add.
+        for name, value in (data.get("headers") or {}).items():
             resp.headers[name] = value
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
             resp.headers["Allow"] = ", ".join(exc.valid_methods)

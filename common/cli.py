@@ -71,6 +71,57 @@ def up() -> None:
     sys.exit(code)
 
 
+def _exec_role(role: str, **kwargs: object) -> None:
+    """Replace this process with one role of Ferry (for containers and service managers)."""
+    import os
+
+    from common.settings import child_environment
+    from common.supervisor import role_argv
+
+    settings = current_settings()
+    if settings.embedded:
+        raise click.UsageError("FERRY_DATABASE_URL and FERRY_REDIS_URL must be set to run "
+                               "one role alone; `ferry up` runs everything embedded")
+    if not settings.secret_keys:
+        raise click.UsageError("FERRY_SECRET_KEYS must be set")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    argv = role_argv(role, settings, **kwargs)  # type: ignore[arg-type]
+    os.execve(argv[0], argv, child_environment(settings))
+
+
+@main.command("api")
+def api_command() -> None:
+    """Run only the API (gunicorn) on FERRY_API_BIND."""
+    _exec_role("api")
+
+
+@main.command("worker")
+@click.option("--queues", default="push,plan,copy", show_default=True,
+              help="Comma-separated queues: push, plan, copy.")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256))
+def worker_command(queues: str, concurrency: int) -> None:
+    """Run only a Celery worker on the given queues."""
+    unknown = set(queues.split(",")) - {"push", "plan", "copy"}
+    if unknown:
+        raise click.BadParameter(f"unknown queue(s): {', '.join(sorted(unknown))}",
+                                 param_hint="--queues")
+    _exec_role("worker", queues=queues, concurrency=concurrency)
+
+
+@main.command("beat")
+def beat_command() -> None:
+    """Run only celery beat (schedules, reconciliation, rescans)."""
+    _exec_role("beat")
+
+
+@main.command("flower")
+def flower_command() -> None:
+    """Run only Flower on FERRY_FLOWER_BIND, with FERRY_FLOWER_BASIC_AUTH."""
+    if not current_settings().flower_basic_auth:
+        raise click.UsageError("FERRY_FLOWER_BASIC_AUTH (user:password) must be set")
+    _exec_role("flower")
+
+
 @main.group()
 def db() -> None:
     """Database maintenance."""
@@ -122,16 +173,45 @@ def tenant_create(name: str, as_json: bool) -> None:
         click.echo("The token is shown only now; Ferry stores only its hash.", err=True)
 
 
-def _register_optional_commands() -> None:
-    """Commands owned by other modules, registered when present."""
-    try:
-        from common.registry.cli import copy_command
-    except ImportError:
-        return
-    main.add_command(copy_command)
+@main.group()
+def keys() -> None:
+    """Encryption keys of stored registry passwords (FERRY_SECRET_KEYS)."""
 
 
-_register_optional_commands()
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored password under the first key of FERRY_SECRET_KEYS.
+
+    Put the new key first, keep the old ones after it, run this, then drop the old keys.
+    """
+    from common.crypto import SecretBox
+    from common.db import connect
+    from common.db.migrate import upgrade
+    from common.embedded import servers_for
+    from common.keys import rotate_secrets
+
+    settings = current_settings()
+    box = SecretBox(settings)  # fails before touching the database when no key is set
+    with servers_for(settings) as live:
+        url = live.require_database_url()
+        upgrade(url)
+        with connect(url) as conn:
+            result = rotate_secrets(conn, box)
+    click.echo(f"re-encrypted {result.total} secret(s) under the first key: "
+               f"{result.instance_passwords} instance password(s), "
+               f"{result.rule_passwords} rule password(s)")
+
+
+def _register_commands() -> None:
+    """Commands that live beside the code they drive."""
+    from common.cli_tasks import tasks_command, trigger_command
+    from common.registry.cli import copy_command
+
+    for command in (copy_command, trigger_command, tasks_command):
+        main.add_command(command)
+
+
+_register_commands()
 
 
 if __name__ == "__main__":

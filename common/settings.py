@@ -36,7 +36,7 @@ class Settings:
 
     database_url: str | None = None
     redis_url: str | None = None
-    secret_keys: tuple[str, ...] = ()
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
     data_dir: Path = field(default_factory=lambda: Path("~/.local/share/ferry").expanduser())
     api_bind: tuple[str, int] = ("127.0.0.1", 8000)
     flower_bind: tuple[str, int] = ("127.0.0.1", 5555)
@@ -45,6 +45,14 @@ class Settings:
     registry_deny_networks: tuple[Network, ...] = ()
     flower_basic_auth: str | None = None
     full_rescan_interval: int | None = None
+    # For CLI commands that talk to a running API (FERRY_URL, FERRY_TOKEN).
+    client_url: str | None = None
+    client_token: str | None = field(default=None, repr=False)
+    # Token realm hosts allowed besides the registry's own host (FERRY_TOKEN_REALM_HOSTS).
+    token_realm_hosts: tuple[str, ...] = ()
+    # USER:PASSWORD for `ferry copy` (FERRY_SRC_CREDS / FERRY_DST_CREDS); kept out of repr.
+    src_creds: str | None = field(default=None, repr=False)
+    dst_creds: str | None = field(default=None, repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -93,6 +101,7 @@ class Settings:
             "FERRY_FULL_RESCAN_INTERVAL": (
                 str(self.full_rescan_interval) if self.full_rescan_interval else None
             ),
+            "FERRY_TOKEN_REALM_HOSTS": ",".join(self.token_realm_hosts) or None,
         }
         env.update({k: v for k, v in optional.items() if v})
         return env
@@ -186,6 +195,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["flower_basic_auth"] = v
     if (v := get("FERRY_FULL_RESCAN_INTERVAL")) is not None:
         kwargs["full_rescan_interval"] = _positive_int("FERRY_FULL_RESCAN_INTERVAL", v)
+    if (v := get("FERRY_URL")) is not None:
+        kwargs["client_url"] = _url("FERRY_URL", v, ("http", "https")).rstrip("/")
+    if (v := get("FERRY_TOKEN")) is not None:
+        kwargs["client_token"] = v
+    if (v := get("FERRY_TOKEN_REALM_HOSTS")) is not None:
+        kwargs["token_realm_hosts"] = tuple(h.strip().lower() for h in v.split(",") if h.strip())
+    for name, key in (("FERRY_SRC_CREDS", "src_creds"), ("FERRY_DST_CREDS", "dst_creds")):
+        if (v := get(name)) is not None:
+            if ":" not in v:
+                raise ConfigError(f"{name}: expected USER:PASSWORD")
+            kwargs[key] = v
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 

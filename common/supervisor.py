@@ -32,26 +32,42 @@ class Child:
     process: subprocess.Popen | None = None
 
 
-def child_commands(settings: Settings, flower_auth: str) -> list[Child]:
-    """The processes ``ferry up`` runs, as argv lists using this interpreter."""
+ALL_QUEUES = "push,plan,copy"
+
+
+def role_argv(role: str, settings: Settings, *, queues: str = ALL_QUEUES,
+              concurrency: int = 4, flower_auth: str | None = None) -> list[str]:
+    """The command line of one Ferry process role, using this interpreter."""
     py = sys.executable
-    api_host, api_port = settings.api_bind
-    fl_host, fl_port = settings.flower_bind
     level = settings.log_level.lower()
+    celery = [py, "-m", "celery", "-A", "worker.celery_app"]
+    if role == "api":
+        host, port = settings.api_bind
+        return [py, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
+                "--threads", "4", "--graceful-timeout", "4", "--access-logfile", "-",
+                "--log-level", level, "api.wsgi:app"]
+    if role == "worker":
+        return [*celery, "worker", "--queues", queues, "--concurrency", str(concurrency),
+                "--hostname", f"ferry-{queues.replace(',', '-')}@%h", "--loglevel", level]
+    if role == "beat":
+        return [*celery, "beat", "--schedule", str(settings.data_dir / "celerybeat-schedule"),
+                "--loglevel", level]
+    if role == "flower":
+        host, port = settings.flower_bind
+        argv = [*celery, "flower", f"--address={host}", f"--port={port}",
+                f"--db={settings.data_dir / 'flower.db'}", "--persistent=False"]
+        auth = flower_auth or settings.flower_basic_auth
+        return [*argv, f"--basic-auth={auth}"] if auth else argv
+    raise ValueError(f"unknown role {role!r}")
+
+
+def child_commands(settings: Settings, flower_auth: str) -> list[Child]:
+    """The processes ``ferry up`` runs: API, one worker for all queues, beat and Flower."""
     return [
-        Child("api", [py, "-m", "gunicorn", "--bind", f"{api_host}:{api_port}",
-                      "--workers", "2", "--threads", "4", "--graceful-timeout", "4",
-                      "--access-logfile", "-", "--log-level", level, "api.wsgi:app"]),
-        Child("worker", [py, "-m", "celery", "-A", "worker.celery_app", "worker",
-                         "--queues", "push,plan,copy", "--concurrency", "4",
-                         "--hostname", "ferry-worker@%h", "--loglevel", level]),
-        Child("beat", [py, "-m", "celery", "-A", "worker.celery_app", "beat",
-                       "--schedule", str(settings.data_dir / "celerybeat-schedule"),
-                       "--loglevel", level]),
-        Child("flower", [py, "-m", "celery", "-A", "worker.celery_app", "flower",
-                         f"--address={fl_host}", f"--port={fl_port}",
-                         f"--basic-auth={flower_auth}",
-                         f"--db={settings.data_dir / 'flower.db'}", "--persistent=False"]),
+        Child("api", role_argv("api", settings)),
+        Child("worker", role_argv("worker", settings)),
+        Child("beat", role_argv("beat", settings)),
+        Child("flower", role_argv("flower", settings, flower_auth=flower_auth)),
     ]
 
 

@@ -50,10 +50,51 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+REDIS_LOCK = "ferry:test-session"
+
+
+def _claim_redis_db() -> int:
+    """A Redis database index no other live test process uses.
+
+    Celery workers of two test sessions on one Redis database would consume
+    each other's messages, so each session claims a database with a lock key
+    (taken over when its holder's process is gone).
+    """
+    for index in range(1, 16):
+        client = redis_lib.Redis.from_url(f"{REDIS_BASE}/{index}")
+        try:
+            if client.set(REDIS_LOCK, os.getpid(), nx=True, ex=6 * 3600):
+                client.flushdb()
+                client.set(REDIS_LOCK, os.getpid(), ex=6 * 3600)
+                return index
+            holder = int(client.get(REDIS_LOCK) or 0)
+            if holder and not _pid_alive(holder):
+                client.flushdb()
+                client.set(REDIS_LOCK, os.getpid(), ex=6 * 3600)
+                return index
+        finally:
+            client.close()
+    raise RuntimeError("no free Redis database for this test session (all 15 claimed)")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
-def redis_url(request: pytest.FixtureRequest) -> str:
-    """A Redis database index of its own for this test process."""
-    return f"{REDIS_BASE}/{10 + _worker_index(request.config) % 6}"
+def redis_url() -> Iterator[str]:
+    """A Redis database index of its own for this test process, released at the end."""
+    index = _claim_redis_db()
+    yield f"{REDIS_BASE}/{index}"
+    client = redis_lib.Redis.from_url(f"{REDIS_BASE}/{index}")
+    client.flushdb()
+    client.close()
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +125,10 @@ def settings(base_settings: Settings) -> Iterator[Settings]:
     yield base_settings
     _truncate(base_settings.require_database_url())
     client = redis_lib.Redis.from_url(base_settings.require_redis_url())
-    client.flushdb()
+    # Everything but this session's claim on the database.
+    for key in client.scan_iter(count=1000):
+        if key != REDIS_LOCK.encode():
+            client.delete(key)
     client.close()
 
 

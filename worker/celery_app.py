@@ -1,7 +1,7 @@
 """The Celery application: Redis broker and result backend, JSON only, explicit names.
 
 Configuration is read from :mod:`common.settings` when Celery first needs it
-(``on_configure``), not at import, so tests and ``ferry up`` can set the
+(a lazy default), not at import, so tests and ``ferry up`` can set the
 environment first. Start a worker with ``celery -A worker.celery_app worker``.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from celery.schedules import crontab
+from kombu import Exchange, Queue
 
 from common.settings import Settings, get_settings
 
@@ -39,12 +40,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "task_queues": [Queue(name) for name in QUEUES],
+        # One exchange and routing key per queue: with a shared default binding,
+        # Redis would copy every message into every queue.
+        "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
+        "task_default_exchange": "plan",
+        "task_default_routing_key": "plan",
         "task_default_queue": "plan",
         "task_routes": {
             "ferry.plan": {"queue": "plan"},
             "ferry.finalize": {"queue": "plan"},
             "ferry.copy": {"queue": "copy"},
+            "ferry.push_event": {"queue": "push"},
         },
         "result_expires": 24 * 60 * 60,
         "worker_send_task_events": True,
@@ -52,19 +58,31 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "timezone": "UTC",
         "worker_hijack_root_logger": False,
-        "beat_schedule": {},
+        "beat_schedule": beat_schedule(settings),
     }
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Beat's periodic tasks: cron dispatcher, reconciliation, optional full rescan."""
+    every_minute = {"queue": "plan", "expires": 55}
+    entries: dict[str, dict[str, Any]] = {
+        "schedule": {"task": "ferry.schedule", "schedule": crontab(), "options": every_minute},
+        "reconcile": {"task": "ferry.reconcile", "schedule": 60.0, "options": every_minute},
+    }
+    if settings.full_rescan_interval:
+        entries["rescan"] = {"task": "ferry.rescan",
+                             "schedule": float(settings.full_rescan_interval),
+                             "options": {"queue": "plan"}}
+    return entries
 
 
 def create_celery() -> Celery:
     """A Celery app that configures itself from settings on first use."""
     celery = Celery("ferry", include=["worker.tasks"])
 
-    def _configure(sender: Celery, **_: Any) -> None:
-        sender.conf.update(celery_config(get_settings()))
-
-    # weak=False: the signal would otherwise drop this local function at once.
-    celery.on_configure.connect(_configure, weak=False)
+    # A callable default is evaluated when Celery first loads its configuration,
+    # after tests or `ferry up` have prepared the environment.
+    celery.add_defaults(lambda: celery_config(get_settings()))
 
     return celery
 

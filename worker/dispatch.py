@@ -1,15 +1,39 @@
 """The only module the API imports from worker: it enqueues by task name.
 
 Sending by name keeps task bodies (and their imports) out of the API process.
+Call these only after the transaction that wrote the rows has committed.
 """
 
 from __future__ import annotations
+
+from uuid import UUID
 
 from celery.result import AsyncResult
 
 from worker.celery_app import app
 
 
+def queue_for(trigger: str) -> str:
+    """Push-triggered work has its own queue so a bulk rescan never delays it."""
+    return "push" if trigger == "push" else "copy"
+
+
 def send_ping() -> AsyncResult:
     """Enqueue ``ferry.ping``."""
     return app.send_task("ferry.ping")
+
+
+def enqueue_plan(task_uuid: UUID | str, trigger: str) -> None:
+    """Start a sync task: ``ferry.plan`` on the plan queue (push queue for pushes)."""
+    queue = "push" if trigger == "push" else "plan"
+    app.send_task("ferry.plan", args=[str(task_uuid)], queue=queue)
+
+
+def enqueue_copy(item_id: int, trigger: str) -> None:
+    """Re-send one item's copy (reconciliation)."""
+    app.send_task("ferry.copy", args=[item_id], queue=queue_for(trigger))
+
+
+def enqueue_push_event(event_id: int) -> None:
+    """Turn a stored push event into tasks (``ferry.push_event`` on the push queue)."""
+    app.send_task("ferry.push_event", args=[event_id], queue="push")

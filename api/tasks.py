@@ -1,0 +1,252 @@
+"""The sync log: trigger a rule, read its tasks and items, stop, retry, preview."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from itertools import islice
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from marshmallow import Schema, fields, validate
+
+from api.auth import TenantBlueprint, require_tenant
+from api.errors import ErrorSchema
+from common.credentials import source_credentials, target_credentials
+from common.crypto import SecretBox
+from common.db import tasks as q
+from common.db import transaction
+from common.db.instances import get_instance
+from common.db.rules import get_rule
+from common.errors import NotFound
+from common.sync import service
+from common.sync.clients import client_for
+from common.sync.planner import plan
+from worker.dispatch import enqueue_plan
+
+blp = TenantBlueprint("tasks", __name__, url_prefix="/api/v1",
+                description="Sync tasks: trigger, log, items, stop, retry, preview.")
+
+TRIGGERS = ("manual", "push", "schedule")
+TASK_STATUSES = ("Pending", "InProgress", "Succeeded", "PartiallySucceeded", "Failed",
+                 "Stopped", "Skipped")
+# A preview lists the source live: deeper pages than this are refused work.
+MAX_PREVIEW_OFFSET = 100_000
+OUTCOMES = ("pending", "running", "copied", "up-to-date", "kept", "failed", "stopped")
+
+
+class TaskStartedSchema(Schema):
+    task_id = fields.String(metadata={"example": "3f9a1c2b-000042"})
+    status = fields.String(metadata={"example": "Pending"})
+
+
+class TaskSchema(Schema):
+    """One run of a rule with the figures of its log."""
+
+    task_id = fields.String(metadata={"example": "3f9a1c2b-000042"})
+    rule_id = fields.UUID(allow_none=True)
+    trigger = fields.String(validate=validate.OneOf(TRIGGERS), metadata={"example": "manual"})
+    status = fields.String(validate=validate.OneOf(TASK_STATUSES),
+                           metadata={"example": "Succeeded"})
+    message = fields.String(metadata={"example": ""})
+    retry_of = fields.Method("_retry_of", allow_none=True,
+                             metadata={"description": "task_id this task retries, if any"})
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    time_spent_seconds = fields.Float(allow_none=True, metadata={"example": 12.5})
+    success_rate = fields.Float(allow_none=True, metadata={"example": 0.9667})
+    repositories_count = fields.Integer(metadata={"example": 12})
+    total = fields.Integer(metadata={"example": 30})
+    copied = fields.Integer(metadata={"example": 20})
+    up_to_date = fields.Integer(metadata={"example": 8})
+    kept = fields.Integer(metadata={"example": 1})
+    failed = fields.Integer(metadata={"example": 1})
+    stopped = fields.Integer(metadata={"example": 0})
+    bytes_transferred = fields.Integer(metadata={"example": 104857600})
+
+    def _retry_of(self, task: dict[str, Any]) -> str | None:
+        return task.get("retry_of_task_id")
+
+
+class ItemSchema(Schema):
+    """One repository:tag of a task and its outcome."""
+
+    source_repository = fields.String(metadata={"example": "project/sub1/app"})
+    source_tag = fields.String(metadata={"example": "v1"})
+    target_repository = fields.String(metadata={"example": "team/sub1/app"})
+    target_tag = fields.String(metadata={"example": "v1"})
+    kind = fields.String(allow_none=True, metadata={"example": "image"})
+    digest = fields.String(allow_none=True)
+    source_digest = fields.String(allow_none=True)
+    outcome = fields.String(attribute="status", validate=validate.OneOf(OUTCOMES),
+                            metadata={"example": "copied"})
+    reason = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    bytes_transferred = fields.Integer()
+    blobs_skipped = fields.Integer()
+    blobs_mounted = fields.Integer()
+    blobs_uploaded = fields.Integer()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    seconds = fields.Float(allow_none=True)
+
+
+class ItemQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(OUTCOMES),
+                           metadata={"description": "only items with this outcome"})
+
+
+class PreviewSchema(Schema):
+    """What a rule selects now."""
+
+    source_repository = fields.String(metadata={"example": "project/app"})
+    source_tag = fields.String(metadata={"example": "v1"})
+    kind = fields.String(allow_none=True, metadata={"example": "image"})
+    source_digest = fields.String(allow_none=True)
+    target_repository = fields.String(metadata={"example": "team/app"})
+    target_tag = fields.String(metadata={"example": "v1"})
+    target_has_it = fields.Boolean()
+    target_digest = fields.String(allow_none=True)
+
+
+def _settings():
+    return current_app.extensions["ferry"].settings
+
+
+def _rule_of_tenant(conn, rule_id, tenant_id) -> dict[str, Any]:
+    rule = get_rule(conn, rule_id, tenant_id)
+    if rule is None:
+        raise NotFound(f"rule {rule_id} not found")
+    return rule
+
+
+@blp.route("/rules/<uuid:rule_id>/trigger")
+class Trigger(MethodView):
+    @blp.response(202, TaskStartedSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
+    @blp.alt_response(409, schema=ErrorSchema, description="The rule is disabled.")
+    def post(self, rule_id):
+        """Start a manual sync task of the rule now."""
+        tenant_id = require_tenant()
+        with transaction(_settings()) as conn:
+            task = service.trigger_rule(conn, rule_id, tenant_id, "manual")
+        # Only after the commit: the worker must find the row.
+        enqueue_plan(task["id"], task["trigger"])
+        return {"task_id": task["task_id"], "status": task["status"]}
+
+
+@blp.route("/rules/<uuid:rule_id>/tasks")
+class RuleTasks(MethodView):
+    @blp.response(200, TaskSchema(many=True))
+    @blp.paginate()
+    @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
+    def get(self, rule_id, pagination_parameters):
+        """The rule's task log, newest first."""
+        tenant_id = require_tenant()
+        with transaction(_settings()) as conn:
+            _rule_of_tenant(conn, rule_id, tenant_id)
+            rows, total = q.list_tasks(conn, rule_id, limit=pagination_parameters.page_size,
+                                       offset=pagination_parameters.first_item)
+        pagination_parameters.item_count = total
+        return rows
+
+
+@blp.route("/tasks/<string:task_id>")
+class Task(MethodView):
+    @blp.response(200, TaskSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
+    def get(self, task_id):
+        """One task with its figures (live while it runs)."""
+        tenant_id = require_tenant()
+        with transaction(_settings()) as conn:
+            return _with_retry_of(conn, q.find_task(conn, task_id, tenant_id))
+
+
+def _with_retry_of(conn, task: dict[str, Any]) -> dict[str, Any]:
+    if task.get("retry_of"):
+        row = conn.execute("SELECT task_id FROM sync_tasks WHERE id = %s",
+                           (task["retry_of"],)).fetchone()
+        task["retry_of_task_id"] = row["task_id"] if row else None
+    return task
+
+
+@blp.route("/tasks/<string:task_id>/items")
+class TaskItems(MethodView):
+    @blp.arguments(ItemQuerySchema, location="query")
+    @blp.response(200, ItemSchema(many=True))
+    @blp.paginate()
+    @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
+    def get(self, args, task_id, pagination_parameters):
+        """The task's items, optionally only those with one outcome."""
+        tenant_id = require_tenant()
+        with transaction(_settings()) as conn:
+            task = q.find_task(conn, task_id, tenant_id)
+            rows, total = q.list_items(conn, task["id"], status=args.get("status"),
+                                       limit=pagination_parameters.page_size,
+                                       offset=pagination_parameters.first_item)
+        pagination_parameters.item_count = total
+        return rows
+
+
+@blp.route("/tasks/<string:task_id>/stop")
+class Stop(MethodView):
+    @blp.response(202, TaskSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
+    @blp.alt_response(409, schema=ErrorSchema, description="The task already finished.")
+    def post(self, task_id):
+        """Stop a task: pending items never start, running copies stop between chunks."""
+        tenant_id = require_tenant()
+        with transaction(_settings()) as conn:
+            return service.stop_task(conn, task_id, tenant_id)
+
+
+@blp.route("/tasks/<string:task_id>/retry")
+class Retry(MethodView):
+    @blp.response(202, TaskStartedSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
+    @blp.alt_response(409, schema=ErrorSchema,
+                      description="The task runs, has no failed item, or its rule is gone.")
+    def post(self, task_id):
+        """Start a new task with only the failed items of this one."""
+        tenant_id = require_tenant()
+        with transaction(_settings()) as conn:
+            task = service.retry_task(conn, task_id, tenant_id)
+        enqueue_plan(task["id"], task["trigger"])
+        return {"task_id": task["task_id"], "status": task["status"]}
+
+
+@blp.route("/rules/<uuid:rule_id>/preview")
+class Preview(MethodView):
+    @blp.response(200, PreviewSchema(many=True))
+    @blp.paginate()
+    @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
+    @blp.alt_response(502, schema=ErrorSchema, description="A registry failed to answer.")
+    def get(self, rule_id, pagination_parameters):
+        """What the rule selects now and whether the target has it; copies nothing."""
+        tenant_id = require_tenant()
+        settings = _settings()
+        with transaction(settings) as conn:
+            rule = _rule_of_tenant(conn, rule_id, tenant_id)
+            box = SecretBox(settings)
+            src_inst = get_instance(conn, rule["source_instance_id"])
+            dst_inst = get_instance(conn, rule["target_instance_id"])
+            if src_inst is None or dst_inst is None:
+                raise NotFound("the rule's source or target instance no longer exists")
+            su, sp = source_credentials(conn, rule, box)
+            tu, tp = target_credentials(conn, rule, box)
+        source = client_for(src_inst["url"], su, sp, src_inst["verify_tls"], settings)
+        target = client_for(dst_inst["url"], tu, tp, dst_inst["verify_tls"], settings)
+        first, size = pagination_parameters.first_item, pagination_parameters.page_size
+        if first > MAX_PREVIEW_OFFSET:
+            return []
+        candidates = (c for batch in plan(source, target, rule) for c in batch)
+        # One more than the page tells whether another page exists without listing it all.
+        window = list(islice(candidates, first, first + size + 1))
+        if len(window) <= size:
+            pagination_parameters.item_count = first + len(window)
+        return [
+            {**asdict(c.item), "target_has_it": c.target_has_it,
+             "target_digest": c.target_digest}
+            for c in window[:size]
+        ]

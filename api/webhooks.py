@@ -1,0 +1,87 @@
+"""Push notifications from registries: ``POST /api/v1/webhooks/{instance_id}``.
+
+Authenticated by the instance's webhook secret (current or previous), not by a
+tenant token. The receiver only stores the events and answers; matching rules
+and creating tasks happen in the worker after the commit.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from api.errors import ErrorSchema, error_response
+from common import webhooks
+from common.db import events as ev
+from common.db import transaction
+from common.db.instances import get_instance
+from common.errors import ValidationError
+from common.tokens import matches
+from worker.dispatch import enqueue_push_event
+
+blp = Blueprint("webhooks", __name__, url_prefix="/api/v1",
+                description="Push notifications from registries (Distribution, Harbor, TCR).")
+
+CONTENT_TYPES = (
+    "application/json",
+    "application/vnd.docker.distribution.events.v1+json",
+    "application/vnd.docker.distribution.events.v2+json",
+)
+
+
+class WebhookResultSchema(Schema):
+    format = fields.String(metadata={"example": "distribution"})
+    accepted = fields.Integer(metadata={"description": "new tagged-manifest pushes stored",
+                                        "example": 1})
+    duplicates = fields.Integer(metadata={"description": "pushes already received",
+                                          "example": 0})
+    ignored = fields.Integer(metadata={"description": "blob, pull, mount and untagged events",
+                                       "example": 3})
+
+
+def _authorized(instance: dict | None) -> bool:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if instance is None or scheme.lower() != "bearer" or not secret.strip():
+        return False
+    return matches(secret.strip(), instance["webhook_secret_hash"],
+                   instance["webhook_secret_prev_hash"])
+
+
+@blp.route("/webhooks/<uuid:instance_id>")
+class Webhook(MethodView):
+    @blp.response(202, WebhookResultSchema)
+    @blp.alt_response(400, schema=ErrorSchema, description="Malformed JSON or unknown shape.")
+    @blp.alt_response(401, schema=ErrorSchema, description="Missing or wrong webhook secret.")
+    @blp.alt_response(413, schema=ErrorSchema, description="Body over 1 MiB.")
+    @blp.alt_response(415, schema=ErrorSchema, description="Not a JSON content type.")
+    def post(self, instance_id):
+        """Receive a registry's push notification (Bearer webhook secret of the instance)."""
+        settings = current_app.extensions["ferry"].settings
+        with transaction(settings) as conn:
+            instance = get_instance(conn, instance_id)
+        # An unknown instance and a wrong secret look the same to the caller.
+        if not _authorized(instance):
+            return error_response(401, "missing or wrong webhook secret for this instance")
+        mimetype = request.mimetype or ""
+        if mimetype not in CONTENT_TYPES:
+            return error_response(415, f"content type {mimetype or '(none)'} is not accepted; "
+                                       f"send one of {', '.join(CONTENT_TYPES)}")
+        raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH (1 MiB) makes this a 413
+        try:
+            parsed = webhooks.parse(raw, str(instance_id))
+        except ValidationError as exc:
+            return error_response(400, exc.message, exc.errors)
+        new_ids = []
+        with transaction(settings) as conn:
+            for push in parsed.pushes:
+                event_id = ev.store_event(
+                    conn, instance_id, dedup_key=push.dedup_key, repository=push.repository,
+                    tag=push.tag, digest=push.digest, payload=push.raw)
+                if event_id is not None:
+                    new_ids.append(event_id)
+        for event_id in new_ids:
+            enqueue_push_event(event_id)
+        return {"format": parsed.format, "accepted": len(new_ids),
+                "duplicates": len(parsed.pushes) - len(new_ids), "ignored": parsed.ignored}

@@ -1,0 +1,43 @@
+"""Key rotation: re-encrypt every stored secret under the first of FERRY_SECRET_KEYS.
+
+Procedure: put the new key first in FERRY_SECRET_KEYS (keep the old ones
+after it), restart Ferry, run ``ferry keys rotate``, then drop the old keys.
+API tokens and webhook secrets are stored as hashes and need no rotation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from common.crypto import SecretBox
+from common.db import instances, rules
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    """How many secrets were re-encrypted, by where they are stored."""
+
+    instance_passwords: int
+    rule_passwords: int
+
+    @property
+    def total(self) -> int:
+        return self.instance_passwords + self.rule_passwords
+
+
+def rotate_secrets(conn: psycopg.Connection, box: SecretBox) -> RotationResult:
+    """Re-encrypt every stored password under the box's first key, in one transaction.
+
+    All or nothing: if one secret cannot be decrypted with any configured key,
+    ConfigError is raised and nothing is changed.
+    """
+    with conn.transaction():
+        rows = instances.encrypted_passwords(conn)
+        for row in rows:
+            instances.set_encrypted_password(conn, row["id"], box.rotate(row["password_enc"]))
+        rule_rows = rules.encrypted_passwords(conn)
+        for row in rule_rows:
+            rules.set_encrypted_password(conn, row["id"], box.rotate(row["target_password_enc"]))
+    return RotationResult(instance_passwords=len(rows), rule_passwords=len(rule_rows))

@@ -1,0 +1,112 @@
+"""Blob coordination: where a blob already is on a target, and who is uploading it.
+
+The copier asks a :class:`BlobCoordinator` two things:
+
+* ``locate``: a repository of the target that (probably) holds a blob, so the
+  blob can be mounted instead of sent. Answers are hints: the copier always
+  confirms with the registry (HEAD, or the mount's own 201) and never trusts a
+  hint over the target.
+* ``claim_upload`` / ``wait_for`` / ``release_upload``: so that a blob several
+  copies need at the same time crosses the wire once. The first caller claims
+  and uploads; the others wait (bounded) and then mount from where it landed.
+  A claim expires after ``ttl`` seconds, so a crashed holder blocks nobody for
+  long; a waiter that times out uploads the blob itself.
+
+``target_key`` identifies a target registry (``RegistryClient.key``: its
+scheme, host and port). :class:`InProcessCoordinator` serves the threads of one
+process; a cross-process implementation (e.g. on Redis: ``SET NX PX`` for the
+claim, a hash with expiry for locations) needs only these five methods.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class BlobCoordinator(Protocol):
+    """What the copier needs to share blob knowledge between concurrent copies."""
+
+    def locate(self, target_key: str, digest: str) -> str | None:
+        """A repository on the target believed to hold ``digest``, or None."""
+        ...
+
+    def remember(self, target_key: str, digest: str, repository: str) -> None:
+        """Record that ``repository`` on the target now holds ``digest``."""
+        ...
+
+    def claim_upload(self, target_key: str, digest: str, ttl: float) -> bool:
+        """True if the caller may upload ``digest`` now (nobody else holds a live claim)."""
+        ...
+
+    def release_upload(self, target_key: str, digest: str) -> None:
+        """End the caller's claim (uploaded or not) and wake the waiters."""
+        ...
+
+    def wait_for(self, target_key: str, digest: str, timeout: float) -> str | None:
+        """Wait until no claim is live on ``digest``; then where it is (``locate``), or
+        None on timeout."""
+        ...
+
+
+class InProcessCoordinator:
+    """A BlobCoordinator for the threads of one process (bounded memory, thread-safe)."""
+
+    def __init__(self, max_entries: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._cond = threading.Condition()
+        self._where: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._claims: dict[tuple[str, str], float] = {}
+        self._max = max_entries
+        self._clock = clock
+
+    def locate(self, target_key: str, digest: str) -> str | None:
+        with self._cond:
+            return self._where.get((target_key, digest))
+
+    def remember(self, target_key: str, digest: str, repository: str) -> None:
+        key = (target_key, digest)
+        with self._cond:
+            self._where[key] = repository
+            self._where.move_to_end(key)
+            while len(self._where) > self._max:
+                self._where.popitem(last=False)
+
+    def _live(self, key: tuple[str, str]) -> float | None:
+        deadline = self._claims.get(key)
+        if deadline is not None and deadline <= self._clock():
+            del self._claims[key]
+            return None
+        return deadline
+
+    def claim_upload(self, target_key: str, digest: str, ttl: float) -> bool:
+        key = (target_key, digest)
+        with self._cond:
+            if self._live(key) is not None:
+                return False
+            self._claims[key] = self._clock() + ttl
+            return True
+
+    def release_upload(self, target_key: str, digest: str) -> None:
+        with self._cond:
+            self._claims.pop((target_key, digest), None)
+            self._cond.notify_all()
+
+    def wait_for(self, target_key: str, digest: str, timeout: float) -> str | None:
+        key = (target_key, digest)
+        end = self._clock() + timeout
+        with self._cond:
+            while (deadline := self._live(key)) is not None:
+                now = self._clock()
+                if now >= end:
+                    return None
+                self._cond.wait(min(end, deadline) - now)
+            return self._where.get(key)
+
+
+# The default for copies in this process that were given no coordinator.
+DEFAULT_COORDINATOR = InProcessCoordinator()

@@ -1,0 +1,358 @@
+"""Copy of one item: a source repository:tag to a target repository:tag.
+
+Follows DESIGN.md "Copy of one item": resolve the source; check the target
+tag (same digest: ``up-to-date``; different and override off: ``kept``,
+nothing written); then every blob (present: skip; held by another repository
+of the target: mount; else stream with digest verification); then index
+children by digest; the manifest by tag last, byte for byte. Idempotent and
+safe to run twice at once: everything is addressed by digest and the tag is
+written last. Expected registry failures become a ``failed`` outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from common.errors import AuthError, FerryError, ManifestInvalid
+from common.registry.blobs import RemoteBlob, Stopped, UploadSession
+from common.registry.client import RegistryClient
+from common.registry.coordination import DEFAULT_COORDINATOR, BlobCoordinator
+from common.registry.media import Descriptor, Kind, Manifest, classify
+
+log = logging.getLogger("ferry.registry.copier")
+
+T = TypeVar("T")
+R = TypeVar("R")
+MAX_INDEX_DEPTH = 3
+_MiB = 1024 * 1024
+
+
+class CopyStatus(StrEnum):
+    COPIED = "copied"
+    UP_TO_DATE = "up-to-date"
+    KEPT = "kept"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass
+class CopyOutcome:
+    """What one copy did. ``bytes_transferred`` counts blob bytes sent to the target."""
+
+    status: CopyStatus
+    digest: str | None = None
+    kind: Kind | None = None
+    bytes_transferred: int = 0
+    blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    blobs_uploaded: int = 0
+    manifests_pushed: int = 0
+    reason: str | None = None
+    retryable: bool = False
+    seconds: float = 0.0
+    note: str | None = None
+    target_digest: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True for the statuses that count as success (copied, up-to-date, kept)."""
+        return self.status in (CopyStatus.COPIED, CopyStatus.UP_TO_DATE, CopyStatus.KEPT)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (enums as strings)."""
+        d = asdict(self)
+        d["status"] = str(self.status)
+        d["kind"] = str(self.kind) if self.kind else None
+        return d
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A snapshot of a copy in progress; ``bytes_done`` counts handled blob bytes."""
+
+    phase: str  # "blobs", "blob", "manifests", "done"
+    blobs_total: int = 0
+    blobs_done: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+    bytes_transferred: int = 0
+    digest: str | None = None
+
+
+def copy_artifact(
+    src: RegistryClient,
+    src_repo: str,
+    src_ref: str,
+    dst: RegistryClient,
+    dst_repo: str,
+    dst_tag: str,
+    *,
+    override: bool = False,
+    coordinator: BlobCoordinator | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    expected_digest: str | None = None,
+    max_parallel_blobs: int = 4,
+) -> CopyOutcome:
+    """Copy ``src_repo:src_ref`` to ``dst_repo:dst_tag``; registry failures become an outcome."""
+    job = _Copy(src, src_repo, src_ref, dst, dst_repo, dst_tag, override=override,
+                coordinator=coordinator or DEFAULT_COORDINATOR, should_stop=should_stop,
+                progress=progress, expected_digest=expected_digest,
+                parallel=max(1, max_parallel_blobs))
+    return job.run()
+
+
+class _Copy:
+    def __init__(self, src: RegistryClient, src_repo: str, src_ref: str, dst: RegistryClient,
+                 dst_repo: str, dst_tag: str, *, override: bool, coordinator: BlobCoordinator,
+                 should_stop: Callable[[], bool] | None,
+                 progress: Callable[[ProgressEvent], None] | None, expected_digest: str | None,
+                 parallel: int) -> None:
+        self.src, self.src_repo, self.src_ref = src, src_repo, src_ref
+        self.dst, self.dst_repo, self.dst_tag = dst, dst_repo, dst_tag
+        self.override, self.coordinator = override, coordinator
+        self.should_stop, self.progress = should_stop, progress
+        self.expected_digest, self.parallel = expected_digest, parallel
+        self.outcome = CopyOutcome(status=CopyStatus.FAILED)
+        self._lock = threading.Lock()
+        self._abort = threading.Event()
+        self._blobs_total = self._blobs_done = self._bytes_total = self._bytes_done = 0
+        self._inflight: dict[str, int] = {}
+
+    # -- driver ------------------------------------------------------------------------
+    def run(self) -> CopyOutcome:
+        started = time.monotonic()
+        out = self.outcome
+        try:
+            self._run()
+        except Stopped:
+            out.status = CopyStatus.STOPPED
+            out.reason = "stopped before completion; the target tag was not changed"
+        except FerryError as exc:
+            out.status = CopyStatus.FAILED
+            out.reason = self._reason(exc)
+            out.retryable = exc.retryable
+        finally:
+            out.seconds = round(time.monotonic() - started, 3)
+        log.info("copy %s/%s:%s -> %s/%s:%s: %s%s", self.src.display, self.src_repo,
+                 self.src_ref, self.dst.display, self.dst_repo, self.dst_tag, out.status,
+                 f" ({out.reason})" if out.reason else "")
+        self._emit("done")
+        return out
+
+    def stopping(self) -> bool:
+        return self._abort.is_set() or bool(self.should_stop and self.should_stop())
+
+    def _reason(self, exc: FerryError) -> str:
+        origin = getattr(exc, "origin", None)
+        if origin is not None and origin is self.src and origin is not self.dst:
+            return f"source: {exc}"
+        if origin is not None and origin is self.dst and origin is not self.src:
+            return f"target: {exc}"
+        return str(exc)
+
+    def _run(self) -> None:
+        out = self.outcome
+        if self.stopping():
+            raise Stopped()
+        top = self.src.get_manifest(self.src_repo, self.src_ref)
+        out.digest, out.kind = top.digest, classify(top)
+        if self.expected_digest and top.digest != self.expected_digest:
+            out.note = (f"{self.src_repo}:{self.src_ref} now points to {top.digest}, not "
+                        f"{self.expected_digest}; copied what it points to now")
+        existing = self.dst.head_manifest(self.dst_repo, self.dst_tag)
+        if existing and existing.digest == top.digest:
+            out.status = CopyStatus.UP_TO_DATE
+            return
+        if existing and not self.override:
+            out.status = CopyStatus.KEPT
+            out.target_digest = existing.digest
+            out.note = ((out.note + "; ") if out.note else "") + (
+                f"target tag points to {existing.digest} and override is off")
+            return
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="ferry-copy") as pool:
+            levels, blobs = self._plan(pool, top)
+            self._copy_blobs(pool, blobs)
+            self._emit("manifests")
+            for level in reversed(levels):  # deepest first: parents need their children
+                self._map(pool, self._push_child, level)
+        if self.stopping():
+            raise Stopped()
+        self.dst.put_manifest(self.dst_repo, self.dst_tag, top)
+        out.manifests_pushed += 1
+        out.status = CopyStatus.COPIED
+
+    # -- plan ---------------------------------------------------------------------------
+    def _plan(self, pool: ThreadPoolExecutor, top: Manifest
+              ) -> tuple[list[list[Manifest]], list[Descriptor]]:
+        """Child manifests missing on the target (by level) and the blobs they all need."""
+        levels: list[list[Manifest]] = []
+        blobs: dict[str, Descriptor] = {}
+        seen = {top.digest}
+        level = [top]
+        while level:
+            wanted: list[Descriptor] = []
+            for m in level:
+                for d in m.children():
+                    if d.digest not in seen:
+                        seen.add(d.digest)
+                        wanted.append(d)
+                for b in m.blobs():
+                    blobs.setdefault(b.digest, b)
+            if not wanted:
+                break
+            if len(levels) >= MAX_INDEX_DEPTH:
+                raise ManifestInvalid(f"index {top.digest} nests deeper than {MAX_INDEX_DEPTH}")
+            level = [m for m in self._map(pool, self._missing_child, wanted) if m is not None]
+            if level:
+                levels.append(level)
+        return levels, list(blobs.values())
+
+    def _missing_child(self, desc: Descriptor) -> Manifest | None:
+        if self.stopping():
+            raise Stopped()
+        if self.dst.head_manifest(self.dst_repo, desc.digest) is not None:
+            return None  # the target accepted it once, so it has its blobs
+        return self.src.get_manifest(self.src_repo, desc.digest)
+
+    def _push_child(self, manifest: Manifest) -> None:
+        if self.stopping():
+            raise Stopped()
+        self.dst.put_manifest(self.dst_repo, manifest.digest, manifest)
+        with self._lock:
+            self.outcome.manifests_pushed += 1
+
+    def _map(self, pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``fn`` over ``items`` in the pool; on the first error the others are stopped."""
+        futures: list[Future[R]] = [pool.submit(fn, item) for item in items]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        errors = [f.exception() for f in done if f.exception() is not None]
+        if errors:
+            self._abort.set()
+            for f in pending:
+                f.cancel()
+            wait(pending)
+            # The first real failure explains the outcome; the others were told to stop.
+            raise next((e for e in errors if not isinstance(e, Stopped)), errors[0])
+        return [f.result() for f in futures]
+
+    # -- blobs --------------------------------------------------------------------------
+    def _copy_blobs(self, pool: ThreadPoolExecutor, blobs: list[Descriptor]) -> None:
+        with self._lock:
+            self._blobs_total = len(blobs)
+            self._bytes_total = sum(max(b.size, 0) for b in blobs)
+        self._emit("blobs")
+        self._map(pool, self._copy_blob, blobs)
+
+    def _copy_blob(self, desc: Descriptor) -> None:
+        if self.stopping():
+            raise Stopped()
+        digest, key = desc.digest, self.dst.key
+        if self.dst.blob_exists(self.dst_repo, digest):
+            self.coordinator.remember(key, digest, self.dst_repo)
+            self._blob_done(desc, "skipped")
+            return
+        if desc.urls and not self.src.blob_exists(self.src_repo, digest):
+            # A foreign (non-distributable) layer: it lives at its URLs, not in registries.
+            self._blob_done(desc, "skipped")
+            return
+        mounted, session = self._try_mount(desc, self._mount_candidates(digest))
+        if mounted:
+            return
+        # Short enough that a holder that died (worker killed) delays the others
+        # by seconds, long enough for a healthy upload at 32 MiB/s. A slower
+        # upload past it only costs a second upload of the same bytes.
+        ttl = 15.0 + max(desc.size, 0) / (32 * _MiB)
+        claimed = self.coordinator.claim_upload(key, digest, ttl)
+        if not claimed:
+            # Someone else is sending this blob to this target: wait, then mount from there.
+            if session is not None:
+                session.cancel()
+                session = None
+            where = self.coordinator.wait_for(key, digest, ttl)
+            if self.dst.blob_exists(self.dst_repo, digest):
+                self._blob_done(desc, "skipped")
+                return
+            if where and where != self.dst_repo:
+                mounted, session = self._try_mount(desc, [where])
+                if mounted:
+                    return
+        try:
+            self.dst.upload_blob(
+                self.dst_repo, digest, desc.size, RemoteBlob(self.src, self.src_repo, digest),
+                session=session, should_stop=self.stopping,
+                on_sent=lambda n: self._sent(digest, n),
+            )
+            self.coordinator.remember(key, digest, self.dst_repo)
+            self._blob_done(desc, "uploaded")
+        finally:
+            if claimed:
+                self.coordinator.release_upload(key, digest)
+
+    def _mount_candidates(self, digest: str) -> list[str]:
+        found = [self.coordinator.locate(self.dst.key, digest)]
+        if self.src.key == self.dst.key:
+            found.append(self.src_repo)  # same registry: the source repository holds it
+        out: list[str] = []
+        for repo in found:
+            if repo and repo != self.dst_repo and repo not in out:
+                out.append(repo)
+        return out
+
+    def _try_mount(self, desc: Descriptor, candidates: list[str]
+                   ) -> tuple[bool, UploadSession | None]:
+        """(True, None) if mounted; else (False, the open session of a declined mount)."""
+        session: UploadSession | None = None
+        for repo in candidates:
+            if session is not None:
+                session.cancel()
+                session = None
+            try:
+                session = self.dst.start_upload(self.dst_repo, mount=desc.digest,
+                                                from_repository=repo)
+            except AuthError as exc:
+                # No pull right on the other repository: a normal upload still works.
+                log.info("mount of %s from %s refused (%s); uploading instead", desc.digest,
+                         repo, exc)
+                continue
+            if session is None:
+                self.coordinator.remember(self.dst.key, desc.digest, self.dst_repo)
+                self._blob_done(desc, "mounted")
+                return True, None
+        return False, session
+
+    # -- accounting ---------------------------------------------------------------------
+    def _sent(self, digest: str, n: int) -> None:
+        with self._lock:
+            self.outcome.bytes_transferred += n
+            self._inflight[digest] = self._inflight.get(digest, 0) + n
+            self._bytes_done += n
+        self._emit("blob", digest)
+
+    def _blob_done(self, desc: Descriptor, how: str) -> None:
+        with self._lock:
+            out = self.outcome
+            if how == "skipped":
+                out.blobs_skipped += 1
+            elif how == "mounted":
+                out.blobs_mounted += 1
+            else:
+                out.blobs_uploaded += 1
+            self._blobs_done += 1
+            self._bytes_done += max(desc.size, 0) - self._inflight.pop(desc.digest, 0)
+        self._emit("blob", desc.digest)
+
+    def _emit(self, phase: str, digest: str | None = None) -> None:
+        if not self.progress:
+            return
+        with self._lock:
+            event = ProgressEvent(phase, self._blobs_total, self._blobs_done, self._bytes_total,
+                                  max(0, self._bytes_done), self.outcome.bytes_transferred, digest)
+        self.progress(event)

@@ -1,0 +1,102 @@
+"""Planning: what a rule selects now, and which of it the target already has.
+
+Listing is page by page (the client's iterators); each repository's tags are
+resolved concurrently with cheap requests: a HEAD per tag on each side, plus a
+GET of the manifest only where its media type alone cannot tell an image from
+a chart. Nothing here writes to a registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from common.db.tasks import NewItem
+from common.errors import FerryError
+from common.registry import RegistryClient, classify
+from common.registry.media import DOCKER_MANIFEST, INDEX_TYPES, Kind
+from common.rules import Selector, map_repository
+
+PLAN_THREADS = 8
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One selected repository:tag and how it compares with the target."""
+
+    item: NewItem
+    target_digest: str | None
+
+    @property
+    def target_has_it(self) -> bool:
+        return self.target_digest is not None and self.target_digest == self.item.source_digest
+
+
+def kind_of(source: RegistryClient, repository: str, tag: str) -> tuple[str, Kind] | None:
+    """(digest, kind) of a source tag, or None when the tag vanished meanwhile."""
+    ref = source.head_manifest(repository, tag)
+    if ref is None:
+        return None
+    if ref.media_type in INDEX_TYPES:
+        return ref.digest, Kind.INDEX
+    if ref.media_type == DOCKER_MANIFEST:
+        return ref.digest, Kind.IMAGE
+    # An OCI manifest may be an image, a Helm chart or another artifact: only
+    # its config media type tells, so read it (manifests are small).
+    manifest = source.get_manifest(repository, ref.digest)
+    return manifest.digest, classify(manifest)
+
+
+def _resolve(source: RegistryClient, target: RegistryClient, rule: Mapping[str, Any],
+             selector: Selector, repository: str, tag: str) -> Candidate | None:
+    target_repo = map_repository(repository, rule["source_namespace"], rule["target_namespace"])
+    try:
+        found = kind_of(source, repository, tag)
+    except FerryError as exc:
+        item = NewItem(repository, tag, target_repo, tag, status="failed",
+                       reason=f"cannot read source manifest: {exc}")
+        return Candidate(item, None)
+    if found is None:
+        return None
+    digest, kind = found
+    if not selector.selects_kind(kind):
+        return None
+    try:
+        there = target.head_manifest(target_repo, tag)
+    except FerryError:
+        # The copy will meet the same problem and report it properly.
+        there = None
+    status, reason = "pending", None
+    if there is not None and there.digest == digest:
+        status = "up-to-date"
+    elif there is not None and not rule["override"]:
+        status, reason = "kept", f"target tag points to {there.digest}; override is off"
+    item = NewItem(repository, tag, target_repo, tag, kind=str(kind), source_digest=digest,
+                   status=status, digest=digest if status != "pending" else None, reason=reason)
+    return Candidate(item, there.digest if there else None)
+
+
+def selected_repositories(source: RegistryClient, namespace: str,
+                          selector: Selector) -> Iterator[str]:
+    """The source's repositories under ``namespace`` that the rule selects, in catalog order."""
+    for repository in source.iter_repositories(prefix=namespace + "/"):
+        if selector.selects_repository(repository):
+            yield repository
+
+
+def plan(source: RegistryClient, target: RegistryClient, rule: Mapping[str, Any],
+         *, threads: int = PLAN_THREADS) -> Iterator[list[Candidate]]:
+    """Yield, repository by repository, the candidates the rule selects now."""
+    selector = Selector.from_rule(rule)
+    with ThreadPoolExecutor(threads, thread_name_prefix="ferry-plan") as pool:
+        for repository in selected_repositories(source, rule["source_namespace"], selector):
+            tags = [t for t in source.iter_tags(repository) if selector.selects_tag(t)]
+            resolved = pool.map(
+                lambda tag, repo=repository: _resolve(source, target, rule, selector, repo, tag),
+                tags,
+            )
+            batch = [c for c in resolved if c is not None]
+            if batch:
+                yield batch

@@ -1,0 +1,110 @@
+"""From a stored push event to push tasks: match rules, coalesce bursts, seed one item.
+
+A burst of pushes for the same rule within :data:`COALESCE_SECONDS` lands in
+one task. The item carries the digest from the event; the copier notes when
+the tag has moved on since and copies what it points to now.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from common.credentials import source_credentials
+from common.crypto import SecretBox
+from common.db import events as ev
+from common.db import tasks as q
+from common.db import transaction
+from common.db.instances import get_instance
+from common.db.tasks import NewItem
+from common.errors import FerryError
+from common.rules import Selector, map_repository
+from common.settings import Settings
+from common.sync.clients import client_for
+from common.sync.planner import kind_of
+
+log = logging.getLogger(__name__)
+
+COALESCE_SECONDS = 2.0
+
+
+@dataclass
+class PushResult:
+    """What to enqueue after the commit: plans of new tasks, copies of added items."""
+
+    new_tasks: list[UUID] = field(default_factory=list)
+    added_items: list[int] = field(default_factory=list)
+    rules_matched: int = 0
+
+
+def _kind(settings: Settings, rule: dict[str, Any], event: dict[str, Any]) -> str | None:
+    """The kind of what the event's tag points to, read from the source."""
+    with transaction(settings) as conn:
+        instance = get_instance(conn, event["instance_id"])
+        user, password = source_credentials(conn, rule, SecretBox(settings))
+    if instance is None:
+        return None
+    client = client_for(instance["url"], user, password, instance["verify_tls"], settings)
+    found = kind_of(client, event["repository"], event["digest"] or event["tag"])
+    if found is None and event["digest"]:
+        found = kind_of(client, event["repository"], event["tag"])
+    return str(found[1]) if found else None
+
+
+def _seed(conn: psycopg.Connection, rule: dict[str, Any], event: dict[str, Any], kind: str | None,
+          result: PushResult) -> None:
+    item = NewItem(
+        source_repository=event["repository"], source_tag=event["tag"],
+        target_repository=map_repository(event["repository"], rule["source_namespace"],
+                                         rule["target_namespace"]),
+        target_tag=event["tag"], kind=kind, source_digest=event["digest"],
+    )
+    task = ev.open_push_task(conn, rule["id"], COALESCE_SECONDS)
+    if task is not None:
+        item_id = q.insert_item(conn, task["id"], item)
+        if item_id is not None:
+            # A Pending task's plan will fan the item out; a running one needs a message.
+            if task["status"] == "InProgress":
+                result.added_items.append(item_id)
+            return
+        # The same tag is already in that task: a newer push needs its own copy.
+    created = q.create_task(conn, rule, "push")
+    q.insert_items(conn, created["id"], [item])
+    result.new_tasks.append(created["id"])
+
+
+def handle_event(event_id: int, settings: Settings) -> PushResult:
+    """Turn one stored event into tasks for every enabled rule that selects it."""
+    result = PushResult()
+    with transaction(settings) as conn:
+        event = ev.get_event(conn, event_id)
+        if event is None or event["processed_at"] is not None:
+            return result
+        rules = [r for r in ev.enabled_rules_on_source(conn, event["instance_id"])
+                 if Selector.from_rule(r).selects(event["repository"], event["tag"])]
+    if not rules:
+        with transaction(settings) as conn:
+            ev.claim_event(conn, event_id)
+        return result
+    try:
+        kind = _kind(settings, rules[0], event)
+    except FerryError as exc:
+        # The copy will meet the same problem and record it on the item.
+        log.warning("push of %s:%s: cannot read its kind: %s", event["repository"],
+                    event["tag"], exc)
+        kind = None
+    with transaction(settings) as conn:
+        # Claimed in the same transaction as the tasks: a crash before the
+        # commit leaves the event for reconciliation, never half-handled.
+        if ev.claim_event(conn, event_id) is None:
+            return result
+        for rule in rules:
+            if kind is not None and not Selector.from_rule(rule).selects_kind(kind):
+                continue
+            result.rules_matched += 1
+            _seed(conn, rule, event, kind, result)
+    return result

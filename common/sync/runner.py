@@ -1,0 +1,242 @@
+"""What the Celery tasks do, without Celery: plan a task, copy one item, finish a task.
+
+Every step re-loads its rows by id, claims its work with a conditional UPDATE
+and returns early when there is nothing (left) to do, so redelivered and
+duplicated messages are harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import redis
+
+from common.credentials import source_credentials, target_credentials
+from common.crypto import SecretBox
+from common.db import tasks as q
+from common.db import transaction
+from common.db.events import unprocessed_events
+from common.db.instances import get_instance
+from common.db.rules import get_rule
+from common.errors import FerryError
+from common.registry import CopyOutcome, copy_artifact
+from common.settings import Settings
+from common.sync.clients import client_for
+from common.sync.coordination import RedisBlobCoordinator, TargetSemaphore
+from common.sync.planner import plan
+
+log = logging.getLogger(__name__)
+
+# A claimed item's lease; the heartbeat renews it while the copy runs, so only
+# a dead worker lets it lapse.
+LEASE_SECONDS = 60.0
+HEARTBEAT_SECONDS = 1.0
+# Retryable registry errors (5xx, timeouts) are retried this many times in all.
+MAX_ATTEMPTS = 4
+# How long a copy waits for a slot under the target's concurrency limit
+# before its message is put back with a short delay.
+SLOT_WAIT_SECONDS = 5.0
+
+
+@dataclass
+class PlanResult:
+    """Items to fan out after planning (empty when the task already finished)."""
+
+    task_uuid: UUID
+    trigger: str
+    item_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class CopyResult:
+    """What the copy task should do next: nothing, or run again after ``retry_in`` seconds."""
+
+    status: str
+    retry_in: float | None = None
+
+
+def _clients(conn: Any, rule: dict[str, Any], settings: Settings) -> tuple[Any, Any, dict, dict]:
+    box = SecretBox(settings)
+    source = get_instance(conn, rule["source_instance_id"])
+    target = get_instance(conn, rule["target_instance_id"])
+    if source is None or target is None:
+        raise FerryError("the rule's source or target instance no longer exists")
+    su, sp = source_credentials(conn, rule, box)
+    tu, tp = target_credentials(conn, rule, box)
+    return (
+        client_for(source["url"], su, sp, source["verify_tls"], settings),
+        client_for(target["url"], tu, tp, target["verify_tls"], settings),
+        source,
+        target,
+    )
+
+
+def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
+    """List, filter and compare; write the items; return the ones that need a copy."""
+    with transaction(settings) as conn:
+        task = q.start_task(conn, task_uuid)
+        if task is None:
+            return PlanResult(task_uuid, "")
+        rule = get_rule(conn, task["rule_id"]) if task["rule_id"] else None
+        if rule is None:
+            q.fail_task(conn, task_uuid, "the rule was deleted")
+            return PlanResult(task_uuid, task["trigger"])
+    trigger = task["trigger"]
+    # Push and retry tasks are created with their items; only scans list.
+    if trigger in ("manual", "schedule") and task["retry_of"] is None:
+        try:
+            with transaction(settings) as conn:
+                source, target, _, _ = _clients(conn, rule, settings)
+            for batch in plan(source, target, rule):
+                with transaction(settings) as conn:
+                    q.insert_items(conn, task_uuid, [c.item for c in batch])
+        except FerryError as exc:
+            with transaction(settings) as conn:
+                q.fail_task(conn, task_uuid, f"cannot list the source: {exc}")
+            return PlanResult(task_uuid, trigger)
+    with transaction(settings) as conn:
+        ids = q.pending_item_ids(conn, task_uuid)
+        if not ids:
+            q.finalize_task(conn, task_uuid)
+    return PlanResult(task_uuid, trigger, ids)
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the item's lease and slot while a copy runs; notices a stop request."""
+
+    def __init__(self, settings: Settings, item_id: int, sem: TargetSemaphore, token: str):
+        super().__init__(daemon=True, name=f"ferry-heartbeat-{item_id}")
+        self.settings, self.item_id, self.sem, self.token = settings, item_id, sem, token
+        self.stop_requested = threading.Event()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(HEARTBEAT_SECONDS):
+            try:
+                with transaction(self.settings) as conn:
+                    if not q.renew_lease(conn, self.item_id, LEASE_SECONDS):
+                        self.stop_requested.set()
+                self.sem.renew(self.token)
+            except (FerryError, redis.RedisError):
+                log.warning("heartbeat of item %s failed; retrying", self.item_id)
+
+
+def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> CopyResult:
+    """Claim one item, copy it under the target's concurrency limit, record the outcome."""
+    with transaction(settings) as conn:
+        row = conn.execute(
+            """SELECT i.status, t.rule_id, t.status AS task_status FROM sync_items i
+               JOIN sync_tasks t ON t.id = i.task_id WHERE i.id = %s""",
+            (item_id,),
+        ).fetchone()
+        if row is None or row["status"] not in ("pending", "running"):
+            return CopyResult(row["status"] if row else "missing")
+        rule = get_rule(conn, row["rule_id"]) if row["rule_id"] else None
+        if rule is None:
+            return CopyResult("missing")
+        target = get_instance(conn, rule["target_instance_id"])
+    limit = target["max_concurrent_copies"] if target else 1
+    sem = TargetSemaphore(redis_client, str(rule["target_instance_id"]), limit,
+                          ttl=LEASE_SECONDS)
+    token = sem.acquire(SLOT_WAIT_SECONDS)
+    if token is None:
+        return CopyResult("waiting", retry_in=0.5 + random.random())
+    try:
+        return _copy_claimed(item_id, rule, settings, redis_client, sem, token)
+    finally:
+        sem.release(token)
+
+
+def _copy_claimed(item_id: int, rule: dict[str, Any], settings: Settings,
+                  redis_client: redis.Redis, sem: TargetSemaphore, token: str) -> CopyResult:
+    with transaction(settings) as conn:
+        item = q.claim_item(conn, item_id, LEASE_SECONDS)
+        if item is None:
+            return CopyResult("not-claimed")
+        try:
+            source, target, _, _ = _clients(conn, rule, settings)
+        except FerryError as exc:
+            q.record_outcome(conn, item_id, status="failed", digest=None, kind=None,
+                             reason=str(exc))
+            q.finalize_task(conn, item["task_id"])
+            return CopyResult("failed")
+    beat = _Heartbeat(settings, item_id, sem, token)
+    beat.start()
+    try:
+        outcome = copy_artifact(
+            source, item["source_repository"], item["source_tag"],
+            target, item["target_repository"], item["target_tag"],
+            override=rule["override"],
+            coordinator=RedisBlobCoordinator(redis_client),
+            should_stop=beat.stop_requested.is_set,
+            expected_digest=item["source_digest"],
+        )
+    finally:
+        beat.done.set()
+        beat.join()
+    return _record(settings, item, outcome)
+
+
+def _record(settings: Settings, item: dict[str, Any], outcome: CopyOutcome) -> CopyResult:
+    status = str(outcome.status)
+    reason = outcome.reason
+    note = getattr(outcome, "note", None)
+    if note:
+        reason = f"{reason}; {note}" if reason else note
+    with transaction(settings) as conn:
+        if status == "failed" and outcome.retryable and item["attempts"] < MAX_ATTEMPTS:
+            q.release_item(conn, item["id"], reason=f"attempt {item['attempts']}: {reason}",
+                           bytes_transferred=outcome.bytes_transferred)
+            # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
+            return CopyResult("retrying", retry_in=2 ** item["attempts"] + random.random())
+        q.record_outcome(
+            conn, item["id"], status=status, digest=outcome.digest,
+            kind=str(outcome.kind) if outcome.kind else None, reason=reason,
+            bytes_transferred=outcome.bytes_transferred, blobs_skipped=outcome.blobs_skipped,
+            blobs_mounted=outcome.blobs_mounted, blobs_uploaded=outcome.blobs_uploaded,
+        )
+        # Finishing here too makes the log exact even if the chord callback is lost.
+        q.finalize_task(conn, item["task_id"])
+    return CopyResult(status)
+
+
+def finalize(task_uuid: UUID, settings: Settings) -> dict[str, Any] | None:
+    """Finish the task from its items if nothing is left to run."""
+    with transaction(settings) as conn:
+        return q.finalize_task(conn, task_uuid)
+
+
+def reconcile(settings: Settings, enqueue_copy: Callable[[int, str], None],
+              enqueue_plan: Callable[[UUID, str], None],
+              enqueue_event: Callable[[int], None] | None = None, *,
+              stale_seconds: float = 120.0, now: datetime | None = None) -> dict[str, int]:
+    """Re-queue abandoned work and finish tasks whose callback was lost; returns counts.
+
+    ``now`` lets tests move the clock past leases instead of sleeping.
+    """
+    with transaction(settings) as conn:
+        requeue = q.expired_items(conn, stale_seconds=stale_seconds, now=now)
+        unplanned = q.unplanned_tasks(conn, stale_seconds)
+        finished = [t for t in q.unfinished_tasks(conn) if q.finalize_task(conn, t)]
+        events = unprocessed_events(conn, stale_seconds) if enqueue_event else []
+    for r in requeue:
+        for item_id in r.item_ids:
+            enqueue_copy(item_id, r.trigger)
+    for t in unplanned:
+        enqueue_plan(t["id"], t["trigger"])
+    for event_id in events:
+        assert enqueue_event is not None
+        enqueue_event(event_id)
+    return {
+        "requeued_items": sum(len(r.item_ids) for r in requeue),
+        "replanned_tasks": len(unplanned),
+        "finalized_tasks": len(finished),
+        "requeued_events": len(events),
+    }

@@ -1,0 +1,157 @@
+"""Push replication end to end: docker-registry notifications → live API → worker → target."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from tests.support.liveserver import LiveServer
+from tests.support.oci import get_manifest, push_chart, push_image
+from tests.support.world import Api, new_tenant
+
+pytestmark = pytest.mark.slow
+
+DIST = "application/vnd.docker.distribution.events.v1+json"
+
+
+@pytest.fixture
+def live(app):
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def world(client, settings, registry_factory, live):
+    """A source registry that notifies the live API, a target, and a rule between them."""
+    api = Api(client, new_tenant(settings, "acme"))
+    src = registry_factory({"alice": "alice-pw"})
+    dst = registry_factory({"bob": "bob-pw"})
+    created = api.post("/instances", {"name": "src", "url": src.url, "username": "alice",
+                                      "password": "alice-pw"}, expect=201)
+    src_id, secret = created["id"], created["webhook_secret"]
+    dst_id = api.instance("dst", dst)
+    # Restart the source on the same port and storage, now notifying Ferry.
+    src.stop()
+    src.extra_config["notifications"] = {"endpoints": [{
+        "name": "ferry", "url": f"{live.url}/api/v1/webhooks/{src_id}",
+        "headers": {"Authorization": [f"Bearer {secret}"]},
+        "timeout": "2s", "threshold": 3, "backoff": "200ms",
+    }]}
+    src.start()
+    rule = api.rule("on-push", src_id, dst_id, target_namespace="mirror")
+    return SimpleNamespace(api=api, src=src, dst=dst, src_id=src_id, secret=secret, rule=rule,
+                           live=live)
+
+
+def wait_for_manifest(registry, repo, tag, digest, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = get_manifest(registry.session(), registry.url, repo, tag)
+        if got is not None and got.digest == digest:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"{repo}:{tag} did not reach {registry.url} with {digest}")
+
+
+def test_push_of_image_and_chart_replicates(world, worker):
+    api, src, dst, rule = world.api, world.src, world.dst, world.rule
+    image = push_image(src.session(), src.url, "project/app", "v1")
+    chart = push_chart(src.session(), src.url, "project/charts/web", "1.0.0")
+    wait_for_manifest(dst, "mirror/app", "v1", image.digest)
+    wait_for_manifest(dst, "mirror/charts/web", "1.0.0", chart.digest)
+    deadline = time.monotonic() + 10
+    while True:
+        log = api.get(f"/rules/{rule}/tasks")
+        if log and all(t["status"] == "Succeeded" for t in log):
+            break
+        assert time.monotonic() < deadline, log
+        time.sleep(0.1)
+    assert {t["trigger"] for t in log} == {"push"}
+    items = [i for t in log for i in api.items(t["task_id"])]
+    assert {(i["source_repository"], i["source_tag"], i["outcome"]) for i in items} == {
+        ("project/app", "v1", "copied"), ("project/charts/web", "1.0.0", "copied")}
+
+
+def envelope(repo="project/app", tag="v1", event_id=None):
+    return {"events": [{
+        "id": event_id or str(uuid.uuid4()), "timestamp": "2026-11-29T10:00:00Z",
+        "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                   "digest": "sha256:" + "c" * 64, "repository": repo, "tag": tag},
+    }]}
+
+
+def post(live, src_id, body, secret, content_type=DIST):
+    return requests.post(f"{live.url}/api/v1/webhooks/{src_id}", data=json.dumps(body),
+                         headers={"Authorization": f"Bearer {secret}",
+                                  "Content-Type": content_type}, timeout=10)
+
+
+def wait_processed(db, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while db.execute("SELECT count(*) AS n FROM webhook_events "
+                     "WHERE processed_at IS NULL").fetchone()["n"]:
+        assert time.monotonic() < deadline, "events not processed"
+        time.sleep(0.05)
+
+
+def test_replay_wrong_secret_and_unmatched_push(world, worker, db):
+    src_id, secret, live = world.src_id, world.secret, world.live
+    # Envelopes are posted by hand here (nothing pushed to the registry itself).
+    body = envelope(event_id="evt-1")
+    first = post(live, src_id, body, secret)
+    assert first.status_code == 202 and first.json()["accepted"] == 1
+    replay = post(live, src_id, body, secret)
+    assert replay.status_code == 202
+    assert (replay.json()["accepted"], replay.json()["duplicates"]) == (0, 1)
+
+    wrong = post(live, src_id, envelope(), "not-the-secret")
+    assert wrong.status_code == 401 and wrong.json()["code"] == 401
+    missing = requests.post(f"{live.url}/api/v1/webhooks/{src_id}", json=envelope(), timeout=10)
+    assert missing.status_code == 401
+    unknown = post(live, str(uuid.uuid4()), envelope(), secret)
+    assert unknown.status_code == 401
+
+    outside = post(live, src_id, envelope(repo="other/app", event_id="evt-2"), secret)
+    assert outside.json()["accepted"] == 1
+    wait_processed(db)
+    stored = db.execute("SELECT dedup_key FROM webhook_events ORDER BY id").fetchall()
+    assert [r["dedup_key"] for r in stored] == ["id:evt-1", "id:evt-2"]
+    tasks = db.execute("SELECT t.trigger, i.source_repository FROM sync_tasks t "
+                       "JOIN sync_items i ON i.task_id = t.id").fetchall()
+    assert [(t["trigger"], t["source_repository"]) for t in tasks] == [("push", "project/app")]
+
+
+def test_bad_bodies(world):
+    src_id, secret, live = world.src_id, world.secret, world.live
+    r = requests.post(f"{live.url}/api/v1/webhooks/{src_id}", data=b"{nope",
+                      headers={"Authorization": f"Bearer {secret}",
+                               "Content-Type": "application/json"}, timeout=10)
+    assert r.status_code == 400 and "JSON" in r.json()["message"]
+    assert "Traceback" not in r.text
+    r = post(live, src_id, {"what": "ever"}, secret)
+    assert r.status_code == 400 and "unknown notification shape" in r.json()["message"]
+    big = {"events": [], "pad": "x" * (1024 * 1024 + 1)}
+    r = post(live, src_id, big, secret)
+    assert r.status_code == 413 and r.json()["code"] == 413
+    r = post(live, src_id, envelope(), secret, content_type="text/plain")
+    assert r.status_code == 415
+
+
+def test_harbor_payload_creates_a_push_task(world, worker):
+    src, dst, src_id, secret, live = world.src, world.dst, world.src_id, world.secret, world.live
+    image = push_image(src.session(), src.url, "project/app", "v7")
+    body = {"type": "PUSH_ARTIFACT", "occur_at": 1764410000, "operator": "ci",
+            "event_data": {"resources": [{"digest": image.digest, "tag": "v7",
+                                          "resource_url": "x/project/app:v7"}],
+                           "repository": {"name": "app", "namespace": "project",
+                                          "repo_full_name": "project/app"}}}
+    r = post(live, src_id, body, secret, content_type="application/json")
+    assert r.status_code == 202 and r.json()["format"] == "harbor"
+    wait_for_manifest(dst, "mirror/app", "v7", image.digest)
