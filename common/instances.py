@@ -141,6 +141,7 @@ def create_instance(settings: Settings, tenant_id: UUID,
     values = {
         "name": name, "url": url, "region": data.get("region") or "", "kind": kind,
         "verify_tls": verify_tls, "username": username,
+        "max_concurrent_copies": int(data.get("max_concurrent_copies") or 8),
         "password_enc": box.encrypt(password) if box is not None and password is not None
         else None,
     }
@@ -183,6 +184,8 @@ def update_instance(settings: Settings, tenant_id: UUID, instance_id: UUID,
         values["kind"] = changes["kind"]
     if "verify_tls" in changes:
         values["verify_tls"] = bool(changes["verify_tls"])
+    if changes.get("max_concurrent_copies") is not None:
+        values["max_concurrent_copies"] = int(changes["max_concurrent_copies"])
     credentials_changed = "username" in changes or "password" in changes
     if credentials_changed:
         username, password = check_credentials_pair(changes.get("username"),

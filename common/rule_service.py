@@ -314,7 +314,14 @@ def set_enabled(settings: Settings, tenant_id: UUID, rule_id: UUID, enabled: boo
 
 
 def delete_rule(settings: Settings, tenant_id: UUID, rule_id: UUID) -> None:
-    """Delete the tenant's rule; NotFound when it does not exist for this tenant."""
+    """Stop the rule's running tasks, then delete it; NotFound when not the tenant's.
+
+    The task log stays (tasks keep their figures, with no rule).
+    """
+    from common.sync.service import stop_rule_tasks
+
     with database.transaction(settings) as conn:
+        if q.get_rule(conn, rule_id, tenant_id) is not None:
+            stop_rule_tasks(conn, rule_id)
         if not q.delete_rule(conn, rule_id, tenant_id):
             raise NotFound("rule not found")

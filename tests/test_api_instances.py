@@ -26,6 +26,7 @@ from tests.support.registry import RegistryServer, free_port
 from tests.support.tokenserver import TokenServer, User
 
 INSTANCE_KEYS = {"id", "name", "url", "region", "kind", "verify_tls", "username",
+                 "max_concurrent_copies",
                  "has_credentials", "created_at", "updated_at"}
 
 
@@ -185,10 +186,22 @@ def test_deny_and_allow_networks_govern_other_addresses(settings, registry):
     ({"username": ""}, "username"),
     ({"name": "a\x00b"}, "name"),
     ({"unexpected": 1}, "unexpected"),
+    ({"max_concurrent_copies": 0}, "max_concurrent_copies"),
+    ({"max_concurrent_copies": 257}, "max_concurrent_copies"),
 ])
 def test_invalid_fields_are_422_naming_the_field(client, alice, registry, change, field):
     body = {**instance_body(registry), **change}
     assert_error(client.post("/api/v1/instances", json=body, headers=alice.headers), 422, field)
+
+
+def test_concurrency_limit_is_set_and_changed(client, alice, registry):
+    created = create_instance(client, alice, registry, "limited", max_concurrent_copies=2)
+    assert created["max_concurrent_copies"] == 2
+    r = client.patch(f"/api/v1/instances/{created['id']}", json={"max_concurrent_copies": 3},
+                     headers=alice.headers)
+    assert r.status_code == 200 and r.get_json()["max_concurrent_copies"] == 3
+    other = create_instance(client, alice, registry, "default")
+    assert other["max_concurrent_copies"] == 8
 
 
 def test_duplicate_name_is_409(client, alice, registry):

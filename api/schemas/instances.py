@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema, fields
-from marshmallow.validate import Length, OneOf
+from marshmallow.validate import Length, OneOf, Range
 
 from api.schemas.base import Bool, ReadOnlyTolerant, Text
 from common.instances import KINDS, MAX_PASSWORD, MAX_USERNAME
@@ -26,6 +26,7 @@ EXAMPLE_INSTANCE = {
     "region": "ap-shanghai",
     "kind": "distribution",
     "verify_tls": True,
+    "max_concurrent_copies": 8,
     "username": "robot-sync",
     "has_credentials": True,
     "created_at": "2024-05-01T10:00:00+00:00",
@@ -80,6 +81,9 @@ class InstanceSchema(ReadOnlyTolerant):
                 metadata={"description": "Registry flavour.", "example": "distribution"})
     verify_tls = Bool(load_default=True, metadata={
         "description": "Verify the registry's TLS certificate (https only).", "example": True})
+    max_concurrent_copies = fields.Integer(load_default=8, validate=Range(1, 256), metadata={
+        "description": "Copies into this registry at once, across every Ferry worker.",
+        "example": 8})
     username = _username(load_default=None)
     password = _password(load_default=None)
     has_credentials = fields.Boolean(dump_only=True, metadata={
@@ -104,6 +108,7 @@ class InstancePatchSchema(Schema):
     region = Text(validate=Length(max=64), metadata={"example": "ap-guangzhou"})
     kind = Text(validate=OneOf(KINDS), metadata={"example": "harbor"})
     verify_tls = Bool(metadata={"example": False})
+    max_concurrent_copies = fields.Integer(validate=Range(1, 256), metadata={"example": 16})
     username = _username()
     password = _password()
 
@@ -117,8 +122,8 @@ class WebhookSecretSchema(Schema):
 
 def present_instance(row: dict, webhook_secret: str | None = None) -> dict:
     """The API view of an instance row: no password, no hashes."""
-    view = {k: row[k] for k in ("id", "name", "url", "region", "kind", "verify_tls", "username",
-                                "created_at", "updated_at")}
+    view = {k: row[k] for k in ("id", "name", "url", "region", "kind", "verify_tls",
+                                "max_concurrent_copies", "username", "created_at", "updated_at")}
     view["has_credentials"] = row["password_enc"] is not None
     if webhook_secret is not None:
         view["webhook_secret"] = webhook_secret

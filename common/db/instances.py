@@ -17,7 +17,8 @@ COLUMNS = (
     "created_at, updated_at"
 )
 # Columns an update may set; anything else is a programming error.
-UPDATABLE = frozenset({"name", "url", "region", "kind", "verify_tls", "username", "password_enc"})
+UPDATABLE = frozenset({"name", "url", "region", "kind", "verify_tls", "username", "password_enc",
+                       "max_concurrent_copies"})
 
 
 def _duplicate_name(name: str) -> Conflict:

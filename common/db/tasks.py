@@ -257,6 +257,16 @@ def record_outcome(conn: psycopg.Connection, item_id: int, *, status: str,
     return row is not None
 
 
+def abandon_item(conn: psycopg.Connection, item_id: int, reason: str) -> None:
+    """Stop an item that can no longer run (its rule was deleted)."""
+    conn.execute(
+        """UPDATE sync_items SET status = 'stopped', reason = %s, lease_until = NULL,
+               finished_at = now()
+           WHERE id = %s AND status IN ('pending', 'running')""",
+        (reason, item_id),
+    )
+
+
 def release_item(conn: psycopg.Connection, item_id: int, *, reason: str,
                  bytes_transferred: int = 0) -> None:
     """Give a running item back (a retry follows); its reason keeps the last error."""
@@ -383,9 +393,14 @@ def expired_items(conn: psycopg.Connection, *, now: datetime | None = None,
     have been reserved by a worker that died.
     """
     at = now or conn.execute("SELECT now() AS n").fetchone()["n"]  # type: ignore[index]
+    # In a task asked to stop, a lost copy is simply stopped.
     conn.execute(
-        """UPDATE sync_items i SET status = 'pending', lease_until = NULL,
-               reason = 'worker lost; re-queued'
+        """UPDATE sync_items i
+           SET status = CASE WHEN t.stop_requested THEN 'stopped' ELSE 'pending' END,
+               lease_until = NULL,
+               finished_at = CASE WHEN t.stop_requested THEN now() END,
+               reason = CASE WHEN t.stop_requested THEN 'stopped (its worker was lost)'
+                             ELSE 'worker lost; re-queued' END
            FROM sync_tasks t
            WHERE t.id = i.task_id AND t.status = 'InProgress'
              AND i.status = 'running' AND i.lease_until < %s""",

@@ -132,7 +132,7 @@ def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> Co
     """Claim one item, copy it under the target's concurrency limit, record the outcome."""
     with transaction(settings) as conn:
         row = conn.execute(
-            """SELECT i.status, t.rule_id, t.status AS task_status FROM sync_items i
+            """SELECT i.status, i.task_id, t.rule_id FROM sync_items i
                JOIN sync_tasks t ON t.id = i.task_id WHERE i.id = %s""",
             (item_id,),
         ).fetchone()
@@ -140,7 +140,9 @@ def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> Co
             return CopyResult(row["status"] if row else "missing")
         rule = get_rule(conn, row["rule_id"]) if row["rule_id"] else None
         if rule is None:
-            return CopyResult("missing")
+            q.abandon_item(conn, item_id, "the rule was deleted")
+            q.finalize_task(conn, row["task_id"])
+            return CopyResult("stopped")
         target = get_instance(conn, rule["target_instance_id"])
     limit = target["max_concurrent_copies"] if target else 1
     sem = TargetSemaphore(redis_client, str(rule["target_instance_id"]), limit,

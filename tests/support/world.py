@@ -6,28 +6,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.db import transaction
-from common.db.tenants import create_tenant
-from common.settings import Settings
+from tests.support.api import Tenant, instance_body
+from tests.support.api import make_tenant as new_tenant
 from tests.support.registry import RegistryServer
 
+__all__ = ["FINAL", "Api", "Tenant", "new_tenant"]
+
 FINAL = {"Succeeded", "PartiallySucceeded", "Failed", "Stopped"}
-
-
-@dataclass
-class Tenant:
-    id: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-def new_tenant(settings: Settings, name: str) -> Tenant:
-    with transaction(settings) as conn:
-        tenant_id, token = create_tenant(conn, name)
-    return Tenant(str(tenant_id), token)
 
 
 @dataclass
@@ -42,7 +27,7 @@ class Api:
         r = self.client.open(f"/api/v1{path}", method=method, headers=self.tenant.headers, **kw)
         expected = (expect,) if isinstance(expect, int) else expect
         assert r.status_code in expected, (method, path, r.status_code, r.get_json())
-        return r.get_json()
+        return r.get_json(silent=True)
 
     def get(self, path: str, expect: int | tuple[int, ...] = 200, **kw: Any) -> Any:
         return self._do("GET", path, expect, **kw)
@@ -55,11 +40,7 @@ class Api:
         return self._do("DELETE", path, expect)
 
     def instance(self, name: str, registry: RegistryServer, user: str | None = None) -> str:
-        body: dict[str, Any] = {"name": name, "url": registry.url}
-        if registry.users:
-            user = user or next(iter(registry.users))
-            body.update(username=user, password=registry.users[user])
-        return self.post("/instances", body, expect=201)["id"]
+        return self.post("/instances", instance_body(registry, name, user), expect=201)["id"]
 
     def rule(self, name: str, source: str, target: str, **fields: Any) -> str:
         body: dict[str, Any] = {

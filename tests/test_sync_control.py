@@ -1,0 +1,109 @@
+"""Controlling sync tasks: stopping a running copy, deleting a rule, and the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.liveserver import LiveServer
+from tests.support.oci import get_manifest, push_image
+from tests.support.world import Api, new_tenant
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api(client, settings):
+    return Api(client, new_tenant(settings, "acme"))
+
+
+@pytest.fixture
+def slow_source(registry_factory):
+    """A source registry behind a proxy that holds every blob download for 2 seconds."""
+    src = registry_factory({"alice": "alice-pw"})
+    proxy = FaultProxy(src.host).start()
+    yield src, proxy
+    proxy.stop()
+
+
+def test_stop_ends_a_running_copy_within_seconds(api, worker, slow_source, registry_factory):
+    src, proxy = slow_source
+    dst = registry_factory({"bob": "bob-pw"})
+    push_image(src.session(), src.url, "project/big", "v1",
+               layers=[os.urandom(256 * 1024) for _ in range(12)])
+    src_id = api.post("/instances", {"name": "src", "url": proxy.url, "username": "alice",
+                                     "password": "alice-pw"}, expect=201)["id"]
+    rule = api.rule("slow", src_id, api.instance("dst", dst))
+    proxy.add(Fault("hang", path=r"/blobs/sha256:", method="GET", times=100, delay=2.0))
+    task_id = api.trigger(rule)
+    deadline = time.monotonic() + 20
+    while not any(i["outcome"] == "running" for i in api.items(task_id)):
+        assert time.monotonic() < deadline, api.items(task_id)
+        time.sleep(0.05)
+    asked = time.monotonic()
+    api.post(f"/tasks/{task_id}/stop", expect=202)
+    task = api.wait(task_id, timeout=20)
+    took = time.monotonic() - asked
+    assert task["status"] == "Stopped"
+    assert [i["outcome"] for i in api.items(task_id)] == ["stopped"]
+    assert took < 8, f"stopping took {took:.1f}s"
+    assert get_manifest(dst.session(), dst.url, "project/big", "v1") is None
+
+
+def test_deleting_a_rule_stops_its_tasks_and_keeps_the_log(api, settings, src_dst):
+    from common.db import transaction
+    from common.sync import runner
+
+    src, dst = src_dst
+    for i in range(3):
+        push_image(src.session(), src.url, f"project/r{i}", "v1")
+    rule = api.rule("doomed", api.instance("src", src), api.instance("dst", dst))
+    task_id = api.trigger(rule)
+    with transaction(settings) as conn:
+        row = conn.execute("SELECT id FROM sync_tasks WHERE task_id = %s", (task_id,)).fetchone()
+    runner.plan_task(row["id"], settings)  # items exist, no worker runs them
+    api.delete(f"/rules/{rule}")
+    task = api.get(f"/tasks/{task_id}")
+    assert task["status"] == "Stopped" and task["rule_id"] is None
+    assert {i["outcome"] for i in api.items(task_id)} == {"stopped"}
+
+
+@pytest.fixture
+def src_dst(registry_factory):
+    return registry_factory({"alice": "alice-pw"}), registry_factory({"bob": "bob-pw"})
+
+
+def test_cli_trigger_wait_and_tasks(api, app, worker, src_dst):
+    src, dst = src_dst
+    push_image(src.session(), src.url, "project/app", "v1")
+    push_image(src.session(), src.url, "project/lib", "v1")
+    api.rule("cli-rule", api.instance("src", src), api.instance("dst", dst))
+    server = LiveServer(app).start()
+    env = {**os.environ, "FERRY_URL": server.url, "FERRY_TOKEN": api.tenant.token}
+    try:
+        run = subprocess.run([sys.executable, "-m", "common.cli", "trigger", "cli-rule", "--wait"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        assert "Succeeded" in run.stdout and "2 copied" in run.stdout
+        assert "2/2 items" in run.stderr  # the progress display
+        log = subprocess.run([sys.executable, "-m", "common.cli", "tasks", "cli-rule"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert log.returncode == 0, log.stderr
+        header, row = log.stdout.splitlines()[:2]
+        assert header.split()[:3] == ["TASK", "TRIGGER", "STATUS"]
+        assert row.split()[1:3] == ["manual", "Succeeded"]
+        bad = subprocess.run([sys.executable, "-m", "common.cli", "trigger", "no-such-rule"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 1
+        assert bad.stderr.strip() == "error: no rule named 'no-such-rule'"
+        anon = subprocess.run([sys.executable, "-m", "common.cli", "tasks", "cli-rule"],
+                              env={**env, "FERRY_TOKEN": ""}, capture_output=True, text=True,
+                              timeout=60)
+        assert anon.returncode == 1 and anon.stderr.startswith("error: FERRY_TOKEN:")
+    finally:
+        server.stop()
