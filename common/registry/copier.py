@@ -271,7 +271,18 @@ class _Copy:
         # upload past it only costs a second upload of the same bytes.
         ttl = 15.0 + max(desc.size, 0) / (32 * _MiB)
         claimed = self.coordinator.claim_upload(key, digest, ttl)
-        if not claimed:
+        if claimed:
+            # Another copy may have finished this blob between our first look and
+            # the claim: look again, or the same bytes cross the wire twice.
+            where = self.coordinator.locate(key, digest)
+            if where and where != self.dst_repo:
+                if session is not None:
+                    session.cancel()
+                mounted, session = self._try_mount(desc, [where])
+                if mounted:
+                    self.coordinator.release_upload(key, digest)
+                    return
+        else:
             # Someone else is sending this blob to this target: wait, then mount from there.
             if session is not None:
                 session.cancel()

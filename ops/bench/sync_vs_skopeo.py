@@ -86,7 +86,8 @@ def seed(src: RegistryServer, repos: int, tags: int, base_mib: int, unique_kib: 
     return repo_names, unique_bytes, digests
 
 
-def ferry_sync(src: RegistryServer, dst: RegistryServer, concurrency: int) -> dict[str, float]:
+def ferry_sync(src: RegistryServer, dst: RegistryServer, concurrency: int,
+               pool: str) -> dict[str, float]:
     """Cold sync and no-op resync through the API and a real worker."""
     db_name = f"ferry_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
@@ -127,7 +128,7 @@ def ferry_sync(src: RegistryServer, dst: RegistryServer, concurrency: int) -> di
     rule = call("POST", "/rules", {"name": "bench", "source": {"instance_id": src_id,
                                                                "namespace": "bench"},
                                    "target": {"instance_id": dst_id}})["id"]
-    worker = WorkerProcess(settings, concurrency=concurrency, name="bench").start()
+    worker = WorkerProcess(settings, concurrency=concurrency, name="bench", pool=pool).start()
     figures: dict[str, float] = {}
     try:
         for label in ("cold", "noop"):
@@ -143,6 +144,19 @@ def ferry_sync(src: RegistryServer, dst: RegistryServer, concurrency: int) -> di
             figures[f"{label}_status"] = task["status"]
             figures[f"{label}_total"] = task["total"]
             assert task["status"] == "Succeeded", task
+            with transaction(settings) as conn:
+                stats = conn.execute(
+                    """SELECT sum(blobs_uploaded) AS up, sum(blobs_mounted) AS mounted,
+                              sum(blobs_skipped) AS skipped, max(attempts) AS attempts,
+                              avg(extract(epoch FROM i.finished_at - i.started_at)) AS avg_s,
+                              max(extract(epoch FROM i.finished_at - i.started_at)) AS max_s,
+                              extract(epoch FROM max(i.finished_at) - min(i.started_at))
+                                  AS span
+                       FROM sync_items i JOIN sync_tasks t ON t.id = i.task_id
+                       WHERE t.task_id = %s AND i.status <> 'up-to-date'""",
+                    (task_id,)).fetchone()
+            figures[f"{label}_stats"] = {k: (round(float(v), 2) if v is not None else None)
+                                         for k, v in stats.items()}
     finally:
         worker.stop()
         from common.db import close_pool
@@ -209,6 +223,8 @@ def main() -> None:
     parser.add_argument("--base-mib", type=int, default=30)
     parser.add_argument("--unique-kib", type=int, default=600)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--pool", default="prefork", choices=("prefork", "threads"),
+                        help="Celery worker pool")
     args = parser.parse_args()
 
     servers = [RegistryServer(users={"alice": "alice-pw"}).start()] + [
@@ -221,7 +237,7 @@ def main() -> None:
         print(f"data set: {len(repos)} repositories, {len(repos) * args.tags} tags, "
               f"{unique / MiB:.0f} MiB unique in {len(digests)} blobs "
               f"(seeded in {time.monotonic() - t:.1f}s)")
-        ferry = ferry_sync(src, dst_ferry, args.concurrency)
+        ferry = ferry_sync(src, dst_ferry, args.concurrency, args.pool)
         skopeo = skopeo_sync(src, dst_skopeo, repos)
         raw = raw_copy(src, dst_raw, digests, args.concurrency)
     finally:
@@ -240,6 +256,7 @@ def main() -> None:
         print(f"skopeo / ferry: cold {skopeo['cold_seconds'] / ferry['cold_seconds']:.2f}x, "
               f"no-op {skopeo['noop_seconds'] / ferry['noop_seconds']:.2f}x")
     print(f"ferry cold / raw copy: {ferry['cold_seconds'] / raw:.2f}")
+    print(f"ferry cold items: {ferry['cold_stats']}")
 
 
 if __name__ == "__main__":

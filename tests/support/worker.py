@@ -18,11 +18,12 @@ class WorkerProcess:
     """``celery -A worker.celery_app worker`` on every queue, stopped by process group."""
 
     def __init__(self, settings: Settings, *, queues: str = "push,plan,copy",
-                 concurrency: int = 2, name: str = "test") -> None:
+                 concurrency: int = 2, name: str = "test", pool: str = "prefork") -> None:
         self.settings = settings
         self.queues = queues
         self.concurrency = concurrency
         self.name = name
+        self.pool = pool
         self.process: subprocess.Popen | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="ferry-worker-", suffix=".log")[1])
 
@@ -32,6 +33,7 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
                  "--queues", self.queues, "--concurrency", str(self.concurrency),
+                 "--pool", self.pool,
                  "--hostname", f"{self.name}-{os.getpid()}-{time.monotonic_ns()}@%h",
                  "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
