@@ -62,6 +62,7 @@ def spec_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
         "override": row["override"],
         "enabled": row["enabled"],
         "schedule": row["schedule"],
+        "schedule_timezone": row["schedule_timezone"],
     }
 
 
@@ -227,11 +228,13 @@ def _prepare(settings: Settings, tenant_id: UUID, spec: Mapping[str, Any],
         password_enc = box.encrypt(password) if tgt.get("password") is not None else keep_password
 
     schedule = rules.check_schedule(spec["schedule"]) if spec.get("schedule") else None
+    timezone = rules.check_timezone(spec.get("schedule_timezone") or "UTC")
     next_run_at = None
     if schedule is not None:
-        unchanged = existing is not None and existing["schedule"] == schedule
+        unchanged = (existing is not None and existing["schedule"] == schedule
+                     and existing["schedule_timezone"] == timezone)
         next_run_at = (existing["next_run_at"] if unchanged and existing["next_run_at"]
-                       else rules.next_run(schedule, dt.datetime.now(dt.UTC)))
+                       else rules.next_run(schedule, dt.datetime.now(dt.UTC), timezone))
     return {
         "name": spec["name"],
         "description": spec.get("description") or "",
@@ -249,6 +252,7 @@ def _prepare(settings: Settings, tenant_id: UUID, spec: Mapping[str, Any],
         "override": bool(spec.get("override", False)),
         "enabled": bool(spec.get("enabled", True)),
         "schedule": schedule,
+        "schedule_timezone": timezone,
         "next_run_at": next_run_at,
     }
 
@@ -309,7 +313,8 @@ def set_enabled(settings: Settings, tenant_id: UUID, rule_id: UUID, enabled: boo
             raise NotFound("rule not found")
         next_run_at = row["next_run_at"]
         if enabled and not row["enabled"] and row["schedule"]:
-            next_run_at = rules.next_run(row["schedule"], dt.datetime.now(dt.UTC))
+            next_run_at = rules.next_run(row["schedule"], dt.datetime.now(dt.UTC),
+                                         row["schedule_timezone"])
         return q.set_rule_enabled(conn, rule_id, tenant_id, enabled, next_run_at)
 
 

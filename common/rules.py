@@ -23,6 +23,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
@@ -194,9 +195,21 @@ def check_schedule(expression: str, field: str = "schedule") -> str:
     return normalised
 
 
-def next_run(expression: str, after: dt.datetime) -> dt.datetime:
-    """The first time strictly after ``after`` (aware, UTC) at which ``expression`` fires."""
-    return croniter(expression, after.astimezone(dt.UTC)).get_next(dt.datetime)
+def next_run(expression: str, after: dt.datetime, timezone: str = "UTC") -> dt.datetime:
+    """The first time strictly after ``after`` at which ``expression`` fires in ``timezone``,
+    as an aware UTC datetime."""
+    local = after.astimezone(ZoneInfo(timezone or "UTC"))
+    return croniter(expression, local).get_next(dt.datetime).astimezone(dt.UTC)
+
+
+def check_timezone(name: str, field: str = "schedule_timezone") -> str:
+    """``name`` if it is an IANA time zone (``UTC``, ``Europe/Paris``); else ValidationError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail(field, f"unknown time zone {name[:64]!r} (use an IANA name such as "
+                           "'UTC' or 'Europe/Paris')") from None
+    return name
 
 
 def map_repository(source_repository: str, source_namespace: str, target_namespace: str) -> str:

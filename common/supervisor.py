@@ -102,7 +102,9 @@ def ensure_flower_auth(settings: Settings, say: Callable[[str], None]) -> str:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"ferry:{secrets.token_urlsafe(16)}")
-        say(f"generated Flower credentials in {path}")
+        # Printed once, like an API token: the operator needs it to log in.
+        say(f"generated Flower credentials {path.read_text().strip()} (kept in {path}; "
+            "set FERRY_FLOWER_BASIC_AUTH to choose your own)")
     return path.read_text().strip()
 
 

@@ -24,7 +24,8 @@ from tests.support.registry import RegistryServer
 from tests.support.tokenserver import TokenServer, User
 
 RULE_KEYS = {"id", "name", "description", "source", "resource_types", "target", "override",
-             "enabled", "schedule", "next_run_at", "created_at", "updated_at"}
+             "enabled", "schedule", "schedule_timezone", "next_run_at", "created_at",
+             "updated_at"}
 SOURCE_KEYS = {"instance_id", "namespace", "repository_filter", "tag_filter",
                "repository_exclude", "tag_exclude", "filter_syntax"}
 TARGET_KEYS = {"instance_id", "namespace", "cross_tenant", "account_id", "username",
@@ -159,6 +160,8 @@ def test_same_instance_is_fine_with_another_namespace(world):
     ({"schedule": "61 * * * *"}, "schedule", "invalid cron"),
     ({"schedule": "0 0 30 2 *"}, "schedule", "never fires"),
     ({"schedule": ""}, "schedule", "5 fields"),
+    ({"schedule": "0 3 * * *", "schedule_timezone": "Mars/Olympus"}, "schedule_timezone",
+     "unknown time zone"),
     ({"override": "false"}, "override", ""),
     ({"enabled": 0}, "enabled", ""),
     ({"surprise": True}, "surprise", "Unknown field"),
@@ -422,3 +425,12 @@ def test_list_filters_by_source_and_paginates(world):
     assert json.loads(r.headers["X-Pagination"])["total"] == 3
     assert_error(world.client.get("/api/v1/rules?source_instance_id=nope", headers=h), 422,
                  "source_instance_id")
+
+
+def test_schedule_in_the_rule_time_zone(world):
+    rule = world.post(world.rule(schedule="0 9 * * *", schedule_timezone="Asia/Tokyo")).get_json()
+    assert rule["schedule_timezone"] == "Asia/Tokyo"
+    # 09:00 in Tokyo is 00:00 UTC.
+    assert rule["next_run_at"].endswith("T00:00:00+00:00")
+    plain = world.post(world.rule(name="plain", schedule="0 9 * * *")).get_json()
+    assert plain["schedule_timezone"] == "UTC" and plain["next_run_at"].endswith("T09:00:00+00:00")

@@ -78,12 +78,12 @@ def test_push_of_image_and_chart_replicates(world, worker):
         ("project/app", "v1", "copied"), ("project/charts/web", "1.0.0", "copied")}
 
 
-def envelope(repo="project/app", tag="v1", event_id=None):
+def envelope(repo="project/app", tag="v1", event_id=None, digest="sha256:" + "c" * 64):
     return {"events": [{
         "id": event_id or str(uuid.uuid4()), "timestamp": "2026-11-29T10:00:00Z",
         "action": "push",
         "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                   "digest": "sha256:" + "c" * 64, "repository": repo, "tag": tag},
+                   "digest": digest, "repository": repo, "tag": tag},
     }]}
 
 
@@ -155,3 +155,42 @@ def test_harbor_payload_creates_a_push_task(world, worker):
     r = post(live, src_id, body, secret, content_type="application/json")
     assert r.status_code == 202 and r.json()["format"] == "harbor"
     wait_for_manifest(dst, "mirror/app", "v7", image.digest)
+
+
+def test_late_event_for_a_moved_tag_copies_what_it_points_to_now(world, worker, db):
+    src, dst, src_id, secret, live = world.src, world.dst, world.src_id, world.secret, world.live
+    world.api._do("PATCH", f"/rules/{world.rule}", 200, json={"override": True})
+    old = push_image(src.session(), src.url, "project/app", "v1")
+    wait_for_manifest(dst, "mirror/app", "v1", old.digest)
+    new = push_image(src.session(), src.url, "project/app", "v1")
+    wait_for_manifest(dst, "mirror/app", "v1", new.digest)
+    # The first push's notification arrives once more, late, under another id.
+    late = post(live, src_id, envelope(digest=old.digest, event_id="late"), secret)
+    assert late.json()["accepted"] == 1
+    deadline = time.monotonic() + 15
+    while True:
+        row = db.execute("SELECT status, reason FROM sync_items WHERE source_digest = %s "
+                         "AND status NOT IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
+                         (old.digest,)).fetchone()
+        if row and f"now points to {new.digest}" in (row["reason"] or ""):
+            break
+        assert time.monotonic() < deadline, row
+        time.sleep(0.1)
+    assert row["status"] == "up-to-date"
+    assert get_manifest(dst.session(), dst.url, "mirror/app", "v1").digest == new.digest
+
+
+def test_burst_for_one_rule_lands_in_one_task(world, settings, db):
+    from common.sync.push import handle_event
+
+    src_id, secret, live = world.src_id, world.secret, world.live
+    for i in range(3):  # no worker runs: the events wait, as in a burst
+        r = post(live, src_id, envelope(tag=f"v{i}", event_id=f"burst-{i}"), secret)
+        assert r.json()["accepted"] == 1
+    ids = [r["id"] for r in db.execute("SELECT id FROM webhook_events ORDER BY id")]
+    results = [handle_event(event_id, settings) for event_id in ids]
+    assert [len(r.new_tasks) for r in results] == [1, 0, 0]
+    tasks = db.execute("SELECT t.trigger, count(i.id) AS items FROM sync_tasks t "
+                       "JOIN sync_items i ON i.task_id = t.id GROUP BY t.id").fetchall()
+    assert [(t["trigger"], t["items"]) for t in tasks] == [("push", 3)]
+    assert handle_event(ids[0], settings).new_tasks == []  # a redelivered message: nothing

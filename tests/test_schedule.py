@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from common.sync.schedule import dispatch_due, next_fire, rescan_all
+from common.rules import next_run
+from common.sync.schedule import dispatch_due, rescan_all
 
 T0 = dt.datetime(2026, 11, 29, 10, 2, tzinfo=dt.UTC)
 
@@ -45,8 +46,8 @@ def tasks_of(db, rule_id):
         ("30 2 1 * *", "UTC", T0, dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.UTC)),
     ],
 )
-def test_next_fire(expr, tz, after, expected):
-    assert next_fire(expr, tz, after) == expected
+def test_next_run_in_the_rule_time_zone(expr, tz, after, expected):
+    assert next_run(expr, after, tz) == expected
 
 
 def test_due_rule_triggers_once_per_fire(settings, db, rule_factory):

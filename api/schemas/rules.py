@@ -34,6 +34,7 @@ EXAMPLE_RULE_INPUT = {
     "override": False,
     "enabled": True,
     "schedule": None,
+    "schedule_timezone": "UTC",
 }
 EXAMPLE_RULE = {
     "id": "c3d5e1a4-1b2c-4d5e-8f90-123456789abc",
@@ -132,8 +133,12 @@ def _rule_fields(partial: bool, source: type[Schema], target: type[Schema]
             "description": "Overwrite a target tag that points elsewhere.", "example": False}),
         "enabled": Bool(**_d(partial, True), metadata={"example": True}),
         "schedule": Text(allow_none=True, validate=Length(max=256), **_d(partial, None),
-                         metadata={"description": "5-field cron expression (UTC), or null.",
+                         metadata={"description": "5-field cron expression, or null; "
+                                                  "evaluated in schedule_timezone.",
                                    "example": "0 3 * * *"}),
+        "schedule_timezone": Text(validate=Length(1, 64), **_d(partial, "UTC"),
+                                  metadata={"description": "IANA time zone of the schedule.",
+                                            "example": "Europe/Paris"}),
     }
 
 

@@ -24,7 +24,8 @@ WRITABLE = (
     "name", "description", "source_instance_id", "source_namespace", "repository_filter",
     "tag_filter", "repository_exclude", "tag_exclude", "filter_syntax", "resource_types",
     "target_instance_id", "target_namespace", "cross_tenant", "target_account_id",
-    "target_username", "target_password_enc", "override", "enabled", "schedule", "next_run_at",
+    "target_username", "target_password_enc", "override", "enabled", "schedule",
+    "schedule_timezone", "next_run_at",
 )
 
 

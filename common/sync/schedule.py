@@ -11,24 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter
 
 from common.db import tasks as q
 from common.db import transaction
 from common.db.rules import COLUMNS as RULE_COLUMNS
+from common.rules import next_run
 from common.settings import Settings
-
-
-def next_fire(expression: str, timezone: str, after: dt.datetime) -> dt.datetime:
-    """The first time strictly after ``after`` when ``expression`` fires in ``timezone`` (UTC)."""
-    try:
-        zone = ZoneInfo(timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = after.astimezone(zone)
-    return croniter(expression, local).get_next(dt.datetime).astimezone(dt.UTC)
 
 
 def _start_or_skip(conn, rule: dict, trigger: str, message: str) -> UUID | None:
@@ -54,7 +42,7 @@ def dispatch_due(settings: Settings, now: dt.datetime,
         ).fetchall():
             conn.execute(
                 "UPDATE rules SET next_run_at = %s WHERE id = %s AND next_run_at IS NULL",
-                (next_fire(rule["schedule"], rule["schedule_timezone"], now), rule["id"]),
+                (next_run(rule["schedule"], now, rule["schedule_timezone"]), rule["id"]),
             )
         due = conn.execute(
             f"""SELECT {RULE_COLUMNS} FROM rules
@@ -63,7 +51,7 @@ def dispatch_due(settings: Settings, now: dt.datetime,
         ).fetchall()
     for rule in due:
         # Missed runs collapse into one: the next time is computed from now.
-        following = next_fire(rule["schedule"], rule["schedule_timezone"], now)
+        following = next_run(rule["schedule"], now, rule["schedule_timezone"])
         with transaction(settings) as conn:
             claimed = conn.execute(
                 "UPDATE rules SET next_run_at = %s WHERE id = %s AND next_run_at = %s "

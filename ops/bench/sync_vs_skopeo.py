@@ -32,22 +32,17 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-import redis  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
-
+from ops.bench import harness  # noqa: E402
 from tests.support import oci  # noqa: E402
 from tests.support.registry import RegistryServer  # noqa: E402
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/15"
 KiB, MiB = 1024, 1024 * 1024
 
 
@@ -87,83 +82,39 @@ def seed(src: RegistryServer, repos: int, tags: int, base_mib: int, unique_kib: 
 
 
 def ferry_sync(src: RegistryServer, dst: RegistryServer, concurrency: int,
-               pool: str) -> dict[str, float]:
+               pool: str) -> dict[str, Any]:
     """Cold sync and no-op resync through the API and a real worker."""
-    db_name = f"ferry_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{db_name}"')
-    db_url = ADMIN_URL.rsplit("/", 1)[0] + "/" + db_name
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    env = {
-        "FERRY_DATABASE_URL": db_url, "FERRY_REDIS_URL": REDIS_URL,
-        "FERRY_SECRET_KEYS": Fernet.generate_key().decode(),
-        "FERRY_DATA_DIR": tempfile.mkdtemp(prefix="ferry-bench-"), "FERRY_LOG_LEVEL": "WARNING",
-    }
-    os.environ.update(env)
-
-    from api.app import create_app
     from common.db import transaction
-    from common.db.migrate import upgrade
-    from common.db.tenants import create_tenant
-    from common.settings import get_settings
-    from tests.support.worker import WorkerProcess
 
-    get_settings.cache_clear()
-    settings = get_settings()
-    upgrade(db_url)
-    with transaction(settings) as conn:
-        _, token = create_tenant(conn, "bench")
-    client = create_app(settings).test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-
-    def call(method: str, path: str, body: object = None) -> dict:
-        r = client.open(f"/api/v1{path}", method=method, json=body, headers=headers)
-        assert r.status_code < 300, (path, r.status_code, r.get_json())
-        return r.get_json()
-
-    src_id = call("POST", "/instances", {"name": "src", "url": src.url, "username": "alice",
-                                          "password": "alice-pw"})["id"]
-    dst_id = call("POST", "/instances", {"name": "dst", "url": dst.url, "username": "bob",
-                                          "password": "bob-pw"})["id"]
-    rule = call("POST", "/rules", {"name": "bench", "source": {"instance_id": src_id,
-                                                               "namespace": "bench"},
-                                   "target": {"instance_id": dst_id}})["id"]
-    worker = WorkerProcess(settings, concurrency=concurrency, name="bench", pool=pool).start()
-    figures: dict[str, float] = {}
-    try:
-        for label in ("cold", "noop"):
-            start = time.monotonic()
-            task_id = call("POST", f"/rules/{rule}/trigger")["task_id"]
-            while True:
-                task = call("GET", f"/tasks/{task_id}")
-                if task["status"] not in ("Pending", "InProgress"):
-                    break
-                time.sleep(0.05)
-            figures[f"{label}_seconds"] = time.monotonic() - start
-            figures[f"{label}_bytes"] = task["bytes_transferred"]
-            figures[f"{label}_status"] = task["status"]
-            figures[f"{label}_total"] = task["total"]
-            assert task["status"] == "Succeeded", task
-            with transaction(settings) as conn:
-                stats = conn.execute(
-                    """SELECT sum(blobs_uploaded) AS up, sum(blobs_mounted) AS mounted,
-                              sum(blobs_skipped) AS skipped, max(attempts) AS attempts,
-                              avg(extract(epoch FROM i.finished_at - i.started_at)) AS avg_s,
-                              max(extract(epoch FROM i.finished_at - i.started_at)) AS max_s,
-                              extract(epoch FROM max(i.finished_at) - min(i.started_at))
-                                  AS span
-                       FROM sync_items i JOIN sync_tasks t ON t.id = i.task_id
-                       WHERE t.task_id = %s AND i.status <> 'up-to-date'""",
-                    (task_id,)).fetchone()
-            figures[f"{label}_stats"] = {k: (round(float(v), 2) if v is not None else None)
-                                         for k, v in stats.items()}
-    finally:
-        worker.stop()
-        from common.db import close_pool
-
-        close_pool()
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    figures: dict[str, Any] = {}
+    with harness.ferry() as f:
+        src_id = f.instance("src", src, "alice", "alice-pw")["id"]
+        dst_id = f.instance("dst", dst, "bob", "bob-pw")["id"]
+        rule = f.call("POST", "/rules", {"name": "bench",
+                                         "source": {"instance_id": src_id, "namespace": "bench"},
+                                         "target": {"instance_id": dst_id}})["id"]
+        worker = f.worker(concurrency, pool)
+        try:
+            for label in ("cold", "noop"):
+                start = time.monotonic()
+                task = f.wait(f.call("POST", f"/rules/{rule}/trigger")["task_id"])
+                figures[f"{label}_seconds"] = time.monotonic() - start
+                figures[f"{label}_bytes"] = task["bytes_transferred"]
+                assert task["status"] == "Succeeded", task
+                with transaction(f.settings) as conn:
+                    stats = conn.execute(
+                        """SELECT sum(blobs_uploaded) AS up, sum(blobs_mounted) AS mounted,
+                                  sum(blobs_skipped) AS skipped, max(attempts) AS attempts,
+                                  avg(extract(epoch FROM i.finished_at - i.started_at)) AS avg_s,
+                                  extract(epoch FROM max(i.finished_at) - min(i.started_at))
+                                      AS span
+                           FROM sync_items i JOIN sync_tasks t ON t.id = i.task_id
+                           WHERE t.task_id = %s AND i.status <> 'up-to-date'""",
+                        (task["task_id"],)).fetchone()
+                figures[f"{label}_stats"] = {
+                    k: (round(float(v), 2) if v is not None else None) for k, v in stats.items()}
+        finally:
+            worker.stop()
     return figures
 
 
