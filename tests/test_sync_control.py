@@ -107,3 +107,40 @@ def test_cli_trigger_wait_and_tasks(api, app, worker, src_dst):
         assert anon.returncode == 1 and anon.stderr.startswith("error: FERRY_TOKEN:")
     finally:
         server.stop()
+
+
+@pytest.fixture
+def harbor_like(registry_factory):
+    """A real registry behind a front that answers Harbor's project API (Harbor cannot run
+    here; only POST /api/v2.0/projects is answered by the front, the rest is the registry)."""
+    registry = registry_factory({"bob": "bob-pw"})
+    front = FaultProxy(registry.host).start()
+    yield registry, front
+    front.stop()
+
+
+@pytest.mark.parametrize(("answer", "outcome"), [(201, "copied"), (403, "failed")])
+def test_harbor_target_project_is_created_first(api, worker, src_dst, harbor_like, answer,
+                                                outcome):
+    src, _ = src_dst
+    registry, front = harbor_like
+    front.add(Fault("status", path=r"^/api/v2\.0/projects", method="POST", status=answer,
+                    times=1))
+    front.add(Fault("status", path=r"^/api/v2\.0/projects", method="POST", status=409,
+                    times=100))
+    for repo in ("project/a", "project/b"):
+        push_image(src.session(), src.url, repo, "v1")
+    dst_id = api.post("/instances", {"name": "harbor", "url": front.url, "kind": "harbor",
+                                     "username": "bob", "password": "bob-pw"}, expect=201)["id"]
+    rule = api.rule("to-harbor", api.instance("src", src), dst_id, target_namespace="team")
+    task = api.wait(api.trigger(rule))
+    outcomes = [i["outcome"] for i in api.items(task["task_id"])]
+    assert front.count("POST", r"^/api/v2\.0/projects") >= 1
+    if answer == 201:
+        assert outcomes == ["copied", "copied"]
+        assert get_manifest(registry.session(), registry.url, "team/a", "v1") is not None
+    else:
+        # The first copy is refused the project; a later one may see 409 (it exists).
+        assert "failed" in outcomes
+        failed = api.items(task["task_id"], status="failed")[0]
+        assert "cannot create Harbor project 'team'" in failed["reason"]

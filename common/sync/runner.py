@@ -26,7 +26,8 @@ from common.db.events import unprocessed_events
 from common.db.instances import get_instance
 from common.db.rules import get_rule
 from common.errors import FerryError
-from common.registry import CopyOutcome, copy_artifact
+from common.namespaces import ensure_namespace
+from common.registry import CopyOutcome, RegistryClient, copy_artifact
 from common.settings import Settings
 from common.sync.clients import client_for
 from common.sync.coordination import RedisBlobCoordinator, TargetSemaphore
@@ -62,7 +63,17 @@ class CopyResult:
     retry_in: float | None = None
 
 
-def _clients(conn: Any, rule: dict[str, Any], settings: Settings) -> tuple[Any, Any, dict, dict]:
+@dataclass
+class Endpoints:
+    """The clients of a rule's source and target, and the target's kind and identity."""
+
+    source: RegistryClient
+    target: RegistryClient
+    target_kind: str
+    target_user: tuple[str | None, str | None]
+
+
+def _clients(conn: Any, rule: dict[str, Any], settings: Settings) -> Endpoints:
     box = SecretBox(settings)
     source = get_instance(conn, rule["source_instance_id"])
     target = get_instance(conn, rule["target_instance_id"])
@@ -70,11 +81,10 @@ def _clients(conn: Any, rule: dict[str, Any], settings: Settings) -> tuple[Any, 
         raise FerryError("the rule's source or target instance no longer exists")
     su, sp = source_credentials(conn, rule, box)
     tu, tp = target_credentials(conn, rule, box)
-    return (
+    return Endpoints(
         client_for(source["url"], su, sp, source["verify_tls"], settings),
         client_for(target["url"], tu, tp, target["verify_tls"], settings),
-        source,
-        target,
+        target["kind"], (tu, tp),
     )
 
 
@@ -93,8 +103,8 @@ def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
     if trigger in ("manual", "schedule") and task["retry_of"] is None:
         try:
             with transaction(settings) as conn:
-                source, target, _, _ = _clients(conn, rule, settings)
-            for batch in plan(source, target, rule):
+                ends = _clients(conn, rule, settings)
+            for batch in plan(ends.source, ends.target, rule):
                 with transaction(settings) as conn:
                     q.insert_items(conn, task_uuid, [c.item for c in batch])
         except FerryError as exc:
@@ -163,18 +173,27 @@ def _copy_claimed(item_id: int, rule: dict[str, Any], settings: Settings,
         if item is None:
             return CopyResult("not-claimed")
         try:
-            source, target, _, _ = _clients(conn, rule, settings)
+            ends = _clients(conn, rule, settings)
         except FerryError as exc:
             q.record_outcome(conn, item_id, status="failed", digest=None, kind=None,
                              reason=str(exc))
             q.finalize_task(conn, item["task_id"])
             return CopyResult("failed")
+    try:
+        ensure_namespace(ends.target_kind, ends.target, item["target_repository"].split("/")[0],
+                         *ends.target_user)
+    except FerryError as exc:
+        with transaction(settings) as conn:
+            q.record_outcome(conn, item_id, status="failed", digest=None, kind=None,
+                             reason=str(exc))
+            q.finalize_task(conn, item["task_id"])
+        return CopyResult("failed")
     beat = _Heartbeat(settings, item_id, sem, token)
     beat.start()
     try:
         outcome = copy_artifact(
-            source, item["source_repository"], item["source_tag"],
-            target, item["target_repository"], item["target_tag"],
+            ends.source, item["source_repository"], item["source_tag"],
+            ends.target, item["target_repository"], item["target_tag"],
             override=rule["override"],
             coordinator=RedisBlobCoordinator(redis_client),
             should_stop=beat.stop_requested.is_set,
