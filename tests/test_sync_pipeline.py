@@ -256,19 +256,21 @@ def test_shared_layer_crosses_the_wire_once(api, src, dst, settings):
 
     shared = os.urandom(20 * 1024 * 1024)
     s = src.session()
+    # Tags of one repository and other repositories all need it at once.
     for repo in ("project/a", "project/b", "project/c"):
-        push_image(s, src.url, repo, "v1", layers=[shared, os.urandom(1024)])
+        for tag in ("v1", "v2"):
+            push_image(s, src.url, repo, tag, layers=[shared, os.urandom(1024)])
     rule = api.rule("all", api.instance("src", src), api.instance("dst", dst))
-    proc = WorkerProcess(settings, concurrency=3, name="sharing").start()
+    proc = WorkerProcess(settings, concurrency=4, name="sharing").start()
     try:
         task = api.wait(api.trigger(rule))
     finally:
         proc.stop()
-    assert (task["status"], task["copied"]) == ("Succeeded", 3)
+    assert (task["status"], task["copied"]) == ("Succeeded", 6)
     items = api.items(task["task_id"])
-    # 20 MiB once, plus three small layers and configs.
+    # 20 MiB once, plus six small layers and configs.
     assert len(shared) <= task["bytes_transferred"] < len(shared) + 64 * 1024
-    assert sum(i["blobs_mounted"] + i["blobs_skipped"] for i in items) >= 2
+    assert sum(i["blobs_mounted"] + i["blobs_skipped"] for i in items) >= 5
 
 
 def test_task_log_and_items_api(api, worker, src, dst):

@@ -275,6 +275,13 @@ class _Copy:
             # Another copy may have finished this blob between our first look and
             # the claim: look again, or the same bytes cross the wire twice.
             where = self.coordinator.locate(key, digest)
+            if where == self.dst_repo and self.dst.blob_exists(self.dst_repo, digest):
+                # A copy of another tag of this repository brought it meanwhile.
+                if session is not None:
+                    session.cancel()
+                self.coordinator.release_upload(key, digest)
+                self._blob_done(desc, "skipped")
+                return
             if where and where != self.dst_repo:
                 if session is not None:
                     session.cancel()
