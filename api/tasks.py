@@ -12,15 +12,12 @@ from marshmallow import Schema, fields, validate
 
 from api.auth import TenantBlueprint, require_tenant
 from api.errors import ErrorSchema
-from common.credentials import source_credentials, target_credentials
-from common.crypto import SecretBox
 from common.db import tasks as q
 from common.db import transaction
-from common.db.instances import get_instance
 from common.db.rules import get_rule
 from common.errors import NotFound
 from common.sync import service
-from common.sync.clients import client_for
+from common.sync.clients import endpoints_for
 from common.sync.planner import plan
 from worker.dispatch import enqueue_plan
 
@@ -228,19 +225,11 @@ class Preview(MethodView):
         settings = _settings()
         with transaction(settings) as conn:
             rule = _rule_of_tenant(conn, rule_id, tenant_id)
-            box = SecretBox(settings)
-            src_inst = get_instance(conn, rule["source_instance_id"])
-            dst_inst = get_instance(conn, rule["target_instance_id"])
-            if src_inst is None or dst_inst is None:
-                raise NotFound("the rule's source or target instance no longer exists")
-            su, sp = source_credentials(conn, rule, box)
-            tu, tp = target_credentials(conn, rule, box)
-        source = client_for(src_inst["url"], su, sp, src_inst["verify_tls"], settings)
-        target = client_for(dst_inst["url"], tu, tp, dst_inst["verify_tls"], settings)
+            ends = endpoints_for(conn, rule, settings)
         first, size = pagination_parameters.first_item, pagination_parameters.page_size
         if first > MAX_PREVIEW_OFFSET:
             return []
-        candidates = (c for batch in plan(source, target, rule) for c in batch)
+        candidates = (c for batch in plan(ends.source, ends.target, rule) for c in batch)
         # One more than the page tells whether another page exists without listing it all.
         window = list(islice(candidates, first, first + size + 1))
         if len(window) <= size:

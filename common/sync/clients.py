@@ -10,7 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from dataclasses import dataclass
+from typing import Any
 
+from common.credentials import source_credentials, target_credentials
+from common.crypto import SecretBox
+from common.db.instances import get_instance
+from common.errors import NotFound
 from common.registry import RegistryClient
 from common.settings import Settings
 
@@ -45,3 +51,29 @@ def close_all() -> None:
         for client in _clients.values():
             client.close()
         _clients.clear()
+
+
+@dataclass
+class Endpoints:
+    """The clients of a rule's source and target, and the target's kind and identity."""
+
+    source: RegistryClient
+    target: RegistryClient
+    target_kind: str
+    target_user: tuple[str | None, str | None]
+
+
+def endpoints_for(conn: Any, rule: dict[str, Any], settings: Settings) -> Endpoints:
+    """Clients for a rule's source and target, with the credentials the rule uses."""
+    box = SecretBox(settings)
+    source = get_instance(conn, rule["source_instance_id"])
+    target = get_instance(conn, rule["target_instance_id"])
+    if source is None or target is None:
+        raise NotFound("the rule's source or target instance no longer exists")
+    su, sp = source_credentials(conn, rule, box)
+    tu, tp = target_credentials(conn, rule, box)
+    return Endpoints(
+        client_for(source["url"], su, sp, source["verify_tls"], settings),
+        client_for(target["url"], tu, tp, target["verify_tls"], settings),
+        target["kind"], (tu, tp),
+    )

@@ -14,17 +14,14 @@ from uuid import UUID
 
 import psycopg
 
-from common.credentials import source_credentials
-from common.crypto import SecretBox
 from common.db import events as ev
 from common.db import tasks as q
 from common.db import transaction
-from common.db.instances import get_instance
 from common.db.tasks import NewItem
 from common.errors import FerryError
 from common.rules import Selector, map_repository
 from common.settings import Settings
-from common.sync.clients import client_for
+from common.sync.clients import endpoints_for
 from common.sync.planner import kind_of
 
 log = logging.getLogger(__name__)
@@ -44,14 +41,10 @@ class PushResult:
 def _kind(settings: Settings, rule: dict[str, Any], event: dict[str, Any]) -> str | None:
     """The kind of what the event's tag points to, read from the source."""
     with transaction(settings) as conn:
-        instance = get_instance(conn, event["instance_id"])
-        user, password = source_credentials(conn, rule, SecretBox(settings))
-    if instance is None:
-        return None
-    client = client_for(instance["url"], user, password, instance["verify_tls"], settings)
-    found = kind_of(client, event["repository"], event["digest"] or event["tag"])
+        source = endpoints_for(conn, rule, settings).source
+    found = kind_of(source, event["repository"], event["digest"] or event["tag"])
     if found is None and event["digest"]:
-        found = kind_of(client, event["repository"], event["tag"])
+        found = kind_of(source, event["repository"], event["tag"])
     return str(found[1]) if found else None
 
 

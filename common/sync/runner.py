@@ -18,8 +18,6 @@ from uuid import UUID
 
 import redis
 
-from common.credentials import source_credentials, target_credentials
-from common.crypto import SecretBox
 from common.db import tasks as q
 from common.db import transaction
 from common.db.events import unprocessed_events
@@ -27,9 +25,9 @@ from common.db.instances import get_instance
 from common.db.rules import get_rule
 from common.errors import FerryError
 from common.namespaces import ensure_namespace
-from common.registry import CopyOutcome, RegistryClient, copy_artifact
+from common.registry import CopyOutcome, copy_artifact
 from common.settings import Settings
-from common.sync.clients import client_for
+from common.sync.clients import endpoints_for
 from common.sync.coordination import RedisBlobCoordinator, TargetSemaphore
 from common.sync.planner import plan
 
@@ -63,31 +61,6 @@ class CopyResult:
     retry_in: float | None = None
 
 
-@dataclass
-class Endpoints:
-    """The clients of a rule's source and target, and the target's kind and identity."""
-
-    source: RegistryClient
-    target: RegistryClient
-    target_kind: str
-    target_user: tuple[str | None, str | None]
-
-
-def _clients(conn: Any, rule: dict[str, Any], settings: Settings) -> Endpoints:
-    box = SecretBox(settings)
-    source = get_instance(conn, rule["source_instance_id"])
-    target = get_instance(conn, rule["target_instance_id"])
-    if source is None or target is None:
-        raise FerryError("the rule's source or target instance no longer exists")
-    su, sp = source_credentials(conn, rule, box)
-    tu, tp = target_credentials(conn, rule, box)
-    return Endpoints(
-        client_for(source["url"], su, sp, source["verify_tls"], settings),
-        client_for(target["url"], tu, tp, target["verify_tls"], settings),
-        target["kind"], (tu, tp),
-    )
-
-
 def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
     """List, filter and compare; write the items; return the ones that need a copy."""
     with transaction(settings) as conn:
@@ -103,7 +76,7 @@ def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
     if trigger in ("manual", "schedule") and task["retry_of"] is None:
         try:
             with transaction(settings) as conn:
-                ends = _clients(conn, rule, settings)
+                ends = endpoints_for(conn, rule, settings)
             for batch in plan(ends.source, ends.target, rule):
                 with transaction(settings) as conn:
                     q.insert_items(conn, task_uuid, [c.item for c in batch])
@@ -173,7 +146,7 @@ def _copy_claimed(item_id: int, rule: dict[str, Any], settings: Settings,
         if item is None:
             return CopyResult("not-claimed")
         try:
-            ends = _clients(conn, rule, settings)
+            ends = endpoints_for(conn, rule, settings)
         except FerryError as exc:
             q.record_outcome(conn, item_id, status="failed", digest=None, kind=None,
                              reason=str(exc))
