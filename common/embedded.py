@@ -53,7 +53,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """True while a process with this id exists (ours or another user's)."""
     if not pid:
         return False
     try:
@@ -80,7 +81,7 @@ def _wait_port(port: int, timeout: float, proc: subprocess.Popen, what: str, log
 
 def _stop_pid(pid: int | None, sig: int, timeout: float) -> None:
     """Send ``sig`` and wait up to ``timeout`` for the process to go; SIGKILL after that."""
-    if not _alive(pid):
+    if not pid_alive(pid):
         return
     assert pid is not None
     try:
@@ -95,7 +96,7 @@ def _stop_pid(pid: int | None, sig: int, timeout: float) -> None:
             if done == pid:
                 return
         except ChildProcessError:
-            if not _alive(pid):
+            if not pid_alive(pid):
                 return
         time.sleep(0.05)
     try:
@@ -144,7 +145,7 @@ class EmbeddedServers:
     def running(self) -> EmbeddedState | None:
         """The state of servers already running on this data dir, if both are."""
         st = self.read_state()
-        if _alive(st.pg_pid) and _alive(st.redis_pid) and st.pg_port and st.redis_port:
+        if pid_alive(st.pg_pid) and pid_alive(st.redis_pid) and st.pg_port and st.redis_port:
             return st
         return None
 
@@ -259,7 +260,7 @@ class EmbeddedServers:
                 old = int(stale.read_text().split()[0])
             except (ValueError, IndexError):
                 old = 0
-            if not _alive(old):
+            if not pid_alive(old):
                 stale.unlink()
         port = _free_port()
         with open(log, "ab") as out:

@@ -17,6 +17,7 @@ import pytest
 import redis as redis_lib
 from cryptography.fernet import Fernet
 
+from common.embedded import pid_alive
 from common.settings import Settings, get_settings, load_settings
 from tests.support.registry import RegistryServer
 from tests.support.worker import WorkerProcess
@@ -68,23 +69,13 @@ def _claim_redis_db() -> int:
                 client.set(REDIS_LOCK, os.getpid(), ex=6 * 3600)
                 return index
             holder = int(client.get(REDIS_LOCK) or 0)
-            if holder and not _pid_alive(holder):
+            if holder and not pid_alive(holder):
                 client.flushdb()
                 client.set(REDIS_LOCK, os.getpid(), ex=6 * 3600)
                 return index
         finally:
             client.close()
     raise RuntimeError("no free Redis database for this test session (all 15 claimed)")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @pytest.fixture(scope="session")
