@@ -195,7 +195,11 @@ class Stop(MethodView):
         """Stop a task: pending items never start, running copies stop between chunks."""
         tenant_id = require_tenant()
         with transaction(_settings()) as conn:
-            return service.stop_task(conn, task_id, tenant_id)
+            task_uuid = service.stop_task(conn, task_id, tenant_id)
+        # After the commit, so that a copy finishing meanwhile is seen (or sees us).
+        with transaction(_settings()) as conn:
+            q.finalize_task(conn, task_uuid)
+            return q.find_task(conn, task_id, tenant_id)
 
 
 @blp.route("/tasks/<string:task_id>/retry")

@@ -23,6 +23,7 @@ from common.credentials import PERMISSION_CHECK_REPOSITORY, check_registry
 from common.crypto import SecretBox
 from common.db import instances as instances_q
 from common.db import rules as q
+from common.db.tasks import finalize_task
 from common.errors import (
     AuthError,
     Conflict,
@@ -33,6 +34,7 @@ from common.errors import (
     ValidationError,
 )
 from common.settings import Settings
+from common.sync.service import stop_rule_tasks
 
 FILTER_FIELDS = ("repository_filter", "tag_filter", "repository_exclude", "tag_exclude")
 CROSS_TENANT_FIELDS = ("account_id", "username", "password")
@@ -323,10 +325,12 @@ def delete_rule(settings: Settings, tenant_id: UUID, rule_id: UUID) -> None:
 
     The task log stays (tasks keep their figures, with no rule).
     """
-    from common.sync.service import stop_rule_tasks
-
+    stopped: list[UUID] = []
     with database.transaction(settings) as conn:
         if q.get_rule(conn, rule_id, tenant_id) is not None:
-            stop_rule_tasks(conn, rule_id)
+            stopped = stop_rule_tasks(conn, rule_id)
         if not q.delete_rule(conn, rule_id, tenant_id):
             raise NotFound("rule not found")
+    with database.transaction(settings) as conn:
+        for task_uuid in stopped:
+            finalize_task(conn, task_uuid)

@@ -124,9 +124,10 @@ def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> Co
         rule = get_rule(conn, row["rule_id"]) if row["rule_id"] else None
         if rule is None:
             q.abandon_item(conn, item_id, "the rule was deleted")
-            q.finalize_task(conn, row["task_id"])
-            return CopyResult("stopped")
-        target = get_instance(conn, rule["target_instance_id"])
+        target = get_instance(conn, rule["target_instance_id"]) if rule else None
+    if rule is None:
+        finalize(row["task_id"], settings)
+        return CopyResult("stopped")
     limit = target["max_concurrent_copies"] if target else 1
     sem = TargetSemaphore(redis_client, str(rule["target_instance_id"]), limit,
                           ttl=LEASE_SECONDS)
@@ -143,23 +144,15 @@ def _copy_claimed(item_id: int, rule: dict[str, Any], settings: Settings,
                   redis_client: redis.Redis, sem: TargetSemaphore, token: str) -> CopyResult:
     with transaction(settings) as conn:
         item = q.claim_item(conn, item_id, LEASE_SECONDS)
-        if item is None:
-            return CopyResult("not-claimed")
-        try:
-            ends = endpoints_for(conn, rule, settings)
-        except FerryError as exc:
-            q.record_outcome(conn, item_id, status="failed", digest=None, kind=None,
-                             reason=str(exc))
-            q.finalize_task(conn, item["task_id"])
-            return CopyResult("failed")
+    if item is None:
+        return CopyResult("not-claimed")
     try:
+        with transaction(settings) as conn:
+            ends = endpoints_for(conn, rule, settings)
         ensure_namespace(ends.target_kind, ends.target, item["target_repository"].split("/")[0],
                          *ends.target_user)
     except FerryError as exc:
-        with transaction(settings) as conn:
-            q.record_outcome(conn, item_id, status="failed", digest=None, kind=None,
-                             reason=str(exc))
-            q.finalize_task(conn, item["task_id"])
+        _finish(settings, item, status="failed", digest=None, kind=None, reason=str(exc))
         return CopyResult("failed")
     beat = _Heartbeat(settings, item_id, sem, token)
     beat.start()
@@ -184,21 +177,31 @@ def _record(settings: Settings, item: dict[str, Any], outcome: CopyOutcome) -> C
     note = getattr(outcome, "note", None)
     if note:
         reason = f"{reason}; {note}" if reason else note
-    with transaction(settings) as conn:
-        if status == "failed" and outcome.retryable and item["attempts"] < MAX_ATTEMPTS:
+    if status == "failed" and outcome.retryable and item["attempts"] < MAX_ATTEMPTS:
+        with transaction(settings) as conn:
             q.release_item(conn, item["id"], reason=f"attempt {item['attempts']}: {reason}",
                            bytes_transferred=outcome.bytes_transferred)
-            # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
-            return CopyResult("retrying", retry_in=2 ** item["attempts"] + random.random())
-        q.record_outcome(
-            conn, item["id"], status=status, digest=outcome.digest,
+        # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
+        return CopyResult("retrying", retry_in=2 ** item["attempts"] + random.random())
+    _finish(settings, item, status=status, digest=outcome.digest,
             kind=str(outcome.kind) if outcome.kind else None, reason=reason,
             bytes_transferred=outcome.bytes_transferred, blobs_skipped=outcome.blobs_skipped,
-            blobs_mounted=outcome.blobs_mounted, blobs_uploaded=outcome.blobs_uploaded,
-        )
-        # Finishing here too makes the log exact even if the chord callback is lost.
-        q.finalize_task(conn, item["task_id"])
+            blobs_mounted=outcome.blobs_mounted, blobs_uploaded=outcome.blobs_uploaded)
     return CopyResult(status)
+
+
+def _finish(settings: Settings, item: dict[str, Any], **outcome: Any) -> None:
+    """Record an item's outcome, then finish its task if it was the last one.
+
+    Two transactions on purpose: a finalize inside the recording transaction
+    cannot see a concurrent copy's uncommitted outcome, so the last two copies
+    could each think the other still runs. After the commit, the last one to
+    commit always sees every outcome. (The chord's callback is the fast path;
+    this keeps the log exact when a worker died and the chord never fires.)
+    """
+    with transaction(settings) as conn:
+        q.record_outcome(conn, item["id"], **outcome)
+    finalize(item["task_id"], settings)
 
 
 def finalize(task_uuid: UUID, settings: Settings) -> dict[str, Any] | None:

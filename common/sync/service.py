@@ -26,14 +26,17 @@ def trigger_rule(conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID | None
     return q.create_task(conn, rule, trigger)
 
 
-def stop_task(conn: psycopg.Connection, task_id: str, tenant_id: UUID) -> dict[str, Any]:
-    """Ask a task to stop: pending items never start, running copies stop between chunks."""
+def stop_task(conn: psycopg.Connection, task_id: str, tenant_id: UUID) -> UUID:
+    """Ask a task to stop: pending items never start, running copies stop between chunks.
+
+    Returns the task's key; the caller finalizes it after committing (with
+    nothing running it is Stopped at once, otherwise the last copy finishes it).
+    """
     task = q.find_task(conn, task_id, tenant_id)
     if task["status"] not in q.OPEN_TASK:
         raise Conflict(f"task {task_id} already finished ({task['status']})")
     q.request_stop(conn, task["id"])
-    # With nothing running it is Stopped at once; otherwise the last copy finishes it.
-    return q.finalize_task(conn, task["id"]) or q.find_task(conn, task_id, tenant_id)
+    return task["id"]
 
 
 def retry_task(conn: psycopg.Connection, task_id: str, tenant_id: UUID) -> dict[str, Any]:
@@ -53,10 +56,12 @@ def retry_task(conn: psycopg.Connection, task_id: str, tenant_id: UUID) -> dict[
     return new
 
 
-def stop_rule_tasks(conn: psycopg.Connection, rule_id: UUID) -> int:
-    """Stop every open task of a rule (before the rule is deleted); returns how many."""
+def stop_rule_tasks(conn: psycopg.Connection, rule_id: UUID) -> list[UUID]:
+    """Ask every open task of a rule to stop (before the rule is deleted); their keys.
+
+    The caller finalizes them after committing, as for :func:`stop_task`.
+    """
     ids = q.open_tasks_of_rule(conn, rule_id)
     for task_uuid in ids:
         q.request_stop(conn, task_uuid)
-        q.finalize_task(conn, task_uuid)
-    return len(ids)
+    return ids
