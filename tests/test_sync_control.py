@@ -51,7 +51,7 @@ def test_stop_ends_a_running_copy_within_seconds(api, worker, slow_source, regis
     took = time.monotonic() - asked
     assert task["status"] == "Stopped"
     assert [i["outcome"] for i in api.items(task_id)] == ["stopped"]
-    assert took < 8, f"stopping took {took:.1f}s"
+    assert took < 12, f"stopping took {took:.1f}s"
     assert get_manifest(dst.session(), dst.url, "project/big", "v1") is None
 
 

@@ -1,25 +1,26 @@
 """Planning: what a rule selects now, and which of it the target already has.
 
 Listing is page by page (the client's iterators); each repository's tags are
-resolved concurrently with cheap requests: a HEAD per tag on each side, plus a
-GET of the manifest only where its media type alone cannot tell an image from
-a chart. Nothing here writes to a registry.
+resolved concurrently with cheap requests: a GET of the source manifest (its
+kind) and a HEAD of the target tag. Nothing here writes to a registry.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from common.db.tasks import NewItem
-from common.errors import FerryError
+from common.errors import FerryError, ManifestNotFound
 from common.registry import RegistryClient, classify
-from common.registry.media import DOCKER_MANIFEST, INDEX_TYPES, Kind
+from common.registry.media import Kind
 from common.rules import Selector, map_repository
 
 PLAN_THREADS = 8
+REPOSITORY_WINDOW = 4
 
 
 @dataclass(frozen=True)
@@ -35,17 +36,16 @@ class Candidate:
 
 
 def kind_of(source: RegistryClient, repository: str, tag: str) -> tuple[str, Kind] | None:
-    """(digest, kind) of a source tag, or None when the tag vanished meanwhile."""
-    ref = source.head_manifest(repository, tag)
-    if ref is None:
+    """(digest, kind) of a source tag, or None when the tag vanished meanwhile.
+
+    One GET, not a HEAD then a GET: an OCI manifest may be an image, a chart or
+    another artifact and only its config says which, and for a body this small
+    a GET costs what a HEAD does.
+    """
+    try:
+        manifest = source.get_manifest(repository, tag)
+    except ManifestNotFound:
         return None
-    if ref.media_type in INDEX_TYPES:
-        return ref.digest, Kind.INDEX
-    if ref.media_type == DOCKER_MANIFEST:
-        return ref.digest, Kind.IMAGE
-    # An OCI manifest may be an image, a Helm chart or another artifact: only
-    # its config media type tells, so read it (manifests are small).
-    manifest = source.get_manifest(repository, ref.digest)
     return manifest.digest, classify(manifest)
 
 
@@ -87,16 +87,32 @@ def selected_repositories(source: RegistryClient, namespace: str,
 
 
 def plan(source: RegistryClient, target: RegistryClient, rule: Mapping[str, Any],
-         *, threads: int = PLAN_THREADS) -> Iterator[list[Candidate]]:
-    """Yield, repository by repository, the candidates the rule selects now."""
+         *, threads: int = PLAN_THREADS, window: int = REPOSITORY_WINDOW
+         ) -> Iterator[list[Candidate]]:
+    """Yield, repository by repository in catalog order, the candidates the rule selects now.
+
+    Up to ``window`` repositories are resolved at once (their tag lists by one
+    pool, their tags by another, so neither waits on itself); memory holds at
+    most that many repositories' tags.
+    """
     selector = Selector.from_rule(rule)
-    with ThreadPoolExecutor(threads, thread_name_prefix="ferry-plan") as pool:
+
+    def resolve(repository: str) -> list[Candidate]:
+        tags = [t for t in source.iter_tags(repository) if selector.selects_tag(t)]
+        found = tag_pool.map(
+            lambda tag: _resolve(source, target, rule, selector, repository, tag), tags)
+        return [c for c in found if c is not None]
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="ferry-plan-tag") as tag_pool, \
+            ThreadPoolExecutor(window, thread_name_prefix="ferry-plan-repo") as repo_pool:
+        in_flight: deque[Future[list[Candidate]]] = deque()
         for repository in selected_repositories(source, rule["source_namespace"], selector):
-            tags = [t for t in source.iter_tags(repository) if selector.selects_tag(t)]
-            resolved = pool.map(
-                lambda tag, repo=repository: _resolve(source, target, rule, selector, repo, tag),
-                tags,
-            )
-            batch = [c for c in resolved if c is not None]
+            in_flight.append(repo_pool.submit(resolve, repository))
+            if len(in_flight) >= window:
+                batch = in_flight.popleft().result()
+                if batch:
+                    yield batch
+        while in_flight:
+            batch = in_flight.popleft().result()
             if batch:
                 yield batch
