@@ -42,7 +42,10 @@ def _summary(task: dict) -> str:
 @click.argument("rule")
 @click.option("--wait", is_flag=True, help="Follow the task with a progress bar until it ends.")
 def trigger_command(rule: str, wait: bool) -> None:
-    """Trigger RULE (id or name) now; with --wait, show progress and the summary."""
+    """Trigger RULE (id or name) now; with --wait, show progress and the summary.
+
+    With --wait the exit code is 0 only when the task Succeeded.
+    """
     api = FerryApi(load_settings())
     found = api.resolve_rule(rule)
     started = api.call("POST", f"/rules/{found['id']}/trigger")
@@ -68,8 +71,9 @@ def trigger_command(rule: str, wait: bool) -> None:
     if tty:
         click.echo(err=True)
     click.echo(_summary(task))
-    if task["status"] not in ("Succeeded",):
-        sys.exit(1 if task["status"] == "Failed" else 0)
+    # Scripts can rely on it: anything short of every item done is a failure.
+    if task["status"] != "Succeeded":
+        sys.exit(1)
 
 
 @click.command("tasks")
