@@ -70,3 +70,16 @@ def open_push_task(conn: psycopg.Connection, rule_id: UUID,
            ORDER BY created_at DESC LIMIT 1 FOR UPDATE""",
         (rule_id, window_seconds),
     ).fetchone()
+
+
+def purge_processed(conn: psycopg.Connection, older_than_days: int) -> int:
+    """Delete events processed more than ``older_than_days`` ago; how many went.
+
+    Their only remaining use is de-duplication, and a replay older than that
+    only leads to an idempotent copy that finds the target up to date.
+    """
+    cur = conn.execute(
+        "DELETE FROM webhook_events WHERE processed_at < now() - make_interval(days => %s)",
+        (older_than_days,),
+    )
+    return cur.rowcount

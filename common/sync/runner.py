@@ -20,7 +20,7 @@ import redis
 
 from common.db import tasks as q
 from common.db import transaction
-from common.db.events import unprocessed_events
+from common.db.events import purge_processed, unprocessed_events
 from common.db.instances import get_instance
 from common.db.rules import get_rule
 from common.errors import FerryError
@@ -42,6 +42,8 @@ MAX_ATTEMPTS = 4
 # How long a copy waits for a slot under the target's concurrency limit
 # before its message is put back with a short delay.
 SLOT_WAIT_SECONDS = 5.0
+# Processed webhook events are kept this long (for de-duplication), then purged.
+EVENT_RETENTION_DAYS = 7
 
 
 @dataclass
@@ -223,6 +225,7 @@ def reconcile(settings: Settings, enqueue_copy: Callable[[int, str], None],
         unplanned = q.unplanned_tasks(conn, stale_seconds)
         finished = [t for t in q.unfinished_tasks(conn) if q.finalize_task(conn, t)]
         events = unprocessed_events(conn, stale_seconds) if enqueue_event else []
+        purged = purge_processed(conn, EVENT_RETENTION_DAYS)
     for r in requeue:
         for item_id in r.item_ids:
             enqueue_copy(item_id, r.trigger)
@@ -236,4 +239,5 @@ def reconcile(settings: Settings, enqueue_copy: Callable[[int, str], None],
         "replanned_tasks": len(unplanned),
         "finalized_tasks": len(finished),
         "requeued_events": len(events),
+        "purged_events": purged,
     }
