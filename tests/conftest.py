@@ -54,28 +54,42 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
 REDIS_LOCK = "ferry:test-session"
 
 
+# Take a claim over only if it still names the dead holder we saw (atomic).
+_TAKEOVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+CLAIM_SECONDS = 6 * 3600
+
+
 def _claim_redis_db() -> int:
-    """A Redis database index no other live test process uses.
+    """A Redis database index no other live test process uses (15 is left to ops/bench).
 
     Celery workers of two test sessions on one Redis database would consume
-    each other's messages, so each session claims a database with a lock key
-    (taken over when its holder's process is gone).
+    each other's messages, so each session claims a database with a lock key,
+    taken over (atomically) only when its holder's process is gone.
     """
-    for index in range(1, 16):
+    me = str(os.getpid())
+    for index in range(1, 15):
         client = redis_lib.Redis.from_url(f"{REDIS_BASE}/{index}")
         try:
-            if client.set(REDIS_LOCK, os.getpid(), nx=True, ex=6 * 3600):
-                client.flushdb()
-                client.set(REDIS_LOCK, os.getpid(), ex=6 * 3600)
-                return index
-            holder = int(client.get(REDIS_LOCK) or 0)
-            if holder and not pid_alive(holder):
-                client.flushdb()
-                client.set(REDIS_LOCK, os.getpid(), ex=6 * 3600)
+            claimed = bool(client.set(REDIS_LOCK, me, nx=True, ex=CLAIM_SECONDS))
+            if not claimed:
+                holder = client.get(REDIS_LOCK)
+                if holder and not pid_alive(int(holder)):
+                    claimed = bool(client.eval(_TAKEOVER, 1, REDIS_LOCK, holder, me,
+                                               CLAIM_SECONDS))
+            if claimed:
+                for key in client.scan_iter(count=1000):
+                    if key != REDIS_LOCK.encode():
+                        client.delete(key)
                 return index
         finally:
             client.close()
-    raise RuntimeError("no free Redis database for this test session (all 15 claimed)")
+    raise RuntimeError("no free Redis database for this test session (1-14 all claimed)")
 
 
 @pytest.fixture(scope="session")
