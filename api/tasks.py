@@ -6,11 +6,10 @@ from dataclasses import asdict
 from itertools import islice
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.auth import TenantBlueprint, require_tenant
+from api.auth import TenantBlueprint, app_settings, require_tenant
 from api.errors import ErrorSchema
 from common.db import tasks as q
 from common.db import transaction
@@ -107,10 +106,6 @@ class PreviewSchema(Schema):
     target_digest = fields.String(allow_none=True)
 
 
-def _settings():
-    return current_app.extensions["ferry"].settings
-
-
 def _rule_of_tenant(conn, rule_id, tenant_id) -> dict[str, Any]:
     rule = get_rule(conn, rule_id, tenant_id)
     if rule is None:
@@ -126,7 +121,7 @@ class Trigger(MethodView):
     def post(self, rule_id):
         """Start a manual sync task of the rule now."""
         tenant_id = require_tenant()
-        with transaction(_settings()) as conn:
+        with transaction(app_settings()) as conn:
             task = service.trigger_rule(conn, rule_id, tenant_id, "manual")
         # Only after the commit: the worker must find the row.
         enqueue_plan(task["id"], task["trigger"])
@@ -141,7 +136,7 @@ class RuleTasks(MethodView):
     def get(self, rule_id, pagination_parameters):
         """The rule's task log, newest first."""
         tenant_id = require_tenant()
-        with transaction(_settings()) as conn:
+        with transaction(app_settings()) as conn:
             _rule_of_tenant(conn, rule_id, tenant_id)
             rows, total = q.list_tasks(conn, rule_id, limit=pagination_parameters.page_size,
                                        offset=pagination_parameters.first_item)
@@ -156,7 +151,7 @@ class Task(MethodView):
     def get(self, task_id):
         """One task with its figures (live while it runs)."""
         tenant_id = require_tenant()
-        with transaction(_settings()) as conn:
+        with transaction(app_settings()) as conn:
             return _with_retry_of(conn, q.find_task(conn, task_id, tenant_id))
 
 
@@ -177,7 +172,7 @@ class TaskItems(MethodView):
     def get(self, args, task_id, pagination_parameters):
         """The task's items, optionally only those with one outcome."""
         tenant_id = require_tenant()
-        with transaction(_settings()) as conn:
+        with transaction(app_settings()) as conn:
             task = q.find_task(conn, task_id, tenant_id)
             rows, total = q.list_items(conn, task["id"], status=args.get("status"),
                                        limit=pagination_parameters.page_size,
@@ -194,10 +189,10 @@ class Stop(MethodView):
     def post(self, task_id):
         """Stop a task: pending items never start, running copies stop between chunks."""
         tenant_id = require_tenant()
-        with transaction(_settings()) as conn:
+        with transaction(app_settings()) as conn:
             task_uuid = service.stop_task(conn, task_id, tenant_id)
         # After the commit, so that a copy finishing meanwhile is seen (or sees us).
-        with transaction(_settings()) as conn:
+        with transaction(app_settings()) as conn:
             q.finalize_task(conn, task_uuid)
             return q.find_task(conn, task_id, tenant_id)
 
@@ -211,7 +206,7 @@ class Retry(MethodView):
     def post(self, task_id):
         """Start a new task with only the failed items of this one."""
         tenant_id = require_tenant()
-        with transaction(_settings()) as conn:
+        with transaction(app_settings()) as conn:
             task = service.retry_task(conn, task_id, tenant_id)
         enqueue_plan(task["id"], task["trigger"])
         return {"task_id": task["task_id"], "status": task["status"]}
@@ -226,7 +221,7 @@ class Preview(MethodView):
     def get(self, rule_id, pagination_parameters):
         """What the rule selects now and whether the target has it; copies nothing."""
         tenant_id = require_tenant()
-        settings = _settings()
+        settings = app_settings()
         with transaction(settings) as conn:
             rule = _rule_of_tenant(conn, rule_id, tenant_id)
             ends = endpoints_for(conn, rule, settings)

@@ -7,11 +7,12 @@ and creating tasks happen in the worker after the commit.
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from api.auth import app_settings
 from api.errors import ErrorSchema, error_response
 from common import webhooks
 from common.db import events as ev
@@ -58,7 +59,7 @@ class Webhook(MethodView):
     @blp.alt_response(415, schema=ErrorSchema, description="Not a JSON content type.")
     def post(self, instance_id):
         """Receive a registry's push notification (Bearer webhook secret of the instance)."""
-        settings = current_app.extensions["ferry"].settings
+        settings = app_settings()
         with transaction(settings) as conn:
             instance = get_instance(conn, instance_id)
         # An unknown instance and a wrong secret look the same to the caller.

@@ -8,7 +8,6 @@ message is one line naming the variable.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -213,14 +212,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return load_settings()
-
-
-def configure_logging(settings: Settings) -> None:
-    """Set the root log level from the settings."""
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 def child_environment(settings: Settings) -> dict[str, str]:

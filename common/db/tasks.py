@@ -18,7 +18,6 @@ import psycopg
 from common.errors import NotFound
 
 OPEN_TASK = ("Pending", "InProgress")
-DONE_ITEM = ("copied", "up-to-date", "kept", "failed", "stopped")
 
 TASK_COLUMNS = """
     t.id, t.task_id, t.tenant_id, t.rule_id, t.source_instance_id, t.trigger, t.status,

@@ -45,14 +45,6 @@ def client_for(url: str, username: str | None, password: str | None, verify_tls:
         return client
 
 
-def close_all() -> None:
-    """Close every cached client (worker shutdown, tests)."""
-    with _lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
-
-
 @dataclass
 class Endpoints:
     """The clients of a rule's source and target, and the target's kind and identity."""
