@@ -35,8 +35,11 @@ def require_tenant() -> UUID:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        abort(401, message="Authentication required: send 'Authorization: Bearer <token>'.",
-              headers=_CHALLENGE)
+        abort(
+            401,
+            message="Authentication required: send 'Authorization: Bearer <token>'.",
+            headers=_CHALLENGE,
+        )
     with transaction(app_settings()) as conn:
         tenant_id = tenant_for_token(conn, token)
     if tenant_id is None:
@@ -68,10 +71,14 @@ class TenantBlueprint(Blueprint):
 
 def register_security_scheme(api: Api) -> None:
     """Declare the bearer-token scheme the tenant routes refer to."""
-    api.spec.components.security_scheme(SECURITY_SCHEME, {
-        "type": "http", "scheme": "bearer",
-        "description": "An API token of a tenant, from `ferry tenant create`.",
-    })
+    api.spec.components.security_scheme(
+        SECURITY_SCHEME,
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token of a tenant, from `ferry tenant create`.",
+        },
+    )
 
 
 def app_settings() -> Settings:

@@ -64,8 +64,9 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-def error_response(code: int, message: str, errors: dict[str, list[str]] | None = None,
-                   status: str | None = None) -> tuple[Response, int]:
+def error_response(
+    code: int, message: str, errors: dict[str, list[str]] | None = None, status: str | None = None
+) -> tuple[Response, int]:
     """The one error body, as a Flask response."""
     from http import HTTPStatus
 

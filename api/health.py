@@ -15,9 +15,11 @@ blp = Blueprint("health", __name__, description="Process liveness and readiness.
 
 class HealthSchema(Schema):
     status = fields.String(metadata={"example": "ok"})
-    checks = fields.Dict(keys=fields.String(), values=fields.String(),
-                         metadata={"example": {"postgresql": "ok", "redis": "ok",
-                                               "migrations": "ok"}})
+    checks = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"example": {"postgresql": "ok", "redis": "ok", "migrations": "ok"}},
+    )
 
 
 @blp.route("/healthz")

@@ -21,20 +21,31 @@ from api.schemas.instances import (
 from common import instances
 
 blp = TenantBlueprint(
-    "instances", __name__, url_prefix="/api/v1/instances",
-    description="Registry instances of your account. Another account's instance is a 404.")
+    "instances",
+    __name__,
+    url_prefix="/api/v1/instances",
+    description="Registry instances of your account. Another account's instance is a 404.",
+)
 
-REGISTRY_422 = ("Invalid field, URL refused by the network policy, or the registry check "
-                "failed (the message quotes the registry's answer).")
+REGISTRY_422 = (
+    "Invalid field, URL refused by the network policy, or the registry check "
+    "failed (the message quotes the registry's answer)."
+)
 EXAMPLE_422 = {
-    "code": 422, "status": "Unprocessable Entity",
+    "code": 422,
+    "status": "Unprocessable Entity",
     "message": "registry check failed: registry answered 401 Unauthorized: "
-               "UNAUTHORIZED: authentication required",
-    "errors": {"password": ["registry check failed: registry answered 401 Unauthorized: "
-                            "UNAUTHORIZED: authentication required"]},
+    "UNAUTHORIZED: authentication required",
+    "errors": {
+        "password": [
+            "registry check failed: registry answered 401 Unauthorized: "
+            "UNAUTHORIZED: authentication required"
+        ]
+    },
 }
 EXAMPLE_409_DELETE = {
-    "code": 409, "status": "Conflict",
+    "code": 409,
+    "status": "Conflict",
     "message": "the instance is used by rules 'sync-prod'; delete or change them first",
     "errors": {},
 }
@@ -47,14 +58,18 @@ class Instances(MethodView):
     def get(self, pagination_parameters):
         """List your instances by name (page, page_size; totals in X-Pagination)."""
         rows, total = instances.list_instances(
-            app_settings(), require_tenant(), limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item)
+            app_settings(),
+            require_tenant(),
+            limit=pagination_parameters.page_size,
+            offset=pagination_parameters.first_item,
+        )
         pagination_parameters.item_count = total
         return [present_instance(r) for r in rows]
 
     @blp.arguments(InstanceSchema, example=EXAMPLE_CREATE)
-    @blp.response(201, InstanceCreatedSchema,
-                  example={**EXAMPLE_INSTANCE, "webhook_secret": EXAMPLE_SECRET})
+    @blp.response(
+        201, InstanceCreatedSchema, example={**EXAMPLE_INSTANCE, "webhook_secret": EXAMPLE_SECRET}
+    )
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, schema=ErrorSchema, description=REGISTRY_422, example=EXAMPLE_422)
     def post(self, data):
@@ -69,8 +84,9 @@ class Instance(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, instance_id: UUID):
         """Show one of your instances."""
-        return present_instance(instances.get_instance(app_settings(), require_tenant(),
-                                                       instance_id))
+        return present_instance(
+            instances.get_instance(app_settings(), require_tenant(), instance_id)
+        )
 
     @blp.arguments(InstancePatchSchema, example={"region": "ap-guangzhou", "verify_tls": False})
     @blp.response(200, InstanceSchema, example=EXAMPLE_INSTANCE)
@@ -79,13 +95,18 @@ class Instance(MethodView):
     @blp.alt_response(422, schema=ErrorSchema, description=REGISTRY_422, example=EXAMPLE_422)
     def patch(self, changes, instance_id: UUID):
         """Change an instance; a new URL, TLS setting or credentials are checked first."""
-        return present_instance(instances.update_instance(app_settings(), require_tenant(),
-                                                          instance_id, changes))
+        return present_instance(
+            instances.update_instance(app_settings(), require_tenant(), instance_id, changes)
+        )
 
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, schema=ErrorSchema, example=EXAMPLE_409_DELETE,
-                      description="Rules still use the instance; the message names them.")
+    @blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        example=EXAMPLE_409_DELETE,
+        description="Rules still use the instance; the message names them.",
+    )
     def delete(self, instance_id: UUID):
         """Delete an instance that no rule uses."""
         instances.delete_instance(app_settings(), require_tenant(), instance_id)
@@ -93,8 +114,11 @@ class Instance(MethodView):
 
 @blp.route("/<uuid:instance_id>/webhook-secret")
 class WebhookSecret(MethodView):
-    @blp.response(200, WebhookSecretSchema,
-                  example={"id": EXAMPLE_INSTANCE["id"], "webhook_secret": EXAMPLE_SECRET})
+    @blp.response(
+        200,
+        WebhookSecretSchema,
+        example={"id": EXAMPLE_INSTANCE["id"], "webhook_secret": EXAMPLE_SECRET},
+    )
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, instance_id: UUID):
         """Rotate the webhook secret; the previous one stays valid until the next rotation."""

@@ -20,38 +20,62 @@ from api.schemas.rules import (
 from common import rule_service
 
 blp = TenantBlueprint(
-    "rules", __name__, url_prefix="/api/v1/rules",
-    description="Replication rules of your account. Another account's rule is a 404.")
+    "rules",
+    __name__,
+    url_prefix="/api/v1/rules",
+    description="Replication rules of your account. Another account's rule is a 404.",
+)
 
-RULE_422 = ("A field is invalid (errors maps each field path, e.g. `source.tag_filter`, to its "
-            "messages; pattern errors give the position), a referenced instance is not yours "
-            "(or not the named account's), source and target are the same repository set, "
-            "or the target registry refused the cross-tenant credentials.")
+RULE_422 = (
+    "A field is invalid (errors maps each field path, e.g. `source.tag_filter`, to its "
+    "messages; pattern errors give the position), a referenced instance is not yours "
+    "(or not the named account's), source and target are the same repository set, "
+    "or the target registry refused the cross-tenant credentials."
+)
 EXAMPLE_422 = {
-    "code": 422, "status": "Unprocessable Entity",
+    "code": 422,
+    "status": "Unprocessable Entity",
     "message": "The rule is invalid: source.tag_filter: invalid regular expression: "
-               "missing ), unterminated subpattern at position 0",
-    "errors": {"source.tag_filter": ["invalid regular expression: missing ), unterminated "
-                                     "subpattern at position 0"]},
+    "missing ), unterminated subpattern at position 0",
+    "errors": {
+        "source.tag_filter": [
+            "invalid regular expression: missing ), unterminated subpattern at position 0"
+        ]
+    },
 }
-EXAMPLE_409 = {"code": 409, "status": "Conflict",
-               "message": "a rule named 'sync-prod' already exists for this source instance",
-               "errors": {}}
+EXAMPLE_409 = {
+    "code": 409,
+    "status": "Conflict",
+    "message": "a rule named 'sync-prod' already exists for this source instance",
+    "errors": {},
+}
 EXAMPLES_IN = {
-    "same-tenant": {"summary": "Copy tags v* of project/* to another instance of yours",
-                    "value": EXAMPLE_RULE_INPUT},
-    "cross-tenant": {"summary": "Copy Helm charts into another account's namespace 'team'",
-                     "value": {**EXAMPLE_RULE_INPUT, "name": "charts-to-partner",
-                               "resource_types": ["chart"],
-                               "target": EXAMPLE_CROSS_TENANT_TARGET}},
+    "same-tenant": {
+        "summary": "Copy tags v* of project/* to another instance of yours",
+        "value": EXAMPLE_RULE_INPUT,
+    },
+    "cross-tenant": {
+        "summary": "Copy Helm charts into another account's namespace 'team'",
+        "value": {
+            **EXAMPLE_RULE_INPUT,
+            "name": "charts-to-partner",
+            "resource_types": ["chart"],
+            "target": EXAMPLE_CROSS_TENANT_TARGET,
+        },
+    },
 }
 
 
 def _errors(func):
-    func = blp.alt_response(422, schema=ErrorSchema, description=RULE_422,
-                            example=EXAMPLE_422)(func)
-    return blp.alt_response(409, schema=ErrorSchema, example=EXAMPLE_409,
-                            description="Another rule on the source instance has this name.")(func)
+    func = blp.alt_response(422, schema=ErrorSchema, description=RULE_422, example=EXAMPLE_422)(
+        func
+    )
+    return blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        example=EXAMPLE_409,
+        description="Another rule on the source instance has this name.",
+    )(func)
 
 
 @blp.route("")
@@ -62,8 +86,12 @@ class Rules(MethodView):
     def get(self, query, pagination_parameters):
         """List your rules by name, optionally of one source instance (paginated)."""
         rows, total = rule_service.list_rules(
-            app_settings(), require_tenant(), source_instance_id=query["source_instance_id"],
-            limit=pagination_parameters.page_size, offset=pagination_parameters.first_item)
+            app_settings(),
+            require_tenant(),
+            source_instance_id=query["source_instance_id"],
+            limit=pagination_parameters.page_size,
+            offset=pagination_parameters.first_item,
+        )
         pagination_parameters.item_count = total
         return [present_rule(r) for r in rows]
 
@@ -89,8 +117,9 @@ class Rule(MethodView):
     @_errors
     def put(self, spec, rule_id: UUID):
         """Replace a rule (same validation as create; an omitted password is kept)."""
-        return present_rule(rule_service.replace_rule(app_settings(), require_tenant(),
-                                                      rule_id, spec))
+        return present_rule(
+            rule_service.replace_rule(app_settings(), require_tenant(), rule_id, spec)
+        )
 
     @blp.arguments(RulePatchSchema, example={"enabled": False, "source": {"tag_filter": "v2.*"}})
     @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
@@ -98,8 +127,9 @@ class Rule(MethodView):
     @_errors
     def patch(self, patch, rule_id: UUID):
         """Change some fields; the merged rule is validated as a whole."""
-        return present_rule(rule_service.patch_rule(app_settings(), require_tenant(),
-                                                    rule_id, patch))
+        return present_rule(
+            rule_service.patch_rule(app_settings(), require_tenant(), rule_id, patch)
+        )
 
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -114,8 +144,9 @@ class EnableRule(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, rule_id: UUID):
         """Enable a rule (its schedule restarts from now)."""
-        return present_rule(rule_service.set_enabled(app_settings(), require_tenant(),
-                                                     rule_id, True))
+        return present_rule(
+            rule_service.set_enabled(app_settings(), require_tenant(), rule_id, True)
+        )
 
 
 @blp.route("/<uuid:rule_id>/disable")
@@ -124,5 +155,6 @@ class DisableRule(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, rule_id: UUID):
         """Disable a rule until it is enabled again."""
-        return present_rule(rule_service.set_enabled(app_settings(), require_tenant(),
-                                                     rule_id, False))
+        return present_rule(
+            rule_service.set_enabled(app_settings(), require_tenant(), rule_id, False)
+        )

@@ -20,12 +20,23 @@ from common.sync.clients import endpoints_for
 from common.sync.planner import plan
 from worker.dispatch import enqueue_plan
 
-blp = TenantBlueprint("tasks", __name__, url_prefix="/api/v1",
-                description="Sync tasks: trigger, log, items, stop, retry, preview.")
+blp = TenantBlueprint(
+    "tasks",
+    __name__,
+    url_prefix="/api/v1",
+    description="Sync tasks: trigger, log, items, stop, retry, preview.",
+)
 
 TRIGGERS = ("manual", "push", "schedule")
-TASK_STATUSES = ("Pending", "InProgress", "Succeeded", "PartiallySucceeded", "Failed",
-                 "Stopped", "Skipped")
+TASK_STATUSES = (
+    "Pending",
+    "InProgress",
+    "Succeeded",
+    "PartiallySucceeded",
+    "Failed",
+    "Stopped",
+    "Skipped",
+)
 # A preview lists the source live: deeper pages than this are refused work.
 MAX_PREVIEW_OFFSET = 100_000
 OUTCOMES = ("pending", "running", "copied", "up-to-date", "kept", "failed", "stopped")
@@ -42,11 +53,13 @@ class TaskSchema(Schema):
     task_id = fields.String(metadata={"example": "3f9a1c2b-000042"})
     rule_id = fields.UUID(allow_none=True)
     trigger = fields.String(validate=validate.OneOf(TRIGGERS), metadata={"example": "manual"})
-    status = fields.String(validate=validate.OneOf(TASK_STATUSES),
-                           metadata={"example": "Succeeded"})
+    status = fields.String(
+        validate=validate.OneOf(TASK_STATUSES), metadata={"example": "Succeeded"}
+    )
     message = fields.String(metadata={"example": ""})
-    retry_of = fields.Method("_retry_of", allow_none=True,
-                             metadata={"description": "task_id this task retries, if any"})
+    retry_of = fields.Method(
+        "_retry_of", allow_none=True, metadata={"description": "task_id this task retries, if any"}
+    )
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
@@ -75,8 +88,9 @@ class ItemSchema(Schema):
     kind = fields.String(allow_none=True, metadata={"example": "image"})
     digest = fields.String(allow_none=True)
     source_digest = fields.String(allow_none=True)
-    outcome = fields.String(attribute="status", validate=validate.OneOf(OUTCOMES),
-                            metadata={"example": "copied"})
+    outcome = fields.String(
+        attribute="status", validate=validate.OneOf(OUTCOMES), metadata={"example": "copied"}
+    )
     reason = fields.String(allow_none=True)
     attempts = fields.Integer()
     bytes_transferred = fields.Integer()
@@ -89,8 +103,9 @@ class ItemSchema(Schema):
 
 
 class ItemQuerySchema(Schema):
-    status = fields.String(validate=validate.OneOf(OUTCOMES),
-                           metadata={"description": "only items with this outcome"})
+    status = fields.String(
+        validate=validate.OneOf(OUTCOMES), metadata={"description": "only items with this outcome"}
+    )
 
 
 class PreviewSchema(Schema):
@@ -138,8 +153,12 @@ class RuleTasks(MethodView):
         tenant_id = require_tenant()
         with transaction(app_settings()) as conn:
             _rule_of_tenant(conn, rule_id, tenant_id)
-            rows, total = q.list_tasks(conn, rule_id, limit=pagination_parameters.page_size,
-                                       offset=pagination_parameters.first_item)
+            rows, total = q.list_tasks(
+                conn,
+                rule_id,
+                limit=pagination_parameters.page_size,
+                offset=pagination_parameters.first_item,
+            )
         pagination_parameters.item_count = total
         return rows
 
@@ -157,8 +176,9 @@ class Task(MethodView):
 
 def _with_retry_of(conn, task: dict[str, Any]) -> dict[str, Any]:
     if task.get("retry_of"):
-        row = conn.execute("SELECT task_id FROM sync_tasks WHERE id = %s",
-                           (task["retry_of"],)).fetchone()
+        row = conn.execute(
+            "SELECT task_id FROM sync_tasks WHERE id = %s", (task["retry_of"],)
+        ).fetchone()
         task["retry_of_task_id"] = row["task_id"] if row else None
     return task
 
@@ -174,9 +194,13 @@ class TaskItems(MethodView):
         tenant_id = require_tenant()
         with transaction(app_settings()) as conn:
             task = q.find_task(conn, task_id, tenant_id)
-            rows, total = q.list_items(conn, task["id"], status=args.get("status"),
-                                       limit=pagination_parameters.page_size,
-                                       offset=pagination_parameters.first_item)
+            rows, total = q.list_items(
+                conn,
+                task["id"],
+                status=args.get("status"),
+                limit=pagination_parameters.page_size,
+                offset=pagination_parameters.first_item,
+            )
         pagination_parameters.item_count = total
         return rows
 
@@ -201,8 +225,11 @@ class Stop(MethodView):
 class Retry(MethodView):
     @blp.response(202, TaskStartedSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
-    @blp.alt_response(409, schema=ErrorSchema,
-                      description="The task runs, has no failed item, or its rule is gone.")
+    @blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        description="The task runs, has no failed item, or its rule is gone.",
+    )
     def post(self, task_id):
         """Start a new task with only the failed items of this one."""
         tenant_id = require_tenant()
@@ -234,7 +261,6 @@ class Preview(MethodView):
         if len(window) <= size:
             pagination_parameters.item_count = first + len(window)
         return [
-            {**asdict(c.item), "target_has_it": c.target_has_it,
-             "target_digest": c.target_digest}
+            {**asdict(c.item), "target_has_it": c.target_has_it, "target_digest": c.target_digest}
             for c in window[:size]
         ]

@@ -22,8 +22,12 @@ from common.errors import ValidationError
 from common.tokens import matches
 from worker.dispatch import enqueue_push_event
 
-blp = Blueprint("webhooks", __name__, url_prefix="/api/v1",
-                description="Push notifications from registries (Distribution, Harbor, TCR).")
+blp = Blueprint(
+    "webhooks",
+    __name__,
+    url_prefix="/api/v1",
+    description="Push notifications from registries (Distribution, Harbor, TCR).",
+)
 
 CONTENT_TYPES = (
     "application/json",
@@ -34,20 +38,22 @@ CONTENT_TYPES = (
 
 class WebhookResultSchema(Schema):
     format = fields.String(metadata={"example": "distribution"})
-    accepted = fields.Integer(metadata={"description": "new tagged-manifest pushes stored",
-                                        "example": 1})
-    duplicates = fields.Integer(metadata={"description": "pushes already received",
-                                          "example": 0})
-    ignored = fields.Integer(metadata={"description": "blob, pull, mount and untagged events",
-                                       "example": 3})
+    accepted = fields.Integer(
+        metadata={"description": "new tagged-manifest pushes stored", "example": 1}
+    )
+    duplicates = fields.Integer(metadata={"description": "pushes already received", "example": 0})
+    ignored = fields.Integer(
+        metadata={"description": "blob, pull, mount and untagged events", "example": 3}
+    )
 
 
 def _authorized(instance: dict | None) -> bool:
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if instance is None or scheme.lower() != "bearer" or not secret.strip():
         return False
-    return matches(secret.strip(), instance["webhook_secret_hash"],
-                   instance["webhook_secret_prev_hash"])
+    return matches(
+        secret.strip(), instance["webhook_secret_hash"], instance["webhook_secret_prev_hash"]
+    )
 
 
 @blp.route("/webhooks/<uuid:instance_id>")
@@ -67,8 +73,11 @@ class Webhook(MethodView):
             return error_response(401, "missing or wrong webhook secret for this instance")
         mimetype = request.mimetype or ""
         if mimetype not in CONTENT_TYPES:
-            return error_response(415, f"content type {mimetype or '(none)'} is not accepted; "
-                                       f"send one of {', '.join(CONTENT_TYPES)}")
+            return error_response(
+                415,
+                f"content type {mimetype or '(none)'} is not accepted; "
+                f"send one of {', '.join(CONTENT_TYPES)}",
+            )
         raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH (1 MiB) makes this a 413
         try:
             parsed = webhooks.parse(raw, str(instance_id))
@@ -78,11 +87,21 @@ class Webhook(MethodView):
         with transaction(settings) as conn:
             for push in parsed.pushes:
                 event_id = ev.store_event(
-                    conn, instance_id, dedup_key=push.dedup_key, repository=push.repository,
-                    tag=push.tag, digest=push.digest, payload=push.raw)
+                    conn,
+                    instance_id,
+                    dedup_key=push.dedup_key,
+                    repository=push.repository,
+                    tag=push.tag,
+                    digest=push.digest,
+                    payload=push.raw,
+                )
                 if event_id is not None:
                     new_ids.append(event_id)
         for event_id in new_ids:
             enqueue_push_event(event_id)
-        return {"format": parsed.format, "accepted": len(new_ids),
-                "duplicates": len(parsed.pushes) - len(new_ids), "ignored": parsed.ignored}
+        return {
+            "format": parsed.format,
+            "accepted": len(new_ids),
+            "duplicates": len(parsed.pushes) - len(new_ids),
+            "ignored": parsed.ignored,
+        }

@@ -30,8 +30,9 @@ class FerryApi:
         try:
             r = self.session.request(method, self.base + path, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            raise ApiError(f"cannot reach the Ferry API at {self.base}: "
-                           f"{type(exc).__name__}") from None
+            raise ApiError(
+                f"cannot reach the Ferry API at {self.base}: {type(exc).__name__}"
+            ) from None
         if r.status_code >= 400:
             try:
                 body = r.json()
@@ -52,8 +53,9 @@ class FerryApi:
         matches: list[dict[str, Any]] = []
         page = 1
         while True:
-            r = self.session.get(f"{self.base}/rules", params={"page": page, "page_size": 100},
-                                 timeout=self.timeout)
+            r = self.session.get(
+                f"{self.base}/rules", params={"page": page, "page_size": 100}, timeout=self.timeout
+            )
             if r.status_code >= 400:
                 self.call("GET", "/rules")  # raises with the API's message
             body = r.json()

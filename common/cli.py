@@ -61,11 +61,15 @@ def up() -> None:
         supervisor = Supervisor(live, flower_auth, say)
         user = flower_auth.split(":", 1)[0]
         click.echo(f"Ferry API     {live.api_url}/api/v1  (docs: {live.api_url}/api/docs)")
-        click.echo(f"Flower        {live.flower_url}  (user {user}, password in "
-                   f"FERRY_FLOWER_BASIC_AUTH or {live.data_dir / 'flower.auth'})")
+        click.echo(
+            f"Flower        {live.flower_url}  (user {user}, password in "
+            f"FERRY_FLOWER_BASIC_AUTH or {live.data_dir / 'flower.auth'})"
+        )
         click.echo(f"Logs          {live.data_dir / 'logs'}")
-        click.echo(f"Ready check   {live.api_url}/readyz  (set-up took "
-                   f"{time.monotonic() - started:.1f}s; Ctrl-C stops everything)")
+        click.echo(
+            f"Ready check   {live.api_url}/readyz  (set-up took "
+            f"{time.monotonic() - started:.1f}s; Ctrl-C stops everything)"
+        )
         code = supervisor.run()
     say("stopped")
     sys.exit(code)
@@ -80,8 +84,10 @@ def _exec_role(role: str, **kwargs: object) -> None:
 
     settings = current_settings()
     if settings.embedded:
-        raise click.UsageError("FERRY_DATABASE_URL and FERRY_REDIS_URL must be set to run "
-                               "one role alone; `ferry up` runs everything embedded")
+        raise click.UsageError(
+            "FERRY_DATABASE_URL and FERRY_REDIS_URL must be set to run "
+            "one role alone; `ferry up` runs everything embedded"
+        )
     if not settings.secret_keys:
         raise click.UsageError("FERRY_SECRET_KEYS must be set")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -96,15 +102,20 @@ def api_command() -> None:
 
 
 @main.command("worker")
-@click.option("--queues", default="push,plan,copy", show_default=True,
-              help="Comma-separated queues: push, plan, copy.")
+@click.option(
+    "--queues",
+    default="push,plan,copy",
+    show_default=True,
+    help="Comma-separated queues: push, plan, copy.",
+)
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256))
 def worker_command(queues: str, concurrency: int) -> None:
     """Run only a Celery worker on the given queues."""
     unknown = set(queues.split(",")) - {"push", "plan", "copy"}
     if unknown:
-        raise click.BadParameter(f"unknown queue(s): {', '.join(sorted(unknown))}",
-                                 param_hint="--queues")
+        raise click.BadParameter(
+            f"unknown queue(s): {', '.join(sorted(unknown))}", param_hint="--queues"
+        )
     _exec_role("worker", queues=queues, concurrency=concurrency)
 
 
@@ -197,9 +208,11 @@ def keys_rotate() -> None:
         upgrade(url)
         with connect(url) as conn:
             result = rotate_secrets(conn, box)
-    click.echo(f"re-encrypted {result.total} secret(s) under the first key: "
-               f"{result.instance_passwords} instance password(s), "
-               f"{result.rule_passwords} rule password(s)")
+    click.echo(
+        f"re-encrypted {result.total} secret(s) under the first key: "
+        f"{result.instance_passwords} instance password(s), "
+        f"{result.rule_passwords} rule password(s)"
+    )
 
 
 def _register_commands() -> None:

@@ -30,12 +30,14 @@ def _summary(task: dict) -> str:
     rate = task.get("success_rate")
     rate_s = f"{float(rate) * 100:.1f}%" if rate is not None else "-"
     spent = task.get("time_spent_seconds")
-    return (f"task {task['task_id']} {task['status']}: {task.get('total', 0)} items "
-            f"({task.get('copied', 0)} copied, {task.get('up_to_date', 0)} up-to-date, "
-            f"{task.get('kept', 0)} kept, {task.get('failed', 0)} failed) in "
-            f"{task.get('repositories_count', 0)} repositories, "
-            f"{_size(task.get('bytes_transferred'))}, success rate {rate_s}, "
-            f"{spent or 0:.1f}s" + (f" - {task['message']}" if task.get("message") else ""))
+    return (
+        f"task {task['task_id']} {task['status']}: {task.get('total', 0)} items "
+        f"({task.get('copied', 0)} copied, {task.get('up_to_date', 0)} up-to-date, "
+        f"{task.get('kept', 0)} kept, {task.get('failed', 0)} failed) in "
+        f"{task.get('repositories_count', 0)} repositories, "
+        f"{_size(task.get('bytes_transferred'))}, success rate {rate_s}, "
+        f"{spent or 0:.1f}s" + (f" - {task['message']}" if task.get("message") else "")
+    )
 
 
 @click.command("trigger")
@@ -60,8 +62,10 @@ def trigger_command(rule: str, wait: bool) -> None:
         total, done = task.get("total") or 0, _done(task)
         width = 30
         filled = int(width * done / total) if total else 0
-        line = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} items, "
-                f"{_size(task.get('bytes_transferred'))} {task['status']}")
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} items, "
+            f"{_size(task.get('bytes_transferred'))} {task['status']}"
+        )
         if line != last:
             click.echo(("\r" + line) if tty else line, err=True, nl=not tty)
             last = line
@@ -85,19 +89,41 @@ def tasks_command(rule: str, limit: int) -> None:
     found = api.resolve_rule(rule)
     body = api.call("GET", f"/rules/{found['id']}/tasks", params={"page_size": limit})
     rows = body["items"] if isinstance(body, dict) else body
-    header = ("TASK", "TRIGGER", "STATUS", "CREATED", "SECONDS", "RATE", "REPOS", "TOTAL",
-              "COPIED", "UP-TO-DATE", "KEPT", "FAILED", "BYTES")
+    header = (
+        "TASK",
+        "TRIGGER",
+        "STATUS",
+        "CREATED",
+        "SECONDS",
+        "RATE",
+        "REPOS",
+        "TOTAL",
+        "COPIED",
+        "UP-TO-DATE",
+        "KEPT",
+        "FAILED",
+        "BYTES",
+    )
     table = [header]
     for t in rows:
         rate = t.get("success_rate")
-        table.append((
-            t["task_id"], t["trigger"], t["status"], (t.get("created_at") or "")[:19],
-            f"{t.get('time_spent_seconds') or 0:.1f}",
-            f"{float(rate) * 100:.0f}%" if rate is not None else "-",
-            str(t.get("repositories_count", 0)), str(t.get("total", 0)),
-            str(t.get("copied", 0)), str(t.get("up_to_date", 0)), str(t.get("kept", 0)),
-            str(t.get("failed", 0)), _size(t.get("bytes_transferred")),
-        ))
+        table.append(
+            (
+                t["task_id"],
+                t["trigger"],
+                t["status"],
+                (t.get("created_at") or "")[:19],
+                f"{t.get('time_spent_seconds') or 0:.1f}",
+                f"{float(rate) * 100:.0f}%" if rate is not None else "-",
+                str(t.get("repositories_count", 0)),
+                str(t.get("total", 0)),
+                str(t.get("copied", 0)),
+                str(t.get("up_to_date", 0)),
+                str(t.get("kept", 0)),
+                str(t.get("failed", 0)),
+                _size(t.get("bytes_transferred")),
+            )
+        )
     widths = [max(len(str(r[i])) for r in table) for i in range(len(header))]
     for r in table:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())

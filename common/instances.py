@@ -36,8 +36,10 @@ KINDS = ("distribution", "harbor")
 WEBHOOK_SECRET_PREFIX = "fwh_"
 MAX_USERNAME = 255
 MAX_PASSWORD = 8192  # cloud registry tokens (ECR, GCR) run to a few kilobytes
-_HOSTNAME = re.compile(r"(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-                       r"(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+    r"(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?"
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -53,8 +55,9 @@ def new_webhook_secret() -> str:
 def check_name(name: str, field: str = "name") -> str:
     """``name`` if it is 1-128 printable characters without surrounding spaces."""
     if not 1 <= len(name) <= 128 or _CONTROL.search(name) or name != name.strip():
-        raise _invalid(field, "must be 1 to 128 printable characters, "
-                              "without leading or trailing spaces")
+        raise _invalid(
+            field, "must be 1 to 128 printable characters, without leading or trailing spaces"
+        )
     return name
 
 
@@ -87,8 +90,9 @@ def normalize_url(url: str, settings: Settings, field: str = "url") -> str:
     return f"{scheme}://{netloc}"
 
 
-def check_credentials_pair(username: str | None, password: str | None,
-                           prefix: str = "") -> tuple[str | None, str | None]:
+def check_credentials_pair(
+    username: str | None, password: str | None, prefix: str = ""
+) -> tuple[str | None, str | None]:
     """``(username, password)`` when both or neither are given; ValidationError otherwise."""
     if (username is None) != (password is None):
         missing = "password" if password is None else "username"
@@ -102,27 +106,31 @@ def check_credentials_pair(username: str | None, password: str | None,
     return username, password
 
 
-def registry_failure(exc: Exception, *, url_field: str, credentials_field: str,
-                     prefix: str) -> ValidationError:
+def registry_failure(
+    exc: Exception, *, url_field: str, credentials_field: str, prefix: str
+) -> ValidationError:
     """The 422 for a failed registry check: which field is at fault, and what the registry said."""
     field = credentials_field if isinstance(exc, AuthError) else url_field
     message = f"{prefix}: {exc}"
     return ValidationError(message, {field: [message]})
 
 
-def verify_instance(url: str, username: str | None, password: str | None, verify_tls: bool,
-                    settings: Settings) -> None:
+def verify_instance(
+    url: str, username: str | None, password: str | None, verify_tls: bool, settings: Settings
+) -> None:
     """Return when the registry answers /v2/ and accepts the credentials; else 422."""
     try:
         check_registry(url, username, password, verify_tls, settings)
     except (NetworkPolicyError, RegistryError) as exc:
         cred_field = "password" if username is not None else "username"
-        raise registry_failure(exc, url_field="url", credentials_field=cred_field,
-                               prefix="registry check failed") from None
+        raise registry_failure(
+            exc, url_field="url", credentials_field=cred_field, prefix="registry check failed"
+        ) from None
 
 
-def create_instance(settings: Settings, tenant_id: UUID,
-                    data: Mapping[str, Any]) -> tuple[dict, str]:
+def create_instance(
+    settings: Settings, tenant_id: UUID, data: Mapping[str, Any]
+) -> tuple[dict, str]:
     """Validate, check against the registry and store an instance; (row, webhook secret)."""
     name = check_name(data["name"])
     url = normalize_url(data["url"], settings)
@@ -139,11 +147,14 @@ def create_instance(settings: Settings, tenant_id: UUID,
     verify_instance(url, username, password, verify_tls, settings)
     secret = new_webhook_secret()
     values = {
-        "name": name, "url": url, "region": data.get("region") or "", "kind": kind,
-        "verify_tls": verify_tls, "username": username,
+        "name": name,
+        "url": url,
+        "region": data.get("region") or "",
+        "kind": kind,
+        "verify_tls": verify_tls,
+        "username": username,
         "max_concurrent_copies": int(data.get("max_concurrent_copies") or 8),
-        "password_enc": box.encrypt(password) if box is not None and password is not None
-        else None,
+        "password_enc": box.encrypt(password) if box is not None and password is not None else None,
     }
     with database.transaction(settings) as conn:
         row = q.insert_instance(conn, tenant_id, values, hash_token(secret))
@@ -159,15 +170,17 @@ def get_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> dict
     return row
 
 
-def list_instances(settings: Settings, tenant_id: UUID, *, limit: int,
-                   offset: int) -> tuple[list[dict], int]:
+def list_instances(
+    settings: Settings, tenant_id: UUID, *, limit: int, offset: int
+) -> tuple[list[dict], int]:
     """One page of the tenant's instances and the total count."""
     with database.transaction(settings) as conn:
         return q.list_instances(conn, tenant_id, limit=limit, offset=offset)
 
 
-def update_instance(settings: Settings, tenant_id: UUID, instance_id: UUID,
-                    changes: Mapping[str, Any]) -> dict:
+def update_instance(
+    settings: Settings, tenant_id: UUID, instance_id: UUID, changes: Mapping[str, Any]
+) -> dict:
     """Apply a partial change; the registry is re-checked when the URL, TLS setting or
     credentials change. Username and password change together (both null clears them)."""
     current = get_instance(settings, tenant_id, instance_id)
@@ -188,8 +201,9 @@ def update_instance(settings: Settings, tenant_id: UUID, instance_id: UUID,
         values["max_concurrent_copies"] = int(changes["max_concurrent_copies"])
     credentials_changed = "username" in changes or "password" in changes
     if credentials_changed:
-        username, password = check_credentials_pair(changes.get("username"),
-                                                    changes.get("password"))
+        username, password = check_credentials_pair(
+            changes.get("username"), changes.get("password")
+        )
     url = values.get("url", current["url"])
     verify_tls = values.get("verify_tls", current["verify_tls"])
     if "name" in values:
@@ -202,8 +216,9 @@ def update_instance(settings: Settings, tenant_id: UUID, instance_id: UUID,
         verify_instance(url, username, password, verify_tls, settings)
     if credentials_changed:
         values["username"] = username
-        values["password_enc"] = (SecretBox(settings).encrypt(password)
-                                  if password is not None else None)
+        values["password_enc"] = (
+            SecretBox(settings).encrypt(password) if password is not None else None
+        )
     with database.transaction(settings) as conn:
         row = q.update_instance(conn, instance_id, tenant_id, values)
     if row is None:
@@ -221,8 +236,9 @@ def delete_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> N
             parts = [f"rules {', '.join(repr(n) for n in own)}"] if own else []
             if others:
                 parts.append(f"{others} rule(s) of other accounts")
-            raise Conflict("the instance is used by " + " and ".join(parts)
-                           + "; delete or change them first")
+            raise Conflict(
+                "the instance is used by " + " and ".join(parts) + "; delete or change them first"
+            )
         q.delete_instance(conn, instance_id, tenant_id)
 
 

@@ -17,8 +17,9 @@ _known: set[tuple[str, str]] = set()
 _lock = threading.Lock()
 
 
-def ensure_namespace(kind: str, client: RegistryClient, namespace: str,
-                     username: str | None, password: str | None) -> None:
+def ensure_namespace(
+    kind: str, client: RegistryClient, namespace: str, username: str | None, password: str | None
+) -> None:
     """Make sure ``namespace`` exists on the target where its kind needs it (Harbor)."""
     if kind != "harbor":
         return
@@ -31,15 +32,19 @@ def ensure_namespace(kind: str, client: RegistryClient, namespace: str,
         pair = f"{username}:{password or ''}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     body = json.dumps({"project_name": namespace, "metadata": {"public": "false"}}).encode()
-    resp = client.request("POST", "/api/v2.0/projects", headers=headers, data=body,
-                          authenticate=False)
+    resp = client.request(
+        "POST", "/api/v2.0/projects", headers=headers, data=body, authenticate=False
+    )
     resp.close()
     if resp.status_code in (201, 409):  # created, or already there
         with _lock:
             _known.add(key)
         return
     if resp.status_code in (401, 403):
-        raise PermissionDenied(f"{client.display}: cannot create Harbor project {namespace!r} "
-                               f"({resp.status_code}); create it or give the account the right")
-    raise RegistryError(f"{client.display}: creating Harbor project {namespace!r} answered "
-                        f"{resp.status_code}")
+        raise PermissionDenied(
+            f"{client.display}: cannot create Harbor project {namespace!r} "
+            f"({resp.status_code}); create it or give the account the right"
+        )
+    raise RegistryError(
+        f"{client.display}: creating Harbor project {namespace!r} answered {resp.status_code}"
+    )

@@ -122,8 +122,7 @@ def _check_fields(spec: Mapping[str, Any], tenant_id: UUID) -> _Errors:
     for f in FILTER_FIELDS:
         err.run(rules.compile_pattern, src.get(f) or "", syntax, f"source.{f}")
     err.run(rules.check_resource_types, spec["resource_types"])
-    err.run(rules.check_namespace, tgt.get("namespace") or "", "target.namespace",
-            allow_empty=True)
+    err.run(rules.check_namespace, tgt.get("namespace") or "", "target.namespace", allow_empty=True)
     if spec.get("schedule") is not None:
         err.run(rules.check_schedule, spec["schedule"])
     if tgt.get("cross_tenant"):
@@ -131,13 +130,18 @@ def _check_fields(spec: Mapping[str, Any], tenant_id: UUID) -> _Errors:
             if tgt.get(f) is None:
                 err.add(f"target.{f}", "required for a cross-tenant rule")
         if tgt.get("account_id") is not None and str(tgt["account_id"]) == str(tenant_id):
-            err.add("target.account_id",
-                    "is your own account; use cross_tenant false for your own instances")
+            err.add(
+                "target.account_id",
+                "is your own account; use cross_tenant false for your own instances",
+            )
     else:
         for f in CROSS_TENANT_FIELDS:
             if tgt.get(f) is not None:
-                err.add(f"target.{f}", "allowed only when cross_tenant is true "
-                                       "(same-tenant rules use the instance's credentials)")
+                err.add(
+                    f"target.{f}",
+                    "allowed only when cross_tenant is true "
+                    "(same-tenant rules use the instance's credentials)",
+                )
     return err
 
 
@@ -145,8 +149,9 @@ def _effective_target_namespace(spec: Mapping[str, Any]) -> str:
     return spec["target"].get("namespace") or spec["source"]["namespace"]
 
 
-def _credential_failure(exc: Exception, target: Mapping[str, Any],
-                        cross_tenant: bool) -> ValidationError:
+def _credential_failure(
+    exc: Exception, target: Mapping[str, Any], cross_tenant: bool
+) -> ValidationError:
     target_id = target["id"]
     if isinstance(exc, AuthError):
         reason = str(exc)
@@ -157,9 +162,13 @@ def _credential_failure(exc: Exception, target: Mapping[str, Any],
         field = "target.password"
     elif cross_tenant:
         # Another tenant's registry: say what failed, not where it is.
-        what = ("refused by the network policy" if isinstance(exc, NetworkPolicyError)
-                else "unreachable" if isinstance(exc, RegistryUnavailable)
-                else "answered unexpectedly")
+        what = (
+            "refused by the network policy"
+            if isinstance(exc, NetworkPolicyError)
+            else "unreachable"
+            if isinstance(exc, RegistryUnavailable)
+            else "answered unexpectedly"
+        )
         message = f"target instance {target_id} cannot be checked: the registry is {what}"
         field = "target.instance_id"
     else:
@@ -168,8 +177,12 @@ def _credential_failure(exc: Exception, target: Mapping[str, Any],
     return ValidationError(message, {field: [message]})
 
 
-def _prepare(settings: Settings, tenant_id: UUID, spec: Mapping[str, Any],
-             existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _prepare(
+    settings: Settings,
+    tenant_id: UUID,
+    spec: Mapping[str, Any],
+    existing: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Validate a whole rule and return the row values to store; raises ValidationError,
     Conflict or a 422 with the registry's answer."""
     err = _check_fields(spec, tenant_id)
@@ -178,14 +191,20 @@ def _prepare(settings: Settings, tenant_id: UUID, spec: Mapping[str, Any],
     password = tgt.get("password")
     keep_password = None
     if cross and password is None:
-        if (existing is not None and existing["cross_tenant"]
-                and str(existing["target_instance_id"]) == str(tgt.get("instance_id"))
-                and str(existing["target_account_id"]) == str(tgt.get("account_id"))
-                and existing["target_username"] == tgt.get("username")):
+        if (
+            existing is not None
+            and existing["cross_tenant"]
+            and str(existing["target_instance_id"]) == str(tgt.get("instance_id"))
+            and str(existing["target_account_id"]) == str(tgt.get("account_id"))
+            and existing["target_username"] == tgt.get("username")
+        ):
             keep_password = existing["target_password_enc"]
         else:
-            err.add("target.password", "required for a cross-tenant rule (and whenever its "
-                                       "target instance, account or username changes)")
+            err.add(
+                "target.password",
+                "required for a cross-tenant rule (and whenever its "
+                "target instance, account or username changes)",
+            )
     err.raise_if_any()
 
     tns = _effective_target_namespace(spec)
@@ -196,35 +215,57 @@ def _prepare(settings: Settings, tenant_id: UUID, spec: Mapping[str, Any],
         owner = tgt["account_id"] if cross else tenant_id
         target = instances_q.get_instance(conn, tgt["instance_id"], owner)
         if target is None:
-            err.add("target.instance_id", "no instance with this id in that account" if cross
-                    else "no instance with this id in your account")
-        if source is not None and target is not None and not cross and (
-                target["id"] == source["id"] or target["url"] == source["url"]) \
-                and tns == src["namespace"]:
-            err.add("target.namespace", "source and target are the same repository set "
-                                        "(same registry and namespace)")
+            err.add(
+                "target.instance_id",
+                "no instance with this id in that account"
+                if cross
+                else "no instance with this id in your account",
+            )
+        if (
+            source is not None
+            and target is not None
+            and not cross
+            and (target["id"] == source["id"] or target["url"] == source["url"])
+            and tns == src["namespace"]
+        ):
+            err.add(
+                "target.namespace",
+                "source and target are the same repository set (same registry and namespace)",
+            )
         err.raise_if_any()
-        if q.rule_name_taken(conn, source["id"], spec["name"],
-                             except_id=existing["id"] if existing else None):
-            raise Conflict(f"a rule named {spec['name']!r} already exists "
-                           "for this source instance")
+        if q.rule_name_taken(
+            conn, source["id"], spec["name"], except_id=existing["id"] if existing else None
+        ):
+            raise Conflict(f"a rule named {spec['name']!r} already exists for this source instance")
 
     password_enc = None
     if cross:
         box = SecretBox(settings)
         if password is None:
             password = box.decrypt(keep_password)
-        changed = existing is None or not existing["cross_tenant"] or any((
-            str(existing["target_instance_id"]) != str(tgt["instance_id"]),
-            str(existing["target_account_id"]) != str(tgt["account_id"]),
-            existing["target_username"] != tgt["username"],
-            tgt.get("password") is not None,
-            (existing["target_namespace"] or existing["source_namespace"]) != tns,
-        ))
+        changed = (
+            existing is None
+            or not existing["cross_tenant"]
+            or any(
+                (
+                    str(existing["target_instance_id"]) != str(tgt["instance_id"]),
+                    str(existing["target_account_id"]) != str(tgt["account_id"]),
+                    existing["target_username"] != tgt["username"],
+                    tgt.get("password") is not None,
+                    (existing["target_namespace"] or existing["source_namespace"]) != tns,
+                )
+            )
+        )
         if changed:
             try:
-                check_registry(target["url"], tgt["username"], password, target["verify_tls"],
-                               settings, push_repository=f"{tns}/{PERMISSION_CHECK_REPOSITORY}")
+                check_registry(
+                    target["url"],
+                    tgt["username"],
+                    password,
+                    target["verify_tls"],
+                    settings,
+                    push_repository=f"{tns}/{PERMISSION_CHECK_REPOSITORY}",
+                )
             except (NetworkPolicyError, RegistryError) as exc:
                 raise _credential_failure(exc, target, cross) from None
         password_enc = box.encrypt(password) if tgt.get("password") is not None else keep_password
@@ -233,10 +274,16 @@ def _prepare(settings: Settings, tenant_id: UUID, spec: Mapping[str, Any],
     timezone = rules.check_timezone(spec.get("schedule_timezone") or "UTC")
     next_run_at = None
     if schedule is not None:
-        unchanged = (existing is not None and existing["schedule"] == schedule
-                     and existing["schedule_timezone"] == timezone)
-        next_run_at = (existing["next_run_at"] if unchanged and existing["next_run_at"]
-                       else rules.next_run(schedule, dt.datetime.now(dt.UTC), timezone))
+        unchanged = (
+            existing is not None
+            and existing["schedule"] == schedule
+            and existing["schedule_timezone"] == timezone
+        )
+        next_run_at = (
+            existing["next_run_at"]
+            if unchanged and existing["next_run_at"]
+            else rules.next_run(schedule, dt.datetime.now(dt.UTC), timezone)
+        )
     return {
         "name": spec["name"],
         "description": spec.get("description") or "",
@@ -275,24 +322,28 @@ def get_rule(settings: Settings, tenant_id: UUID, rule_id: UUID) -> dict:
     return row
 
 
-def list_rules(settings: Settings, tenant_id: UUID, *, source_instance_id: UUID | None,
-               limit: int, offset: int) -> tuple[list[dict], int]:
+def list_rules(
+    settings: Settings, tenant_id: UUID, *, source_instance_id: UUID | None, limit: int, offset: int
+) -> tuple[list[dict], int]:
     """One page of the tenant's rules, optionally of one source instance, and the total."""
     with database.transaction(settings) as conn:
-        return q.list_rules(conn, tenant_id, source_instance_id=source_instance_id,
-                            limit=limit, offset=offset)
+        return q.list_rules(
+            conn, tenant_id, source_instance_id=source_instance_id, limit=limit, offset=offset
+        )
 
 
-def replace_rule(settings: Settings, tenant_id: UUID, rule_id: UUID,
-                 spec: Mapping[str, Any]) -> dict:
+def replace_rule(
+    settings: Settings, tenant_id: UUID, rule_id: UUID, spec: Mapping[str, Any]
+) -> dict:
     """Replace the whole rule (PUT); an omitted cross-tenant password is kept when the target
     instance, account and username are unchanged."""
     existing = get_rule(settings, tenant_id, rule_id)
     return _store(settings, tenant_id, rule_id, _prepare(settings, tenant_id, spec, existing))
 
 
-def patch_rule(settings: Settings, tenant_id: UUID, rule_id: UUID,
-               patch: Mapping[str, Any]) -> dict:
+def patch_rule(
+    settings: Settings, tenant_id: UUID, rule_id: UUID, patch: Mapping[str, Any]
+) -> dict:
     """Change some fields (PATCH), validated as a whole rule after merging."""
     existing = get_rule(settings, tenant_id, rule_id)
     spec = merge_patch(spec_from_row(existing), patch)
@@ -315,8 +366,9 @@ def set_enabled(settings: Settings, tenant_id: UUID, rule_id: UUID, enabled: boo
             raise NotFound("rule not found")
         next_run_at = row["next_run_at"]
         if enabled and not row["enabled"] and row["schedule"]:
-            next_run_at = rules.next_run(row["schedule"], dt.datetime.now(dt.UTC),
-                                         row["schedule_timezone"])
+            next_run_at = rules.next_run(
+                row["schedule"], dt.datetime.now(dt.UTC), row["schedule_timezone"]
+            )
         return q.set_rule_enabled(conn, rule_id, tenant_id, enabled, next_run_at)
 
 

@@ -56,8 +56,11 @@ def compile_pattern(pattern: str, syntax: str, field: str) -> re.Pattern[str] | 
     if pattern == "":
         return None
     if len(pattern) > MAX_PATTERN_LENGTH:
-        raise _fail(field, f"pattern is longer than {MAX_PATTERN_LENGTH} characters "
-                           f"at position {MAX_PATTERN_LENGTH}")
+        raise _fail(
+            field,
+            f"pattern is longer than {MAX_PATTERN_LENGTH} characters "
+            f"at position {MAX_PATTERN_LENGTH}",
+        )
     source = pattern if syntax == "regex" else glob_to_regex(pattern, field)
     try:
         return re.compile(source)
@@ -138,8 +141,9 @@ def _glob_class(pattern: str, start: int, field: str, out: list[str]) -> int:
     try:
         re.compile(regex)
     except re.error as exc:
-        raise _fail(field, f"invalid glob: bad character class ({exc.msg}) "
-                           f"at position {start}") from None
+        raise _fail(
+            field, f"invalid glob: bad character class ({exc.msg}) at position {start}"
+        ) from None
     out.append(regex)
     return j + 1
 
@@ -153,16 +157,22 @@ def check_namespace(value: str, field: str, *, allow_empty: bool = False) -> str
     if "/" in value:
         raise _fail(field, "must be one path level (no '/'); deeper levels are kept by mapping")
     if len(value) > MAX_NAMESPACE_LENGTH or not NAMESPACE.fullmatch(value):
-        raise _fail(field, "must be lowercase letters and digits, separated by '.', '_', "
-                           "'__' or '-' (an OCI repository name component)")
+        raise _fail(
+            field,
+            "must be lowercase letters and digits, separated by '.', '_', "
+            "'__' or '-' (an OCI repository name component)",
+        )
     return value
 
 
 def check_rule_name(value: str, field: str = "name") -> str:
     """``value`` if it is a valid rule name; ValidationError otherwise."""
     if not RULE_NAME.fullmatch(value):
-        raise _fail(field, "must be 1 to 64 characters: lowercase letters, digits and '-._', "
-                           "starting with a letter or digit")
+        raise _fail(
+            field,
+            "must be 1 to 64 characters: lowercase letters, digits and '-._', "
+            "starting with a letter or digit",
+        )
     return value
 
 
@@ -183,8 +193,11 @@ def check_schedule(expression: str, field: str = "schedule") -> str:
     """The normalised 5-field cron expression if valid and ever due; ValidationError otherwise."""
     fields = expression.split()
     if len(fields) != 5:
-        raise _fail(field, "must be a cron expression of 5 fields: minute hour day-of-month "
-                           f"month day-of-week (got {len(fields)})")
+        raise _fail(
+            field,
+            "must be a cron expression of 5 fields: minute hour day-of-month "
+            f"month day-of-week (got {len(fields)})",
+        )
     normalised = " ".join(fields)
     if not croniter.is_valid(normalised):
         raise _fail(field, f"invalid cron expression {normalised!r}")
@@ -207,8 +220,10 @@ def check_timezone(name: str, field: str = "schedule_timezone") -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(field, f"unknown time zone {name[:64]!r} (use an IANA name such as "
-                           "'UTC' or 'Europe/Paris')") from None
+        raise _fail(
+            field,
+            f"unknown time zone {name[:64]!r} (use an IANA name such as 'UTC' or 'Europe/Paris')",
+        ) from None
     return name
 
 
@@ -224,7 +239,7 @@ def map_repository(source_repository: str, source_namespace: str, target_namespa
         raise ValueError(f"{source_repository!r} is not below namespace {source_namespace!r}")
     if not target_namespace:
         return source_repository
-    return target_namespace + "/" + source_repository[len(prefix):]
+    return target_namespace + "/" + source_repository[len(prefix) :]
 
 
 def _selected(value: str, include: re.Pattern[str] | None, exclude: re.Pattern[str] | None) -> bool:
@@ -267,7 +282,7 @@ class Selector:
         prefix = self.namespace + "/"
         if not repository.startswith(prefix) or len(repository) == len(prefix):
             return False
-        rest = repository[len(prefix):]
+        rest = repository[len(prefix) :]
         return _selected(rest, self.repository_filter, self.repository_exclude)
 
     def selects_tag(self, tag: str) -> bool:
@@ -280,5 +295,8 @@ class Selector:
 
     def selects(self, repository: str, tag: str, kind: str | None = None) -> bool:
         """True when ``repository:tag`` (and its kind, when known) is selected."""
-        return (self.selects_repository(repository) and self.selects_tag(tag)
-                and (kind is None or self.selects_kind(kind)))
+        return (
+            self.selects_repository(repository)
+            and self.selects_tag(tag)
+            and (kind is None or self.selects_kind(kind))
+        )

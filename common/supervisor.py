@@ -35,27 +35,70 @@ class Child:
 ALL_QUEUES = "push,plan,copy"
 
 
-def role_argv(role: str, settings: Settings, *, queues: str = ALL_QUEUES,
-              concurrency: int = 4, flower_auth: str | None = None) -> list[str]:
+def role_argv(
+    role: str,
+    settings: Settings,
+    *,
+    queues: str = ALL_QUEUES,
+    concurrency: int = 4,
+    flower_auth: str | None = None,
+) -> list[str]:
     """The command line of one Ferry process role, using this interpreter."""
     py = sys.executable
     level = settings.log_level.lower()
     celery = [py, "-m", "celery", "-A", "worker.celery_app"]
     if role == "api":
         host, port = settings.api_bind
-        return [py, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2",
-                "--threads", "4", "--graceful-timeout", "4", "--access-logfile", "-",
-                "--log-level", level, "api.wsgi:app"]
+        return [
+            py,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--graceful-timeout",
+            "4",
+            "--access-logfile",
+            "-",
+            "--log-level",
+            level,
+            "api.wsgi:app",
+        ]
     if role == "worker":
-        return [*celery, "worker", "--queues", queues, "--concurrency", str(concurrency),
-                "--hostname", f"ferry-{queues.replace(',', '-')}@%h", "--loglevel", level]
+        return [
+            *celery,
+            "worker",
+            "--queues",
+            queues,
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            f"ferry-{queues.replace(',', '-')}@%h",
+            "--loglevel",
+            level,
+        ]
     if role == "beat":
-        return [*celery, "beat", "--schedule", str(settings.data_dir / "celerybeat-schedule"),
-                "--loglevel", level]
+        return [
+            *celery,
+            "beat",
+            "--schedule",
+            str(settings.data_dir / "celerybeat-schedule"),
+            "--loglevel",
+            level,
+        ]
     if role == "flower":
         host, port = settings.flower_bind
-        argv = [*celery, "flower", f"--address={host}", f"--port={port}",
-                f"--db={settings.data_dir / 'flower.db'}", "--persistent=False"]
+        argv = [
+            *celery,
+            "flower",
+            f"--address={host}",
+            f"--port={port}",
+            f"--db={settings.data_dir / 'flower.db'}",
+            "--persistent=False",
+        ]
         auth = flower_auth or settings.flower_basic_auth
         return [*argv, f"--basic-auth={auth}"] if auth else argv
     raise ValueError(f"unknown role {role!r}")
@@ -103,8 +146,10 @@ def ensure_flower_auth(settings: Settings, say: Callable[[str], None]) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(f"ferry:{secrets.token_urlsafe(16)}")
         # Printed once, like an API token: the operator needs it to log in.
-        say(f"generated Flower credentials {path.read_text().strip()} (kept in {path}; "
-            "set FERRY_FLOWER_BASIC_AUTH to choose your own)")
+        say(
+            f"generated Flower credentials {path.read_text().strip()} (kept in {path}; "
+            "set FERRY_FLOWER_BASIC_AUTH to choose your own)"
+        )
     return path.read_text().strip()
 
 
@@ -135,8 +180,10 @@ class Supervisor:
                 for child in self.children:
                     assert child.process is not None
                     if child.process.poll() is not None:
-                        self.say(f"{child.name} exited with {child.process.returncode}; "
-                                 f"see {log_dir / (child.name + '.log')}; stopping")
+                        self.say(
+                            f"{child.name} exited with {child.process.returncode}; "
+                            f"see {log_dir / (child.name + '.log')}; stopping"
+                        )
                         self._stopping, code = True, 1
                         break
                 time.sleep(0.2)
@@ -147,8 +194,12 @@ class Supervisor:
     def _spawn(self, child: Child, env: dict[str, str], log_dir: Path) -> subprocess.Popen:
         with open(log_dir / f"{child.name}.log", "ab") as log:
             return subprocess.Popen(
-                child.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                child.argv,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
 
     def stop_children(self) -> None:

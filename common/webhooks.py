@@ -19,14 +19,16 @@ from typing import Any
 
 from common.errors import ValidationError
 
-MANIFEST_TYPES = frozenset({
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-})
+MANIFEST_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,9 @@ class Parsed:
     ignored: int
 
 
-def _hash_key(instance_id: str, repository: str, tag: str, digest: str | None,
-              timestamp: Any) -> str:
+def _hash_key(
+    instance_id: str, repository: str, tag: str, digest: str | None, timestamp: Any
+) -> str:
     text = "\x1f".join([instance_id, repository, tag, digest or "", str(timestamp)])
     return "h:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -63,18 +66,26 @@ def _distribution(body: dict[str, Any], instance_id: str) -> Parsed:
     pushes, ignored = [], 0
     for i, event in enumerate(events):
         if not isinstance(event, dict):
-            raise ValidationError(f"event {i} is not an object",
-                                  {f"events.{i}": ["must be an object"]})
+            raise ValidationError(
+                f"event {i} is not an object", {f"events.{i}": ["must be an object"]}
+            )
         target = event.get("target") if isinstance(event.get("target"), dict) else {}
         repository, tag = target.get("repository"), target.get("tag")
         media_type = target.get("mediaType")
-        if (event.get("action") != "push" or not tag or not repository
-                or media_type not in MANIFEST_TYPES):
+        if (
+            event.get("action") != "push"
+            or not tag
+            or not repository
+            or media_type not in MANIFEST_TYPES
+        ):
             ignored += 1
             continue
         digest = target.get("digest")
-        key = (f"id:{event['id']}" if event.get("id")
-               else _hash_key(instance_id, repository, tag, digest, event.get("timestamp")))
+        key = (
+            f"id:{event['id']}"
+            if event.get("id")
+            else _hash_key(instance_id, repository, tag, digest, event.get("timestamp"))
+        )
         pushes.append(Push(str(repository), str(tag), digest, key, media_type, event))
     return Parsed("distribution", pushes, ignored)
 
@@ -84,18 +95,21 @@ def _harbor(body: dict[str, Any], instance_id: str) -> Parsed:
         return Parsed("harbor", [], 1)
     data = body.get("event_data")
     if not isinstance(data, dict):
-        raise ValidationError("event_data must be an object",
-                              {"event_data": ["must be an object"]})
+        raise ValidationError("event_data must be an object", {"event_data": ["must be an object"]})
     repo = data.get("repository") if isinstance(data.get("repository"), dict) else {}
     repository = repo.get("repo_full_name") or "/".join(
-        p for p in (repo.get("namespace"), repo.get("name")) if p)
+        p for p in (repo.get("namespace"), repo.get("name")) if p
+    )
     if not repository:
-        raise ValidationError("event_data.repository has no repo_full_name",
-                              {"event_data.repository.repo_full_name": ["is required"]})
+        raise ValidationError(
+            "event_data.repository has no repo_full_name",
+            {"event_data.repository.repo_full_name": ["is required"]},
+        )
     resources = data.get("resources")
     if not isinstance(resources, list):
-        raise ValidationError("event_data.resources must be a list",
-                              {"event_data.resources": ["must be a list"]})
+        raise ValidationError(
+            "event_data.resources must be a list", {"event_data.resources": ["must be a list"]}
+        )
     pushes, ignored = [], 0
     for res in resources:
         tag = res.get("tag") if isinstance(res, dict) else None
@@ -121,6 +135,6 @@ def parse(raw: bytes, instance_id: str) -> Parsed:
     if "event_data" in body or "type" in body:
         return _harbor(body, instance_id)
     raise ValidationError(
-        "unknown notification shape: expected a Distribution envelope ({\"events\": [...]}) "
-        "or a Harbor/TCR webhook ({\"type\": ..., \"event_data\": ...})"
+        'unknown notification shape: expected a Distribution envelope ({"events": [...]}) '
+        'or a Harbor/TCR webhook ({"type": ..., "event_data": ...})'
     )

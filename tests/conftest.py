@@ -80,8 +80,7 @@ def _claim_redis_db() -> int:
             if not claimed:
                 holder = client.get(REDIS_LOCK)
                 if holder and not pid_alive(int(holder)):
-                    claimed = bool(client.eval(_TAKEOVER, 1, REDIS_LOCK, holder, me,
-                                               CLAIM_SECONDS))
+                    claimed = bool(client.eval(_TAKEOVER, 1, REDIS_LOCK, holder, me, CLAIM_SECONDS))
             if claimed:
                 for key in client.scan_iter(count=1000):
                     if key != REDIS_LOCK.encode():
@@ -155,8 +154,9 @@ def db(settings: Settings) -> Iterator[psycopg.Connection]:
     """A connection to the test database (autocommit), emptied after the test."""
     from psycopg.rows import dict_row
 
-    with psycopg.connect(settings.require_database_url(), autocommit=True,
-                         row_factory=dict_row) as conn:
+    with psycopg.connect(
+        settings.require_database_url(), autocommit=True, row_factory=dict_row
+    ) as conn:
         yield conn
 
 

@@ -22,8 +22,11 @@ def _operations(client):
 
 
 def _tenant_operations(client):
-    return [(m, p, op) for m, p, op in _operations(client)
-            if p.startswith("/api/v1/") and not p.startswith("/api/v1/webhooks/")]
+    return [
+        (m, p, op)
+        for m, p, op in _operations(client)
+        if p.startswith("/api/v1/") and not p.startswith("/api/v1/webhooks/")
+    ]
 
 
 def _fill(path: str, **ids: str) -> str:
@@ -49,10 +52,19 @@ def test_webhook_routes_do_not_ask_for_the_tenant_token(client):
             assert "security" not in op, (method, path)
 
 
-@pytest.mark.parametrize("header", [
-    None, "", "Bearer", "Bearer ", "Basic dXNlcjpwdw==", "bearer fry_unknown",
-    "Bearer fry_" + "x" * 43, "Token abc",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwdw==",
+        "bearer fry_unknown",
+        "Bearer fry_" + "x" * 43,
+        "Token abc",
+    ],
+)
 def test_missing_or_wrong_token_is_401_on_every_tenant_route(client, settings, header):
     make_tenant(settings, "someone")
     headers = {"Authorization": header} if header is not None else {}
@@ -104,10 +116,14 @@ def test_another_tenants_instance_and_rule_are_404_everywhere(client, settings, 
         assert "alice" not in r.get_data(as_text=True)
         swept += 1
     assert swept >= 10
-    assert client.get(f"/api/v1/instances/{src['id']}", headers=alice.headers).get_json() \
+    assert (
+        client.get(f"/api/v1/instances/{src['id']}", headers=alice.headers).get_json()
         == before["src"]
-    assert client.get(f"/api/v1/rules/{rule['id']}", headers=alice.headers).get_json() \
+    )
+    assert (
+        client.get(f"/api/v1/rules/{rule['id']}", headers=alice.headers).get_json()
         == before["rule"]
+    )
 
     # Bob's lists show nothing of Alice's, even when he names her instance.
     assert client.get("/api/v1/instances", headers=bob.headers).get_json() == []
@@ -137,6 +153,5 @@ def test_another_tenants_instances_cannot_be_used_in_rules(client, settings, reg
 
 def test_malformed_ids_are_404(client, settings):
     alice = make_tenant(settings, "alice-co")
-    for path in ("/api/v1/instances/not-a-uuid", "/api/v1/rules/123",
-                 "/api/v1/rules/zzz/enable"):
+    for path in ("/api/v1/instances/not-a-uuid", "/api/v1/rules/123", "/api/v1/rules/zzz/enable"):
         assert_error(client.get(path, headers=alice.headers), 404)

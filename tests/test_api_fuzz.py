@@ -66,27 +66,34 @@ def registry() -> Iterator[RegistryServer]:
 def fuzz_world(settings, registry, offline_resolver):
     """An app limited to loopback registries, a tenant with two instances and a rule."""
     # Generated URLs must fail fast: only loopback may be contacted, and it refuses quickly.
-    limited = replace(settings, registry_allow_networks=(ip_network("127.0.0.0/8"),
-                                                         ip_network("::1/128")))
+    limited = replace(
+        settings, registry_allow_networks=(ip_network("127.0.0.0/8"), ip_network("::1/128"))
+    )
     app = create_app(limited)
     app.config["TESTING"] = True
     client = app.test_client()
     tenant = make_tenant(settings, "fuzz-co")
     src = create_instance(client, tenant, registry, "src")
     dst = create_instance(client, tenant, registry, "dst")
-    rule = client.post("/api/v1/rules", json=rule_body(src["id"], dst["id"], "fuzz-rule",
-                                                       target_namespace="mirror"),
-                       headers=tenant.headers).get_json()
-    return {"app": app, "tenant": tenant,
-            "ids": {"instance_id": src["id"], "rule_id": rule["id"]},
-            "instance_ids": (src["id"], dst["id"])}
+    rule = client.post(
+        "/api/v1/rules",
+        json=rule_body(src["id"], dst["id"], "fuzz-rule", target_namespace="mirror"),
+        headers=tenant.headers,
+    ).get_json()
+    return {
+        "app": app,
+        "tenant": tenant,
+        "ids": {"instance_id": src["id"], "rule_id": rule["id"]},
+        "instance_ids": (src["id"], dst["id"]),
+    }
 
 
 # The document does not depend on the database, so it is read at collection time from an
 # app on default settings; each case is then sent to the test's own app. (schemathesis'
 # from_fixture loader does not run under pytest 9.)
-schema = schemathesis.openapi.from_wsgi(
-    "/api/openapi.json", create_app(load_settings({}))).include(path_regex=r"^/api/v1/")
+schema = schemathesis.openapi.from_wsgi("/api/openapi.json", create_app(load_settings({}))).include(
+    path_regex=r"^/api/v1/"
+)
 
 
 def _point_at_real_rows(case, world) -> None:
@@ -103,15 +110,22 @@ def _point_at_real_rows(case, world) -> None:
 
 
 @schema.parametrize()
-@hypothesis_settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(
-    HealthCheck))
+@hypothesis_settings(
+    max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck)
+)
 def test_no_server_errors_and_answers_match_the_document(case, fuzz_world):
     _point_at_real_rows(case, fuzz_world)
     response = case.call(app=fuzz_world["app"], headers=fuzz_world["tenant"].headers)
-    assert response.status_code < 500, (case.method, case.formatted_path, case.body,
-                                        response.text[:500])
-    case.validate_response(response, checks=[
-        status_code_conformance, content_type_conformance, response_schema_conformance])
+    assert response.status_code < 500, (
+        case.method,
+        case.formatted_path,
+        case.body,
+        response.text[:500],
+    )
+    case.validate_response(
+        response,
+        checks=[status_code_conformance, content_type_conformance, response_schema_conformance],
+    )
 
 
 MINE = ("/api/v1/instances", "/api/v1/rules")

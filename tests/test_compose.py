@@ -15,16 +15,25 @@ from common.settings import load_settings
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-FERRY_SERVICES = {name: svc for name, svc in SERVICES.items()
-                  if svc.get("image") == "ferry:local"}
+FERRY_SERVICES = {name: svc for name, svc in SERVICES.items() if svc.get("image") == "ferry:local"}
 # Every FERRY_* name the settings module reads (it is the only reader of the environment).
-FERRY_VARIABLES = set(re.findall(r'"(FERRY_[A-Z_]+)"',
-                                 (ROOT / "common" / "settings.py").read_text()))
+FERRY_VARIABLES = set(
+    re.findall(r'"(FERRY_[A-Z_]+)"', (ROOT / "common" / "settings.py").read_text())
+)
 
 
 def test_the_stack_has_every_part():
-    assert {"postgres", "redis", "api", "worker", "push-worker", "beat", "flower",
-            "registry-source", "registry-target"} <= set(SERVICES)
+    assert {
+        "postgres",
+        "redis",
+        "api",
+        "worker",
+        "push-worker",
+        "beat",
+        "flower",
+        "registry-source",
+        "registry-target",
+    } <= set(SERVICES)
     for name in ("api", "worker", "push-worker", "beat", "flower"):
         assert name in FERRY_SERVICES
     assert SERVICES["registry-source"]["image"].startswith("registry:2")

@@ -26,8 +26,9 @@ def _blobs_of(body: bytes) -> list[str]:
     return [doc["config"]["digest"]] + [layer["digest"] for layer in doc["layers"]]
 
 
-def assert_same_on_target(t: Tenants, src_repo: str, src_ref: str, dst_repo: str,
-                          dst_ref: str) -> oci.Pushed:
+def assert_same_on_target(
+    t: Tenants, src_repo: str, src_ref: str, dst_repo: str, dst_ref: str
+) -> oci.Pushed:
     """Independent check: target manifest (and children, and blobs) hash like the source."""
     ss, ds = t.src.session(), t.dst.session()
     want = oci.get_manifest(ss, t.src.url, src_repo, src_ref)
@@ -52,8 +53,7 @@ def assert_same_on_target(t: Tenants, src_repo: str, src_ref: str, dst_repo: str
     return got
 
 
-def copy(t: Tenants, src_repo: str, src_ref: str, dst_repo: str, dst_tag: str,
-         **kw) -> CopyOutcome:
+def copy(t: Tenants, src_repo: str, src_ref: str, dst_repo: str, dst_tag: str, **kw) -> CopyOutcome:
     client_kw = kw.pop("dst_kw", {})
     with t.src_client() as s, t.dst_client(**client_kw) as d:
         return copy_artifact(s, src_repo, src_ref, d, dst_repo, dst_tag, **kw)
@@ -63,8 +63,12 @@ PUSHERS: dict[str, tuple[Callable[..., oci.Pushed], Kind]] = {
     "docker-schema2": (lambda s, u, r, t: oci.push_image(s, u, r, t, oci=False), Kind.IMAGE),
     "oci-image": (lambda s, u, r, t: oci.push_image(s, u, r, t, oci=True), Kind.IMAGE),
     "oci-index": (lambda s, u, r, t: oci.push_index(s, u, r, t, oci=True), Kind.INDEX),
-    "docker-list": (lambda s, u, r, t: oci.push_index(
-        s, u, r, t, oci=False, platforms=("amd64", "arm64", "ppc64le")), Kind.INDEX),
+    "docker-list": (
+        lambda s, u, r, t: oci.push_index(
+            s, u, r, t, oci=False, platforms=("amd64", "arm64", "ppc64le")
+        ),
+        Kind.INDEX,
+    ),
     "helm-chart": (oci.push_chart, Kind.CHART),
 }
 
@@ -96,8 +100,9 @@ def test_copy_each_kind_exactly_and_idempotently(tenants: Tenants, what: str) ->
 def test_override_off_keeps_and_on_replaces(tenants: Tenants) -> None:
     src_repo, dst_repo = unique("p/"), unique("t/")
     new_layer = os.urandom(3000)
-    pushed = oci.push_image(tenants.src.session(), tenants.src.url, src_repo, "v1",
-                            layers=[new_layer])
+    pushed = oci.push_image(
+        tenants.src.session(), tenants.src.url, src_repo, "v1", layers=[new_layer]
+    )
     old = oci.push_image(tenants.dst.session(), tenants.dst.url, dst_repo, "v1")
 
     kept = copy(tenants, src_repo, "v1", dst_repo, "v1")
@@ -116,8 +121,13 @@ def test_override_off_keeps_and_on_replaces(tenants: Tenants) -> None:
 
 def test_blobs_are_mounted_from_another_repository_of_the_target(tenants: Tenants) -> None:
     src_repo = unique("p/")
-    oci.push_image(tenants.src.session(), tenants.src.url, src_repo, "v1",
-                   layers=[os.urandom(5000), os.urandom(7000)])
+    oci.push_image(
+        tenants.src.session(),
+        tenants.src.url,
+        src_repo,
+        "v1",
+        layers=[os.urandom(5000), os.urandom(7000)],
+    )
     coordinator = InProcessCoordinator()
     first = copy(tenants, src_repo, "v1", unique("a/"), "v1", coordinator=coordinator)
     assert first.blobs_uploaded == 3
@@ -156,8 +166,10 @@ def test_large_blobs_go_in_chunks_or_one_stream(tenants: Tenants, chunk: int | N
     oci.push_image(tenants.src.session(), tenants.src.url, src_repo, "v1", layers=[layer])
     proxy = FaultProxy(tenants.dst.host).start()
     try:
-        with tenants.src_client() as s, client(proxy.url, "bob", "bob-Secr3t-pw",
-                                               **mode(chunk)) as d:
+        with (
+            tenants.src_client() as s,
+            client(proxy.url, "bob", "bob-Secr3t-pw", **mode(chunk)) as d,
+        ):
             out = copy_artifact(s, src_repo, "v1", d, dst_repo, "v1")
         assert out.status == CopyStatus.COPIED, out.reason
         patches = proxy.count("PATCH", "/blobs/uploads/")
@@ -169,13 +181,16 @@ def test_large_blobs_go_in_chunks_or_one_stream(tenants: Tenants, chunk: int | N
 
 def test_chunked_copy_resumes_after_a_broken_chunk(tenants: Tenants) -> None:
     src_repo, dst_repo = unique("p/"), unique("t/")
-    oci.push_image(tenants.src.session(), tenants.src.url, src_repo, "v1",
-                   layers=[os.urandom(100_000)])
+    oci.push_image(
+        tenants.src.session(), tenants.src.url, src_repo, "v1", layers=[os.urandom(100_000)]
+    )
     proxy = FaultProxy(tenants.dst.host).start()
     proxy.add(Fault("reset", "/blobs/uploads/", method="PATCH", after=3))
     try:
-        with tenants.src_client() as s, client(proxy.url, "bob", "bob-Secr3t-pw",
-                                               **mode(16 * 1024)) as d:
+        with (
+            tenants.src_client() as s,
+            client(proxy.url, "bob", "bob-Secr3t-pw", **mode(16 * 1024)) as d,
+        ):
             out = copy_artifact(s, src_repo, "v1", d, dst_repo, "v1")
         assert out.status == CopyStatus.COPIED, out.reason
         assert proxy.count("GET", "/blobs/uploads/") == 1  # asked for the Range, then resumed
@@ -209,17 +224,18 @@ def test_wrong_password_is_a_clear_failure(tenants: Tenants, side: str) -> None:
     [(3000, 1 << 20), (150_000, 16 * 1024), (150_000, None)],
     ids=["small", "chunked", "streamed"],
 )
-def test_corrupted_source_blob_fails_and_creates_no_tag(tenants: Tenants, size: int,
-                                                         chunk: int | None) -> None:
+def test_corrupted_source_blob_fails_and_creates_no_tag(
+    tenants: Tenants, size: int, chunk: int | None
+) -> None:
     src_repo, dst_repo = unique("p/"), unique("t/")
     layer = os.urandom(size)
     oci.push_image(tenants.src.session(), tenants.src.url, src_repo, "v1", layers=[layer])
     corrupt_blob(tenants.src, oci.sha256(layer))
-    out = copy(tenants, src_repo, "v1", dst_repo, "v1",
-               dst_kw=mode(chunk))
+    out = copy(tenants, src_repo, "v1", dst_repo, "v1", dst_kw=mode(chunk))
     assert out.status == CopyStatus.FAILED
     assert f"blob {oci.sha256(layer)} read from {tenants.src.host}/{src_repo} hashes to" in (
-        out.reason or "")
+        out.reason or ""
+    )
     ds = tenants.dst.session()
     assert oci.get_manifest(ds, tenants.dst.url, dst_repo, "v1") is None
     r = ds.head(f"{tenants.dst.url}/v2/{dst_repo}/blobs/{oci.sha256(layer)}")
@@ -276,8 +292,14 @@ def test_a_blob_needed_by_two_items_at_once_crosses_once(tenants: Tenants) -> No
     a, b = unique("p/"), unique("p/")
     ss = tenants.src.session()
     oci.push_image(ss, tenants.src.url, a, "v1", layers=[shared, os.urandom(1000)])
-    oci.push_image(ss, tenants.src.url, b, "v1", layers=[shared, os.urandom(1000)],
-                   config={"architecture": "arm64", "os": "linux"})
+    oci.push_image(
+        ss,
+        tenants.src.url,
+        b,
+        "v1",
+        layers=[shared, os.urandom(1000)],
+        config={"architecture": "arm64", "os": "linux"},
+    )
     coordinator = InProcessCoordinator()
     outs: list[CopyOutcome] = []
     barrier = threading.Barrier(2)
@@ -298,13 +320,20 @@ def test_a_blob_needed_by_two_items_at_once_crosses_once(tenants: Tenants) -> No
 
 def test_should_stop_stops_between_chunks(tenants: Tenants) -> None:
     src_repo, dst_repo = unique("p/"), unique("t/")
-    oci.push_image(tenants.src.session(), tenants.src.url, src_repo, "v1",
-                   layers=[os.urandom(300_000)])
+    oci.push_image(
+        tenants.src.session(), tenants.src.url, src_repo, "v1", layers=[os.urandom(300_000)]
+    )
     events: list[ProgressEvent] = []
-    out = copy(tenants, src_repo, "v1", dst_repo, "v1",
-               dst_kw=mode(16 * 1024),
-               progress=events.append,
-               should_stop=lambda: sum(e.phase == "blob" for e in events) >= 3)
+    out = copy(
+        tenants,
+        src_repo,
+        "v1",
+        dst_repo,
+        "v1",
+        dst_kw=mode(16 * 1024),
+        progress=events.append,
+        should_stop=lambda: sum(e.phase == "blob" for e in events) >= 3,
+    )
     assert out.status == CopyStatus.STOPPED and "target tag was not changed" in (out.reason or "")
     assert oci.get_manifest(tenants.dst.session(), tenants.dst.url, dst_repo, "v1") is None
     assert out.bytes_transferred < 300_000

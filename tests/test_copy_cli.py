@@ -45,8 +45,11 @@ def run(*args: str, env: dict[str, str] | None = None):
         ("reg.example:5000/a/b/c", False, ("https://reg.example:5000", "a/b/c", None, None)),
         ("http://127.0.0.1:5000/x:v", False, ("http://127.0.0.1:5000", "x", "v", None)),
         ("reg.example/x:v", True, ("http://reg.example", "x", "v", None)),
-        ("https://reg.example/x@sha256:" + "a" * 64, True,
-         ("https://reg.example", "x", None, "sha256:" + "a" * 64)),
+        (
+            "https://reg.example/x@sha256:" + "a" * 64,
+            True,
+            ("https://reg.example", "x", None, "sha256:" + "a" * 64),
+        ),
         ("docker://reg.example/x", False, ("https://reg.example", "x", None, None)),
     ],
 )
@@ -72,8 +75,16 @@ def test_copy_prints_the_outcome_and_second_run_is_up_to_date(tenants: Tenants) 
     got = oci.get_manifest(tenants.dst.session(), tenants.dst.url, f"{repo}/copy", "v1")
     assert got is not None and got.digest == pushed.digest
 
-    again = run(src, dst + ":v1", "--plain-http", "--json", "--src-creds", SRC_CREDS,
-                "--dst-creds", DST_CREDS)
+    again = run(
+        src,
+        dst + ":v1",
+        "--plain-http",
+        "--json",
+        "--src-creds",
+        SRC_CREDS,
+        "--dst-creds",
+        DST_CREDS,
+    )
     assert again.exit_code == 0
     out = json.loads(again.output)
     assert out["status"] == "up-to-date" and out["bytes_transferred"] == 0
@@ -83,8 +94,12 @@ def test_credentials_from_the_environment_and_http_prefix(tenants: Tenants) -> N
     repo = unique("env/")
     oci.push_image(tenants.src.session(), tenants.src.url, repo, "v1")
     env = {"FERRY_SRC_CREDS": SRC_CREDS, "FERRY_DST_CREDS": DST_CREDS}
-    result = run(f"http://{tenants.src.host}/{repo}:v1", f"http://{tenants.dst.host}/{repo}:v1",
-                 "--progress", env=env)
+    result = run(
+        f"http://{tenants.src.host}/{repo}:v1",
+        f"http://{tenants.dst.host}/{repo}:v1",
+        "--progress",
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     assert "copied" in result.output and "blobs" in result.output
 
@@ -93,8 +108,15 @@ def test_kept_and_override(tenants: Tenants) -> None:
     repo = unique("ov/")
     oci.push_image(tenants.src.session(), tenants.src.url, repo, "v1")
     oci.push_image(tenants.dst.session(), tenants.dst.url, repo, "v1")
-    args = [f"{tenants.src.host}/{repo}:v1", f"{tenants.dst.host}/{repo}:v1", "--plain-http",
-            "--src-creds", SRC_CREDS, "--dst-creds", DST_CREDS]
+    args = [
+        f"{tenants.src.host}/{repo}:v1",
+        f"{tenants.dst.host}/{repo}:v1",
+        "--plain-http",
+        "--src-creds",
+        SRC_CREDS,
+        "--dst-creds",
+        DST_CREDS,
+    ]
     kept = run(*args)
     assert kept.exit_code == 0 and kept.output.startswith("kept") and "override" in kept.output
     replaced = run(*args, "--override")
@@ -105,11 +127,19 @@ def test_failure_prints_the_reason_without_traceback(tenants: Tenants) -> None:
     repo = unique("bad/")
     oci.push_image(tenants.src.session(), tenants.src.url, repo, "v1")
     wrong = secret("bob:Wr0ng-cli-pw")
-    result = run(f"{tenants.src.host}/{repo}:v1", f"{tenants.dst.host}/{repo}:v1",
-                 "--plain-http", "--src-creds", SRC_CREDS, "--dst-creds", wrong)
+    result = run(
+        f"{tenants.src.host}/{repo}:v1",
+        f"{tenants.dst.host}/{repo}:v1",
+        "--plain-http",
+        "--src-creds",
+        SRC_CREDS,
+        "--dst-creds",
+        wrong,
+    )
     assert result.exit_code == 1
-    assert f"error: target: {tenants.dst.host} refused the credentials for user bob" in \
-        result.output
+    assert (
+        f"error: target: {tenants.dst.host} refused the credentials for user bob" in result.output
+    )
     assert "Traceback" not in result.output and "Wr0ng-cli-pw" not in result.output
 
 
@@ -131,21 +161,46 @@ def test_network_policy_refusal_is_an_error() -> None:
 def test_as_a_subprocess(tenants: Tenants) -> None:
     repo = unique("sub/")
     pushed = oci.push_chart(tenants.src.session(), tenants.src.url, repo, "0.1.0")
-    env = {**os.environ, "FERRY_SRC_CREDS": SRC_CREDS, "FERRY_DST_CREDS": DST_CREDS,
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "FERRY_SRC_CREDS": SRC_CREDS,
+        "FERRY_DST_CREDS": DST_CREDS,
+        "PYTHONPATH": str(ROOT),
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "common.registry.cli", f"{tenants.src.host}/{repo}:0.1.0",
-         f"{tenants.dst.host}/{repo}", "--plain-http", "--json"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "common.registry.cli",
+            f"{tenants.src.host}/{repo}:0.1.0",
+            f"{tenants.dst.host}/{repo}",
+            "--plain-http",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["status"] == "copied" and out["kind"] == "chart"
     assert out["digest"] == pushed.digest
     bad = subprocess.run(
-        [sys.executable, "-m", "common.registry.cli", f"{tenants.src.host}/{repo}:nope",
-         f"{tenants.dst.host}/{repo}", "--plain-http"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "common.registry.cli",
+            f"{tenants.src.host}/{repo}:nope",
+            f"{tenants.dst.host}/{repo}",
+            "--plain-http",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
     )
     assert bad.returncode == 1 and bad.stderr.startswith("error: source: ")
     assert "Traceback" not in bad.stderr

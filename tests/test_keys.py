@@ -25,26 +25,47 @@ def _store_secrets(db, box: SecretBox) -> None:
     bob, _ = create_tenant(db, "bob-co")
 
     def inst(tenant, name, password):
-        return instances.insert_instance(db, tenant, {
-            "name": name, "url": "http://127.0.0.1:5000", "username": "u",
-            "password_enc": box.encrypt(password) if password else None,
-        }, hash_token(name))
+        return instances.insert_instance(
+            db,
+            tenant,
+            {
+                "name": name,
+                "url": "http://127.0.0.1:5000",
+                "username": "u",
+                "password_enc": box.encrypt(password) if password else None,
+            },
+            hash_token(name),
+        )
 
     src = inst(alice, "src", "src-pw")
     inst(alice, "open", None)
     dst = inst(bob, "dst", "dst-pw")
-    rules.insert_rule(db, alice, {
-        "name": "to-bob", "source_instance_id": src["id"], "source_namespace": "p",
-        "target_instance_id": dst["id"], "target_namespace": "t", "cross_tenant": True,
-        "target_account_id": bob, "target_username": "robot",
-        "target_password_enc": box.encrypt("rule-pw"), "resource_types": ["image"],
-    })
+    rules.insert_rule(
+        db,
+        alice,
+        {
+            "name": "to-bob",
+            "source_instance_id": src["id"],
+            "source_namespace": "p",
+            "target_instance_id": dst["id"],
+            "target_namespace": "t",
+            "cross_tenant": True,
+            "target_account_id": bob,
+            "target_username": "robot",
+            "target_password_enc": box.encrypt("rule-pw"),
+            "resource_types": ["image"],
+        },
+    )
 
 
 def _stored(db) -> list[bytes]:
-    return [bytes(r["c"]) for r in db.execute(
-        "SELECT password_enc AS c FROM instances WHERE password_enc IS NOT NULL UNION ALL "
-        "SELECT target_password_enc FROM rules WHERE target_password_enc IS NOT NULL")]
+    return [
+        bytes(r["c"])
+        for r in db.execute(
+            "SELECT password_enc AS c FROM instances WHERE password_enc IS NOT NULL UNION ALL "
+            "SELECT target_password_enc FROM rules WHERE target_password_enc IS NOT NULL"
+        )
+    ]
 
 
 def test_rotate_re_encrypts_every_secret_under_the_first_key(settings, db):
@@ -73,8 +94,7 @@ def test_rotate_is_all_or_nothing_when_a_secret_cannot_be_decrypted(settings, db
 def test_cli_keys_rotate(settings, db, monkeypatch):
     _store_secrets(db, SecretBox(replace(settings, secret_keys=(OLD,))))
     runner = CliRunner()
-    result = runner.invoke(main, ["keys", "rotate"],
-                           env={"FERRY_SECRET_KEYS": f"{NEW},{OLD}"})
+    result = runner.invoke(main, ["keys", "rotate"], env={"FERRY_SECRET_KEYS": f"{NEW},{OLD}"})
     assert result.exit_code == 0, result.output
     assert "re-encrypted 3 secret(s)" in result.output
     only_new = SecretBox(replace(settings, secret_keys=(NEW,)))
@@ -94,5 +114,7 @@ def test_cli_keys_rotate_without_keys_is_one_line_error(settings, monkeypatch):
     monkeypatch.delenv("FERRY_SECRET_KEYS", raising=False)
     result = CliRunner().invoke(main, ["keys", "rotate"], env={"FERRY_SECRET_KEYS": ""})
     assert result.exit_code == 1
-    assert result.output.strip() == \
-        "error: FERRY_SECRET_KEYS: not set; it is required to store credentials"
+    assert (
+        result.output.strip()
+        == "error: FERRY_SECRET_KEYS: not set; it is required to store credentials"
+    )

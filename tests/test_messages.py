@@ -28,8 +28,9 @@ def test_messages_carry_ids_only(client, settings, registry_factory):
     assert message["headers"]["task"] == "ferry.plan"
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
     with __import__("psycopg").connect(settings.require_database_url()) as conn:
-        task_uuid = conn.execute("SELECT id FROM sync_tasks WHERE task_id = %s",
-                                 (task_id,)).fetchone()[0]
+        task_uuid = conn.execute(
+            "SELECT id FROM sync_tasks WHERE task_id = %s", (task_id,)
+        ).fetchone()[0]
     assert (args, kwargs) == ([str(task_uuid)], {})
     for secret in ("alice-pw-secret", "bob-pw-secret", api.tenant.token):
         assert secret not in text

@@ -56,8 +56,14 @@ def _instance(db, tenant, name="reg"):
 
 
 def _rule(db, tenant, source, target, name="r1", **cols):
-    keys = ["tenant_id", "name", "source_instance_id", "source_namespace", "target_instance_id",
-            *cols]
+    keys = [
+        "tenant_id",
+        "name",
+        "source_instance_id",
+        "source_namespace",
+        "target_instance_id",
+        *cols,
+    ]
     values = [tenant, name, source, "project", target, *cols.values()]
     db.execute(
         f"INSERT INTO rules ({', '.join(keys)}) VALUES ({', '.join(['%s'] * len(keys))})", values
@@ -102,9 +108,13 @@ def test_item_unique_per_task_and_tag_and_status_checked(db):
     a = _instance(db, t)
     task = db.execute(
         "INSERT INTO sync_tasks (task_id, tenant_id, source_instance_id, trigger) "
-        "VALUES ('x-1', %s, %s, 'manual') RETURNING id", (t, a)).fetchone()["id"]
-    item = ("INSERT INTO sync_items (task_id, source_repository, source_tag, target_repository,"
-            " target_tag, status) VALUES (%s, 'p/a', 'v1', 'q/a', 'v1', %s)")
+        "VALUES ('x-1', %s, %s, 'manual') RETURNING id",
+        (t, a),
+    ).fetchone()["id"]
+    item = (
+        "INSERT INTO sync_items (task_id, source_repository, source_tag, target_repository,"
+        " target_tag, status) VALUES (%s, 'p/a', 'v1', 'q/a', 'v1', %s)"
+    )
     db.execute(item, (task, "pending"))
     with pytest.raises(psycopg.errors.UniqueViolation):
         db.execute(item, (task, "pending"))

@@ -32,21 +32,32 @@ def world(client, settings, registry_factory, live):
     api = Api(client, new_tenant(settings, "acme"))
     src = registry_factory({"alice": "alice-pw"})
     dst = registry_factory({"bob": "bob-pw"})
-    created = api.post("/instances", {"name": "src", "url": src.url, "username": "alice",
-                                      "password": "alice-pw"}, expect=201)
+    created = api.post(
+        "/instances",
+        {"name": "src", "url": src.url, "username": "alice", "password": "alice-pw"},
+        expect=201,
+    )
     src_id, secret = created["id"], created["webhook_secret"]
     dst_id = api.instance("dst", dst)
     # Restart the source on the same port and storage, now notifying Ferry.
     src.stop()
-    src.extra_config["notifications"] = {"endpoints": [{
-        "name": "ferry", "url": f"{live.url}/api/v1/webhooks/{src_id}",
-        "headers": {"Authorization": [f"Bearer {secret}"]},
-        "timeout": "2s", "threshold": 3, "backoff": "200ms",
-    }]}
+    src.extra_config["notifications"] = {
+        "endpoints": [
+            {
+                "name": "ferry",
+                "url": f"{live.url}/api/v1/webhooks/{src_id}",
+                "headers": {"Authorization": [f"Bearer {secret}"]},
+                "timeout": "2s",
+                "threshold": 3,
+                "backoff": "200ms",
+            }
+        ]
+    }
     src.start()
     rule = api.rule("on-push", src_id, dst_id, target_namespace="mirror")
-    return SimpleNamespace(api=api, src=src, dst=dst, src_id=src_id, secret=secret, rule=rule,
-                           live=live)
+    return SimpleNamespace(
+        api=api, src=src, dst=dst, src_id=src_id, secret=secret, rule=rule, live=live
+    )
 
 
 def wait_for_manifest(registry, repo, tag, digest, timeout=20.0):
@@ -75,28 +86,43 @@ def test_push_of_image_and_chart_replicates(world, worker):
     assert {t["trigger"] for t in log} == {"push"}
     items = [i for t in log for i in api.items(t["task_id"])]
     assert {(i["source_repository"], i["source_tag"], i["outcome"]) for i in items} == {
-        ("project/app", "v1", "copied"), ("project/charts/web", "1.0.0", "copied")}
+        ("project/app", "v1", "copied"),
+        ("project/charts/web", "1.0.0", "copied"),
+    }
 
 
 def envelope(repo="project/app", tag="v1", event_id=None, digest="sha256:" + "c" * 64):
-    return {"events": [{
-        "id": event_id or str(uuid.uuid4()), "timestamp": "2026-11-29T10:00:00Z",
-        "action": "push",
-        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                   "digest": digest, "repository": repo, "tag": tag},
-    }]}
+    return {
+        "events": [
+            {
+                "id": event_id or str(uuid.uuid4()),
+                "timestamp": "2026-11-29T10:00:00Z",
+                "action": "push",
+                "target": {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": digest,
+                    "repository": repo,
+                    "tag": tag,
+                },
+            }
+        ]
+    }
 
 
 def post(live, src_id, body, secret, content_type=DIST):
-    return requests.post(f"{live.url}/api/v1/webhooks/{src_id}", data=json.dumps(body),
-                         headers={"Authorization": f"Bearer {secret}",
-                                  "Content-Type": content_type}, timeout=10)
+    return requests.post(
+        f"{live.url}/api/v1/webhooks/{src_id}",
+        data=json.dumps(body),
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": content_type},
+        timeout=10,
+    )
 
 
 def wait_processed(db, timeout=10.0):
     deadline = time.monotonic() + timeout
-    while db.execute("SELECT count(*) AS n FROM webhook_events "
-                     "WHERE processed_at IS NULL").fetchone()["n"]:
+    while db.execute(
+        "SELECT count(*) AS n FROM webhook_events WHERE processed_at IS NULL"
+    ).fetchone()["n"]:
         assert time.monotonic() < deadline, "events not processed"
         time.sleep(0.05)
 
@@ -123,16 +149,21 @@ def test_replay_wrong_secret_and_unmatched_push(world, worker, db):
     wait_processed(db)
     stored = db.execute("SELECT dedup_key FROM webhook_events ORDER BY id").fetchall()
     assert [r["dedup_key"] for r in stored] == ["id:evt-1", "id:evt-2"]
-    tasks = db.execute("SELECT t.trigger, i.source_repository FROM sync_tasks t "
-                       "JOIN sync_items i ON i.task_id = t.id").fetchall()
+    tasks = db.execute(
+        "SELECT t.trigger, i.source_repository FROM sync_tasks t "
+        "JOIN sync_items i ON i.task_id = t.id"
+    ).fetchall()
     assert [(t["trigger"], t["source_repository"]) for t in tasks] == [("push", "project/app")]
 
 
 def test_bad_bodies(world):
     src_id, secret, live = world.src_id, world.secret, world.live
-    r = requests.post(f"{live.url}/api/v1/webhooks/{src_id}", data=b"{nope",
-                      headers={"Authorization": f"Bearer {secret}",
-                               "Content-Type": "application/json"}, timeout=10)
+    r = requests.post(
+        f"{live.url}/api/v1/webhooks/{src_id}",
+        data=b"{nope",
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+        timeout=10,
+    )
     assert r.status_code == 400 and "JSON" in r.json()["message"]
     assert "Traceback" not in r.text
     r = post(live, src_id, {"what": "ever"}, secret)
@@ -147,11 +178,17 @@ def test_bad_bodies(world):
 def test_harbor_payload_creates_a_push_task(world, worker):
     src, dst, src_id, secret, live = world.src, world.dst, world.src_id, world.secret, world.live
     image = push_image(src.session(), src.url, "project/app", "v7")
-    body = {"type": "PUSH_ARTIFACT", "occur_at": 1764410000, "operator": "ci",
-            "event_data": {"resources": [{"digest": image.digest, "tag": "v7",
-                                          "resource_url": "x/project/app:v7"}],
-                           "repository": {"name": "app", "namespace": "project",
-                                          "repo_full_name": "project/app"}}}
+    body = {
+        "type": "PUSH_ARTIFACT",
+        "occur_at": 1764410000,
+        "operator": "ci",
+        "event_data": {
+            "resources": [
+                {"digest": image.digest, "tag": "v7", "resource_url": "x/project/app:v7"}
+            ],
+            "repository": {"name": "app", "namespace": "project", "repo_full_name": "project/app"},
+        },
+    }
     r = post(live, src_id, body, secret, content_type="application/json")
     assert r.status_code == 202 and r.json()["format"] == "harbor"
     wait_for_manifest(dst, "mirror/app", "v7", image.digest)
@@ -169,9 +206,11 @@ def test_late_event_for_a_moved_tag_copies_what_it_points_to_now(world, worker, 
     assert late.json()["accepted"] == 1
     deadline = time.monotonic() + 15
     while True:
-        row = db.execute("SELECT status, reason FROM sync_items WHERE source_digest = %s "
-                         "AND status NOT IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
-                         (old.digest,)).fetchone()
+        row = db.execute(
+            "SELECT status, reason FROM sync_items WHERE source_digest = %s "
+            "AND status NOT IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
+            (old.digest,),
+        ).fetchone()
         if row and f"now points to {new.digest}" in (row["reason"] or ""):
             break
         assert time.monotonic() < deadline, row
@@ -190,7 +229,9 @@ def test_burst_for_one_rule_lands_in_one_task(world, settings, db):
     ids = [r["id"] for r in db.execute("SELECT id FROM webhook_events ORDER BY id")]
     results = [handle_event(event_id, settings) for event_id in ids]
     assert [len(r.new_tasks) for r in results] == [1, 0, 0]
-    tasks = db.execute("SELECT t.trigger, count(i.id) AS items FROM sync_tasks t "
-                       "JOIN sync_items i ON i.task_id = t.id GROUP BY t.id").fetchall()
+    tasks = db.execute(
+        "SELECT t.trigger, count(i.id) AS items FROM sync_tasks t "
+        "JOIN sync_items i ON i.task_id = t.id GROUP BY t.id"
+    ).fetchall()
     assert [(t["trigger"], t["items"]) for t in tasks] == [("push", 3)]
     assert handle_event(ids[0], settings).new_tasks == []  # a redelivered message: nothing

@@ -40,8 +40,9 @@ def _users() -> dict[str, User]:
 
 class TokenRegistry:
     def __init__(self, **token_kw) -> None:
-        self.tokens = TokenServer(users=_users(), anonymous_grants=[("public/*", {"pull"})],
-                                  **token_kw).start()
+        self.tokens = TokenServer(
+            users=_users(), anonymous_grants=[("public/*", {"pull"})], **token_kw
+        ).start()
         self.registry = RegistryServer(extra_config=self.tokens.registry_config()).start()
 
     def client(self, user: str | None = None, password: str | None = None, **kw):
@@ -119,8 +120,9 @@ def test_pull_only_credentials_get_a_clear_push_error(tr: TokenRegistry) -> None
         c.ping()
         with pytest.raises(PermissionDenied) as e:
             c.check_push(repo)
-        assert str(e.value) == (f"credentials for {tr.registry.host} have no push permission "
-                                f"on {repo}")
+        assert str(e.value) == (
+            f"credentials for {tr.registry.host} have no push permission on {repo}"
+        )
         n = tr.token_requests()
         with pytest.raises(PermissionDenied, match="no push permission"):
             c.upload_blob(repo, sha(b"z"), 1, b"z")
@@ -176,8 +178,9 @@ def test_https_realm_on_another_host_is_used_when_allowed() -> None:
         t.stop()
 
 
-def test_mount_refused_with_401_becomes_a_normal_upload(tr: TokenRegistry,
-                                                        tenants: Tenants) -> None:
+def test_mount_refused_with_401_becomes_a_normal_upload(
+    tr: TokenRegistry, tenants: Tenants
+) -> None:
     src_repo, hidden, target = unique("src/"), unique("secret/"), unique("team/")
     layer = os.urandom(6000)
     oci.push_image(tenants.src.session(), tenants.src.url, src_repo, "v1", layers=[layer])

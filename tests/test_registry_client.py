@@ -140,8 +140,11 @@ def test_manifest_head_get_keep_exact_bytes(tenants: Tenants) -> None:
     with tenants.src_client() as c:
         ref = c.head_manifest(repo, "multi")
         assert ref is not None
-        assert (ref.digest, ref.media_type, ref.size) == (pushed.digest, OCI_INDEX,
-                                                         len(pushed.body))
+        assert (ref.digest, ref.media_type, ref.size) == (
+            pushed.digest,
+            OCI_INDEX,
+            len(pushed.body),
+        )
         m = c.get_manifest(repo, "multi")
         assert m.raw == pushed.body and m.digest == pushed.digest and classify(m) == Kind.INDEX
         child = c.get_manifest(repo, m.children()[0].digest)
@@ -192,10 +195,10 @@ def test_blob_exists_and_streaming_download(tenants: Tenants) -> None:
 @pytest.mark.parametrize(
     ("size", "threshold", "chunk"),
     [
-        (5000, 1 << 20, 1 << 20),          # monolithic
-        (300_000, 10_000, 64 * 1024),      # chunked PATCH with Content-Range (5 chunks)
-        (300_000, 10_000, None),           # one streamed PATCH
-        (0, 10_000, None),                 # empty blob
+        (5000, 1 << 20, 1 << 20),  # monolithic
+        (300_000, 10_000, 64 * 1024),  # chunked PATCH with Content-Range (5 chunks)
+        (300_000, 10_000, None),  # one streamed PATCH
+        (0, 10_000, None),  # empty blob
     ],
 )
 def test_upload_modes(tenants: Tenants, size: int, threshold: int, chunk: int | None) -> None:

@@ -63,8 +63,13 @@ def dst_client(dp: FaultProxy, **kw):
 @pytest.fixture(scope="module")
 def image(tenants: Tenants):
     repo = unique("f/")
-    pushed = oci.push_image(tenants.src.session(), tenants.src.url, repo, "v1",
-                            layers=[os.urandom(50_000), os.urandom(20_000)])
+    pushed = oci.push_image(
+        tenants.src.session(),
+        tenants.src.url,
+        repo,
+        "v1",
+        layers=[os.urandom(50_000), os.urandom(20_000)],
+    )
     return repo, pushed
 
 
@@ -143,8 +148,9 @@ def _upload(dp: FaultProxy, tenants: Tenants, data: bytes, chunk: int | None) ->
 
 
 @pytest.mark.parametrize("action", ["reset", "status"])
-def test_chunked_upload_resumes_from_the_server_range(dp: FaultProxy, tenants: Tenants,
-                                                       action: str) -> None:
+def test_chunked_upload_resumes_from_the_server_range(
+    dp: FaultProxy, tenants: Tenants, action: str
+) -> None:
     data = os.urandom(5 * CHUNK + 123)  # 6 chunks
     dp.add(Fault(action, UPLOADS, method="PATCH", after=2, status=500))
     _upload(dp, tenants, data, chunk=CHUNK)
@@ -164,8 +170,9 @@ def test_chunked_upload_restarts_when_the_registry_lost_the_session(
     assert dp.count("POST", UPLOADS) == 2
 
 
-def test_streamed_upload_restarts_after_a_broken_connection(dp: FaultProxy,
-                                                            tenants: Tenants) -> None:
+def test_streamed_upload_restarts_after_a_broken_connection(
+    dp: FaultProxy, tenants: Tenants
+) -> None:
     data = os.urandom(300_000)
     dp.add(Fault("reset", UPLOADS, method="PATCH"))
     _upload(dp, tenants, data, chunk=None)
@@ -185,11 +192,13 @@ def test_finalising_put_whose_answer_was_lost(dp: FaultProxy, tenants: Tenants) 
 
 
 @pytest.mark.parametrize("chunk", [CHUNK, None])
-def test_broken_source_download_is_reopened(sp: FaultProxy, dp: FaultProxy, tenants: Tenants,
-                                            chunk: int | None) -> None:
+def test_broken_source_download_is_reopened(
+    sp: FaultProxy, dp: FaultProxy, tenants: Tenants, chunk: int | None
+) -> None:
     repo = unique("big/")
-    pushed = oci.push_image(tenants.src.session(), tenants.src.url, repo, "v1",
-                            layers=[os.urandom(6 * CHUNK)])
+    pushed = oci.push_image(
+        tenants.src.session(), tenants.src.url, repo, "v1", layers=[os.urandom(6 * CHUNK)]
+    )
     sp.add(Fault("truncate", r"/blobs/sha256:", method="GET"))
     with src_client(sp) as s, dst_client(dp, **mode(chunk)) as d:
         out = copy_artifact(s, repo, "v1", d, repo, "v1")
@@ -198,8 +207,9 @@ def test_broken_source_download_is_reopened(sp: FaultProxy, dp: FaultProxy, tena
     assert got is not None and got.digest == pushed.digest
 
 
-def test_copy_succeeds_through_faults_on_both_sides(sp: FaultProxy, dp: FaultProxy,
-                                                    tenants: Tenants) -> None:
+def test_copy_succeeds_through_faults_on_both_sides(
+    sp: FaultProxy, dp: FaultProxy, tenants: Tenants
+) -> None:
     repo = unique("both/")
     pushed = oci.push_index(tenants.src.session(), tenants.src.url, repo, "v1")
     sp.add(Fault("status", r"/blobs/", method="GET", status=500, times=2))

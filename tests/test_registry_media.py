@@ -32,8 +32,12 @@ def _m(doc: dict, content_type: str | None) -> Manifest:
 
 
 def _image(config_type: str, **extra) -> dict:
-    return {"schemaVersion": 2, "config": {"mediaType": config_type, "digest": D1, "size": 2},
-            "layers": [{"mediaType": "x", "digest": D2, "size": 3}], **extra}
+    return {
+        "schemaVersion": 2,
+        "config": {"mediaType": config_type, "digest": D1, "size": 2},
+        "layers": [{"mediaType": "x", "digest": D2, "size": 3}],
+        **extra,
+    }
 
 
 @pytest.mark.parametrize(
@@ -45,13 +49,22 @@ def _image(config_type: str, **extra) -> dict:
         ({"schemaVersion": 2, "manifests": []}, DOCKER_LIST, Kind.INDEX),
         (_image(HELM_CONFIG), OCI_MANIFEST, Kind.CHART),
         (_image("application/vnd.example.thing+json"), OCI_MANIFEST, Kind.ARTIFACT),
-        (_image("application/vnd.oci.image.config.v1+json", artifactType="application/x.sbom"),
-         OCI_MANIFEST, Kind.ARTIFACT),
-        ({"schemaVersion": 1, "fsLayers": [{"blobSum": D1}], "signatures": []},
-         DOCKER_SCHEMA1_SIGNED, Kind.IMAGE),
+        (
+            _image("application/vnd.oci.image.config.v1+json", artifactType="application/x.sbom"),
+            OCI_MANIFEST,
+            Kind.ARTIFACT,
+        ),
+        (
+            {"schemaVersion": 1, "fsLayers": [{"blobSum": D1}], "signatures": []},
+            DOCKER_SCHEMA1_SIGNED,
+            Kind.IMAGE,
+        ),
         # No usable Content-Type: the body decides.
-        ({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}, "application/json",
-         Kind.INDEX),
+        (
+            {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []},
+            "application/json",
+            Kind.INDEX,
+        ),
         (_image(HELM_CONFIG), None, Kind.CHART),
     ],
 )
@@ -92,13 +105,30 @@ def test_descriptor_with_bad_digest_is_refused(bad) -> None:
     ("header", "expected"),
     [
         ('Basic realm="Registry Realm"', [Challenge("basic", {"realm": "Registry Realm"})]),
-        ('Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push"',
-         [Challenge("bearer", {"realm": "https://auth.example/token", "service": "reg",
-                               "scope": "repository:a/b:pull,push"})]),
-        ('Bearer realm="r", error="insufficient_scope", scope="a b"',
-         [Challenge("bearer", {"realm": "r", "error": "insufficient_scope", "scope": "a b"})]),
-        ('Basic realm="x", Bearer realm="y",service=s',
-         [Challenge("basic", {"realm": "x"}), Challenge("bearer", {"realm": "y", "service": "s"})]),
+        (
+            'Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push"',
+            [
+                Challenge(
+                    "bearer",
+                    {
+                        "realm": "https://auth.example/token",
+                        "service": "reg",
+                        "scope": "repository:a/b:pull,push",
+                    },
+                )
+            ],
+        ),
+        (
+            'Bearer realm="r", error="insufficient_scope", scope="a b"',
+            [Challenge("bearer", {"realm": "r", "error": "insufficient_scope", "scope": "a b"})],
+        ),
+        (
+            'Basic realm="x", Bearer realm="y",service=s',
+            [
+                Challenge("basic", {"realm": "x"}),
+                Challenge("bearer", {"realm": "y", "service": "s"}),
+            ],
+        ),
         ('Bearer realm="quoted \\"q\\""', [Challenge("bearer", {"realm": 'quoted "q"'})]),
         ("", []),
     ],
@@ -145,8 +175,14 @@ def test_realm_host_allowlist(host: str, port: int, allowed: tuple, ok: bool) ->
 
 @pytest.mark.parametrize(
     ("header", "hint", "expected"),
-    [("0-0", 0, 0), ("0-0", 1, 1), ("0-1023", 0, 1024), ("bytes=0-99", 0, 100), (None, 0, None),
-     ("garbage", 5, None)],
+    [
+        ("0-0", 0, 0),
+        ("0-0", 1, 1),
+        ("0-1023", 0, 1024),
+        ("bytes=0-99", 0, 100),
+        (None, 0, None),
+        ("garbage", 5, None),
+    ],
 )
 def test_upload_range_header(header, hint, expected) -> None:
     assert _received(header, hint) == expected
@@ -189,8 +225,16 @@ class _Client:
 
 @pytest.mark.parametrize(
     ("size", "n"),
-    [(0, 16384), (5, 3), (5000, 3), (16384 * 3, 16384), (200_000, 16384), (200_000, 1 << 20),
-     (3 * 1024 * 1024 + 7, 16384), (3 * 1024 * 1024 + 7, 1 << 20)],
+    [
+        (0, 16384),
+        (5, 3),
+        (5000, 3),
+        (16384 * 3, 16384),
+        (200_000, 16384),
+        (200_000, 1 << 20),
+        (3 * 1024 * 1024 + 7, 16384),
+        (3 * 1024 * 1024 + 7, 1 << 20),
+    ],
 )
 def test_chunk_reader_cuts_exact_pieces(size: int, n: int) -> None:
     data = os.urandom(size)
@@ -211,10 +255,10 @@ def test_chunk_reader_reopens_the_source_where_it_broke() -> None:
 
         def open(self, offset: int = 0):
             opened.append(offset)
-            yield data[offset:offset + 1500]
+            yield data[offset : offset + 1500]
             if len(opened) == 1:
                 raise RegistryUnavailable("broke")
-            yield data[offset + 1500:]
+            yield data[offset + 1500 :]
 
     reader = _Refill(Flaky(), _Client())  # type: ignore[arg-type]
     assert bytes(reader.read(4000)) + bytes(reader.read(4000)) == data

@@ -34,12 +34,15 @@ def test_map_repository(source, namespace, target_ns, expected):
     assert map_repository(source, namespace, target_ns) == expected
 
 
-@pytest.mark.parametrize(("source", "namespace"), [
-    ("other/app", "project"),
-    ("projectx/app", "project"),  # a prefix of the name is not the namespace
-    ("project", "project"),       # nothing below the namespace
-    ("project/", "project"),
-])
+@pytest.mark.parametrize(
+    ("source", "namespace"),
+    [
+        ("other/app", "project"),
+        ("projectx/app", "project"),  # a prefix of the name is not the namespace
+        ("project", "project"),  # nothing below the namespace
+        ("project/", "project"),
+    ],
+)
 def test_map_repository_refuses_names_outside_the_namespace(source, namespace):
     with pytest.raises(ValueError):
         map_repository(source, namespace, "team")
@@ -49,22 +52,22 @@ def test_map_repository_refuses_names_outside_the_namespace(source, namespace):
 MATCHES = [
     ("regex", "", "anything/at/all", True),
     ("regex", "app", "app", True),
-    ("regex", "app", "app2", False),          # full match, not search
+    ("regex", "app", "app2", False),  # full match, not search
     ("regex", "app", "my-app", False),
     ("regex", "sub1/.*", "sub1/sub2", True),
     ("regex", "sub1/.*", "sub2/sub1", False),
     ("regex", "v[0-9]+\\..*", "v1.2.3", True),
     ("regex", "v[0-9]+\\..*", "latest", False),
-    ("regex", "a|b", "b", True),              # alternation is anchored as a whole
+    ("regex", "a|b", "b", True),  # alternation is anchored as a whole
     ("regex", "a|b", "ab", False),
     ("regex", "(?i)LATEST", "latest", True),  # inline flags keep working
     ("glob", "*", "app", True),
-    ("glob", "*", "sub1/sub2", False),        # * stays within one level
+    ("glob", "*", "sub1/sub2", False),  # * stays within one level
     ("glob", "**", "sub1/sub2/sub3", True),
     ("glob", "sub1/*", "sub1/app", True),
     ("glob", "sub1/*", "sub1/a/b", False),
     ("glob", "sub1/**", "sub1/a/b", True),
-    ("glob", "**/app", "app", True),          # **/ also matches no level
+    ("glob", "**/app", "app", True),  # **/ also matches no level
     ("glob", "**/app", "a/b/app", True),
     ("glob", "a/**/b", "a/b", True),
     ("glob", "a/**/b", "a/x/y/b", True),
@@ -72,16 +75,16 @@ MATCHES = [
     ("glob", "v?.*", "v10.0", False),
     ("glob", "{prod,stage}-*", "stage-api", True),
     ("glob", "{prod,stage}-*", "dev-api", False),
-    ("glob", "{a,{b,c}}x", "cx", True),       # nested alternatives
-    ("glob", "{,rc-}1", "1", True),           # empty alternative
+    ("glob", "{a,{b,c}}x", "cx", True),  # nested alternatives
+    ("glob", "{,rc-}1", "1", True),  # empty alternative
     ("glob", "[abc]*", "bob", True),
     ("glob", "[!abc]*", "bob", False),
     ("glob", "[a-c]?", "c1", True),
-    ("glob", "a.b", "axb", False),            # regex metacharacters are literal
+    ("glob", "a.b", "axb", False),  # regex metacharacters are literal
     ("glob", "a+b", "a+b", True),
     ("glob", "\\*", "*", True),
     ("glob", "\\*", "x", False),
-    ("glob", "v1,2", "v1,2", True),           # a comma outside braces is literal
+    ("glob", "v1,2", "v1,2", True),  # a comma outside braces is literal
 ]
 
 
@@ -127,9 +130,15 @@ def test_overlong_pattern_and_unknown_syntax_are_refused():
 
 
 def _rule(**overrides):
-    row = {"source_namespace": "project", "repository_filter": "", "tag_filter": "",
-           "repository_exclude": "", "tag_exclude": "", "filter_syntax": "regex",
-           "resource_types": ["image", "chart"]}
+    row = {
+        "source_namespace": "project",
+        "repository_filter": "",
+        "tag_filter": "",
+        "repository_exclude": "",
+        "tag_exclude": "",
+        "filter_syntax": "regex",
+        "resource_types": ["image", "chart"],
+    }
     row.update(overrides)
     return row
 
@@ -150,12 +159,24 @@ SELECTION = [
     ({"tag_exclude": ".*-rc"}, "project/app", "v2", True),
     ({"repository_exclude": "tmp/.*"}, "project/tmp/x", "v2", False),
     ({"repository_exclude": "tmp/.*"}, "project/keep/x", "v2", True),
-    ({"filter_syntax": "glob", "repository_filter": "**", "tag_filter": "v*"},
-     "project/a/b/c", "v9", True),
-    ({"filter_syntax": "glob", "repository_filter": "*", "tag_filter": "v*"},
-     "project/a/b", "v9", False),
-    ({"filter_syntax": "glob", "repository_filter": "{api,web}",
-      "tag_exclude": "*-debug"}, "project/web", "1.0-debug", False),
+    (
+        {"filter_syntax": "glob", "repository_filter": "**", "tag_filter": "v*"},
+        "project/a/b/c",
+        "v9",
+        True,
+    ),
+    (
+        {"filter_syntax": "glob", "repository_filter": "*", "tag_filter": "v*"},
+        "project/a/b",
+        "v9",
+        False,
+    ),
+    (
+        {"filter_syntax": "glob", "repository_filter": "{api,web}", "tag_exclude": "*-debug"},
+        "project/web",
+        "1.0-debug",
+        False,
+    ),
 ]
 
 
@@ -166,16 +187,19 @@ def test_selector_selects_repository_and_tag(overrides, repository, tag, selecte
     assert sel.selects(repository, tag) is selected
 
 
-@pytest.mark.parametrize(("types", "kind", "selected"), [
-    (["image"], "image", True),
-    (["image"], "index", True),
-    (["image"], "chart", False),
-    (["chart"], "chart", True),
-    (["chart"], "image", False),
-    (["chart"], "index", False),
-    (["image", "chart"], "chart", True),
-    (["image", "chart"], "artifact", False),
-])
+@pytest.mark.parametrize(
+    ("types", "kind", "selected"),
+    [
+        (["image"], "image", True),
+        (["image"], "index", True),
+        (["image"], "chart", False),
+        (["chart"], "chart", True),
+        (["chart"], "image", False),
+        (["chart"], "index", False),
+        (["image", "chart"], "chart", True),
+        (["image", "chart"], "artifact", False),
+    ],
+)
 def test_selector_kinds(types, kind, selected):
     sel = Selector.from_rule(_rule(resource_types=types))
     assert sel.selects_kind(kind) is selected
@@ -187,11 +211,23 @@ def test_selector_refuses_an_invalid_stored_pattern():
         Selector.from_rule(_rule(tag_filter="("))
 
 
-@pytest.mark.parametrize(("name", "ok"), [
-    ("sync-prod", True), ("a", True), ("9.x_y-z", True), ("a" * 64, True),
-    ("a" * 65, False), ("", False), ("-lead", False), (".lead", False),
-    ("Upper", False), ("sp ace", False), ("slash/no", False), ("ünï", False),
-])
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("sync-prod", True),
+        ("a", True),
+        ("9.x_y-z", True),
+        ("a" * 64, True),
+        ("a" * 65, False),
+        ("", False),
+        ("-lead", False),
+        (".lead", False),
+        ("Upper", False),
+        ("sp ace", False),
+        ("slash/no", False),
+        ("ünï", False),
+    ],
+)
 def test_rule_names(name, ok):
     if ok:
         assert check_rule_name(name) == name
@@ -200,11 +236,23 @@ def test_rule_names(name, ok):
             check_rule_name(name)
 
 
-@pytest.mark.parametrize(("namespace", "ok"), [
-    ("project", True), ("my-team", True), ("a.b", True), ("a__b", True), ("x1", True),
-    ("", False), ("a/b", False), ("Project", False), ("-a", False), ("a-", False),
-    ("a..b", False), ("a" * 256, False),
-])
+@pytest.mark.parametrize(
+    ("namespace", "ok"),
+    [
+        ("project", True),
+        ("my-team", True),
+        ("a.b", True),
+        ("a__b", True),
+        ("x1", True),
+        ("", False),
+        ("a/b", False),
+        ("Project", False),
+        ("-a", False),
+        ("a-", False),
+        ("a..b", False),
+        ("a" * 256, False),
+    ],
+)
 def test_namespaces(namespace, ok):
     if ok:
         assert check_namespace(namespace, "source.namespace") == namespace
@@ -218,10 +266,14 @@ def test_empty_target_namespace_is_allowed_where_asked():
     assert check_namespace("", "target.namespace", allow_empty=True) == ""
 
 
-@pytest.mark.parametrize(("types", "expected"), [
-    (["image"], ["image"]), (["chart", "image"], ["chart", "image"]),
-    (["image", "image"], ["image"]),
-])
+@pytest.mark.parametrize(
+    ("types", "expected"),
+    [
+        (["image"], ["image"]),
+        (["chart", "image"], ["chart", "image"]),
+        (["image", "image"], ["image"]),
+    ],
+)
 def test_resource_types(types, expected):
     assert check_resource_types(types) == expected
 
@@ -232,24 +284,30 @@ def test_resource_types_refused(types):
         check_resource_types(types)
 
 
-@pytest.mark.parametrize(("expression", "normalised"), [
-    ("*/5 * * * *", "*/5 * * * *"),
-    ("0  3 * *   1-5", "0 3 * * 1-5"),
-    ("0 0 * * mon", "0 0 * * mon"),
-])
+@pytest.mark.parametrize(
+    ("expression", "normalised"),
+    [
+        ("*/5 * * * *", "*/5 * * * *"),
+        ("0  3 * *   1-5", "0 3 * * 1-5"),
+        ("0 0 * * mon", "0 0 * * mon"),
+    ],
+)
 def test_schedules_accepted(expression, normalised):
     assert check_schedule(expression) == normalised
 
 
-@pytest.mark.parametrize(("expression", "fragment"), [
-    ("@daily", "5 fields"),
-    ("* * * * * *", "5 fields"),
-    ("* * * *", "5 fields"),
-    ("61 * * * *", "invalid cron"),
-    ("* * * 13 *", "invalid cron"),
-    ("0 0 31 2 *", "never fires"),
-    ("", "5 fields"),
-])
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ("@daily", "5 fields"),
+        ("* * * * * *", "5 fields"),
+        ("* * * *", "5 fields"),
+        ("61 * * * *", "invalid cron"),
+        ("* * * 13 *", "invalid cron"),
+        ("0 0 31 2 *", "never fires"),
+        ("", "5 fields"),
+    ],
+)
 def test_schedules_refused(expression, fragment):
     with pytest.raises(ValidationError) as info:
         check_schedule(expression)

@@ -17,8 +17,10 @@ T0 = dt.datetime(2026, 11, 29, 10, 2, tzinfo=dt.UTC)
 def rule_factory(db):
     tenant = db.execute("INSERT INTO tenants (name) VALUES ('t') RETURNING id").fetchone()["id"]
     src, dst = (
-        db.execute("INSERT INTO instances (tenant_id, name, url) VALUES (%s, %s, %s) "
-                   "RETURNING id", (tenant, name, f"http://{name}:5000")).fetchone()["id"]
+        db.execute(
+            "INSERT INTO instances (tenant_id, name, url) VALUES (%s, %s, %s) RETURNING id",
+            (tenant, name, f"http://{name}:5000"),
+        ).fetchone()["id"]
         for name in ("src", "dst")
     )
 
@@ -27,14 +29,17 @@ def rule_factory(db):
             "INSERT INTO rules (tenant_id, name, source_instance_id, source_namespace, "
             "target_instance_id, schedule, schedule_timezone, enabled) "
             "VALUES (%s, %s, %s, 'project', %s, %s, %s, %s) RETURNING id",
-            (tenant, name, src, dst, schedule, tz, enabled)).fetchone()["id"]
+            (tenant, name, src, dst, schedule, tz, enabled),
+        ).fetchone()["id"]
 
     return make
 
 
 def tasks_of(db, rule_id):
-    return db.execute("SELECT trigger, status, message FROM sync_tasks WHERE rule_id = %s "
-                      "ORDER BY created_at", (rule_id,)).fetchall()
+    return db.execute(
+        "SELECT trigger, status, message FROM sync_tasks WHERE rule_id = %s ORDER BY created_at",
+        (rule_id,),
+    ).fetchall()
 
 
 @pytest.mark.parametrize(
@@ -55,8 +60,9 @@ def test_due_rule_triggers_once_per_fire(settings, db, rule_factory):
     sent = []
     enqueue = lambda task, trigger: sent.append((task, trigger))  # noqa: E731
     assert dispatch_due(settings, T0, enqueue) == {"started": 0, "skipped": 0}
-    assert db.execute("SELECT next_run_at FROM rules").fetchone()["next_run_at"] == \
-        dt.datetime(2026, 11, 29, 10, 5, tzinfo=dt.UTC)
+    assert db.execute("SELECT next_run_at FROM rules").fetchone()["next_run_at"] == dt.datetime(
+        2026, 11, 29, 10, 5, tzinfo=dt.UTC
+    )
     at = T0.replace(minute=5, second=30)
     assert dispatch_due(settings, at, enqueue)["started"] == 1
     assert dispatch_due(settings, at.replace(second=45), enqueue)["started"] == 0
@@ -69,8 +75,9 @@ def test_two_dispatchers_never_trigger_twice(settings, db, rule_factory):
     db.execute("UPDATE rules SET next_run_at = %s", (T0,))
     sent = []
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(
-            lambda _: dispatch_due(settings, T0, lambda t, trig: sent.append(t)), range(4)))
+        results = list(
+            pool.map(lambda _: dispatch_due(settings, T0, lambda t, trig: sent.append(t)), range(4))
+        )
     assert sum(r["started"] for r in results) == 5
     assert len(sent) == 5
     for rule in rules:

@@ -24,16 +24,18 @@ def test_defaults_are_embedded_mode():
 
 def test_values_are_parsed():
     k1, k2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    s = load_settings({
-        "FERRY_DATABASE_URL": "postgresql://u@db:5432/ferry",
-        "FERRY_REDIS_URL": "redis://cache:6379/1",
-        "FERRY_SECRET_KEYS": f"{k1}, {k2}",
-        "FERRY_DATA_DIR": "/var/lib/ferry",
-        "FERRY_API_BIND": "0.0.0.0:9000",
-        "FERRY_FLOWER_BIND": "[::1]:5556",
-        "FERRY_LOG_LEVEL": "debug",
-        "FERRY_REGISTRY_DENY_NETWORKS": "10.0.0.0/8",
-    })
+    s = load_settings(
+        {
+            "FERRY_DATABASE_URL": "postgresql://u@db:5432/ferry",
+            "FERRY_REDIS_URL": "redis://cache:6379/1",
+            "FERRY_SECRET_KEYS": f"{k1}, {k2}",
+            "FERRY_DATA_DIR": "/var/lib/ferry",
+            "FERRY_API_BIND": "0.0.0.0:9000",
+            "FERRY_FLOWER_BIND": "[::1]:5556",
+            "FERRY_LOG_LEVEL": "debug",
+            "FERRY_REGISTRY_DENY_NETWORKS": "10.0.0.0/8",
+        }
+    )
     assert not s.embedded
     assert s.secret_keys == (k1, k2)
     assert s.data_dir == Path("/var/lib/ferry")

@@ -34,10 +34,18 @@ def slow_source(registry_factory):
 def test_stop_ends_a_running_copy_within_seconds(api, worker, slow_source, registry_factory):
     src, proxy = slow_source
     dst = registry_factory({"bob": "bob-pw"})
-    push_image(src.session(), src.url, "project/big", "v1",
-               layers=[os.urandom(256 * 1024) for _ in range(12)])
-    src_id = api.post("/instances", {"name": "src", "url": proxy.url, "username": "alice",
-                                     "password": "alice-pw"}, expect=201)["id"]
+    push_image(
+        src.session(),
+        src.url,
+        "project/big",
+        "v1",
+        layers=[os.urandom(256 * 1024) for _ in range(12)],
+    )
+    src_id = api.post(
+        "/instances",
+        {"name": "src", "url": proxy.url, "username": "alice", "password": "alice-pw"},
+        expect=201,
+    )["id"]
     rule = api.rule("slow", src_id, api.instance("dst", dst))
     proxy.add(Fault("hang", path=r"/blobs/sha256:", method="GET", times=100, delay=2.0))
     task_id = api.trigger(rule)
@@ -86,24 +94,43 @@ def test_cli_trigger_wait_and_tasks(api, app, worker, src_dst):
     server = LiveServer(app).start()
     env = {**os.environ, "FERRY_URL": server.url, "FERRY_TOKEN": api.tenant.token}
     try:
-        run = subprocess.run([sys.executable, "-m", "common.cli", "trigger", "cli-rule", "--wait"],
-                             env=env, capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [sys.executable, "-m", "common.cli", "trigger", "cli-rule", "--wait"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stderr
         assert "Succeeded" in run.stdout and "2 copied" in run.stdout
         assert "2/2 items" in run.stderr  # the progress display
-        log = subprocess.run([sys.executable, "-m", "common.cli", "tasks", "cli-rule"],
-                             env=env, capture_output=True, text=True, timeout=60)
+        log = subprocess.run(
+            [sys.executable, "-m", "common.cli", "tasks", "cli-rule"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert log.returncode == 0, log.stderr
         header, row = log.stdout.splitlines()[:2]
         assert header.split()[:3] == ["TASK", "TRIGGER", "STATUS"]
         assert row.split()[1:3] == ["manual", "Succeeded"]
-        bad = subprocess.run([sys.executable, "-m", "common.cli", "trigger", "no-such-rule"],
-                             env=env, capture_output=True, text=True, timeout=60)
+        bad = subprocess.run(
+            [sys.executable, "-m", "common.cli", "trigger", "no-such-rule"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert bad.returncode == 1
         assert bad.stderr.strip() == "error: no rule named 'no-such-rule'"
-        anon = subprocess.run([sys.executable, "-m", "common.cli", "tasks", "cli-rule"],
-                              env={**env, "FERRY_TOKEN": ""}, capture_output=True, text=True,
-                              timeout=60)
+        anon = subprocess.run(
+            [sys.executable, "-m", "common.cli", "tasks", "cli-rule"],
+            env={**env, "FERRY_TOKEN": ""},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert anon.returncode == 1 and anon.stderr.startswith("error: FERRY_TOKEN:")
     finally:
         server.stop()
@@ -120,18 +147,24 @@ def harbor_like(registry_factory):
 
 
 @pytest.mark.parametrize(("answer", "outcome"), [(201, "copied"), (403, "failed")])
-def test_harbor_target_project_is_created_first(api, worker, src_dst, harbor_like, answer,
-                                                outcome):
+def test_harbor_target_project_is_created_first(api, worker, src_dst, harbor_like, answer, outcome):
     src, _ = src_dst
     registry, front = harbor_like
-    front.add(Fault("status", path=r"^/api/v2\.0/projects", method="POST", status=answer,
-                    times=1))
-    front.add(Fault("status", path=r"^/api/v2\.0/projects", method="POST", status=409,
-                    times=100))
+    front.add(Fault("status", path=r"^/api/v2\.0/projects", method="POST", status=answer, times=1))
+    front.add(Fault("status", path=r"^/api/v2\.0/projects", method="POST", status=409, times=100))
     for repo in ("project/a", "project/b"):
         push_image(src.session(), src.url, repo, "v1")
-    dst_id = api.post("/instances", {"name": "harbor", "url": front.url, "kind": "harbor",
-                                     "username": "bob", "password": "bob-pw"}, expect=201)["id"]
+    dst_id = api.post(
+        "/instances",
+        {
+            "name": "harbor",
+            "url": front.url,
+            "kind": "harbor",
+            "username": "bob",
+            "password": "bob-pw",
+        },
+        expect=201,
+    )["id"]
     rule = api.rule("to-harbor", api.instance("src", src), dst_id, target_namespace="team")
     task = api.wait(api.trigger(rule))
     outcomes = [i["outcome"] for i in api.items(task["task_id"])]

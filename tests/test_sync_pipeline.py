@@ -36,10 +36,10 @@ def seed(src):
     base = os.urandom(64 * 1024)  # a shared base layer
     pushed = {
         "project/app:v1": push_image(s, u, "project/app", "v1", layers=[base, os.urandom(900)]),
-        "project/app:v2": push_image(s, u, "project/app", "v2", oci=False,
-                                     layers=[base, os.urandom(900)]),
-        "project/team/svc/api:1.0": push_image(s, u, "project/team/svc/api", "1.0",
-                                               layers=[base]),
+        "project/app:v2": push_image(
+            s, u, "project/app", "v2", oci=False, layers=[base, os.urandom(900)]
+        ),
+        "project/team/svc/api:1.0": push_image(s, u, "project/team/svc/api", "1.0", layers=[base]),
         "project/multi:latest": push_index(s, u, "project/multi", "latest"),
         "project/multi:list": push_index(s, u, "project/multi", "list", oci=False),
         "project/charts/web:1.0.0": push_chart(s, u, "project/charts/web", "1.0.0"),
@@ -61,8 +61,9 @@ def target_digests(dst, names):
 
 def test_full_sync_then_noop_rescan(api, worker, src, dst):
     pushed = seed(src)
-    rule = api.rule("all", api.instance("src", src), api.instance("dst", dst),
-                    target_namespace="mirror")
+    rule = api.rule(
+        "all", api.instance("src", src), api.instance("dst", dst), target_namespace="mirror"
+    )
     task = api.wait(api.trigger(rule))
     assert task["status"] == "Succeeded", task
     assert (task["total"], task["copied"], task["failed"]) == (7, 7, 0)
@@ -72,8 +73,9 @@ def test_full_sync_then_noop_rescan(api, worker, src, dst):
     mapped = {k.replace("project/", "mirror/", 1): v.digest for k, v in pushed.items()}
     assert target_digests(dst, mapped) == mapped
     assert get_manifest(dst.session(), dst.url, "other/app", "v1") is None
-    kinds = {f"{i['source_repository']}:{i['source_tag']}": i["kind"]
-             for i in api.items(task["task_id"])}
+    kinds = {
+        f"{i['source_repository']}:{i['source_tag']}": i["kind"] for i in api.items(task["task_id"])
+    }
     assert kinds["project/multi:latest"] == "index"
     assert kinds["project/charts/web:1.0.0"] == "chart"
     assert kinds["project/app:v2"] == "image"
@@ -89,15 +91,24 @@ def test_full_sync_then_noop_rescan(api, worker, src, dst):
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"repository_filter": "app|team/.*", "tag_filter": "v1|1\\.0"},
-         {"project/app:v1", "project/team/svc/api:1.0"}),
-        ({"filter_syntax": "glob", "repository_filter": "**", "repository_exclude": "charts/*",
-          "tag_exclude": "v*"},
-         {"project/team/svc/api:1.0", "project/multi:latest", "project/multi:list"}),
-        ({"resource_types": ["chart"]},
-         {"project/charts/web:1.0.0", "project/charts/web:1.1.0"}),
-        ({"resource_types": ["image"], "filter_syntax": "glob", "tag_filter": "{v2,list}"},
-         {"project/app:v2", "project/multi:list"}),
+        (
+            {"repository_filter": "app|team/.*", "tag_filter": "v1|1\\.0"},
+            {"project/app:v1", "project/team/svc/api:1.0"},
+        ),
+        (
+            {
+                "filter_syntax": "glob",
+                "repository_filter": "**",
+                "repository_exclude": "charts/*",
+                "tag_exclude": "v*",
+            },
+            {"project/team/svc/api:1.0", "project/multi:latest", "project/multi:list"},
+        ),
+        ({"resource_types": ["chart"]}, {"project/charts/web:1.0.0", "project/charts/web:1.1.0"}),
+        (
+            {"resource_types": ["image"], "filter_syntax": "glob", "tag_filter": "{v2,list}"},
+            {"project/app:v2", "project/multi:list"},
+        ),
     ],
 )
 def test_filters_and_resource_types(api, worker, src, dst, fields, expected):
@@ -129,14 +140,22 @@ def test_override_off_keeps_and_on_replaces(api, worker, src, dst):
     assert target_digests(dst, ["project/app:v1"]) == {"project/app:v1": source.digest}
 
 
-def test_cross_tenant_target_with_its_own_credentials(api, client, settings, worker, src,
-                                                      registry_factory):
+def test_cross_tenant_target_with_its_own_credentials(
+    api, client, settings, worker, src, registry_factory
+):
     other_registry = registry_factory({"owner": "owner-pw", "writer": "writer-pw"})
     other = Api(client, new_tenant(settings, "globex"))
     target = other.instance("theirs", other_registry, user="owner")
     pushed = push_image(src.session(), src.url, "project/app", "v1")
-    rule = api.rule("cross", api.instance("src", src), target, cross_tenant=True,
-                    account_id=other.tenant.id, username="writer", password="writer-pw")
+    rule = api.rule(
+        "cross",
+        api.instance("src", src),
+        target,
+        cross_tenant=True,
+        account_id=other.tenant.id,
+        username="writer",
+        password="writer-pw",
+    )
     task = api.wait(api.trigger(rule))
     assert task["status"] == "Succeeded", task
     got = get_manifest(other_registry.session("owner"), other_registry.url, "project/app", "v1")
@@ -279,27 +298,63 @@ def test_task_log_and_items_api(api, worker, src, dst):
     task_id = api.wait(api.trigger(rule))["task_id"]
     log = api.get(f"/rules/{rule}/tasks")
     assert [t["task_id"] for t in log] == [task_id]
-    fields = {"task_id", "trigger", "status", "created_at", "started_at", "finished_at",
-              "time_spent_seconds", "success_rate", "repositories_count", "total", "copied",
-              "up_to_date", "kept", "failed", "bytes_transferred"}
+    fields = {
+        "task_id",
+        "trigger",
+        "status",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "time_spent_seconds",
+        "success_rate",
+        "repositories_count",
+        "total",
+        "copied",
+        "up_to_date",
+        "kept",
+        "failed",
+        "bytes_transferred",
+    }
     assert fields <= set(log[0])
     assert log[0]["trigger"] == "manual"
     [item] = api.items(task_id)
-    assert {"source_repository", "source_tag", "target_repository", "target_tag", "kind",
-            "digest", "outcome", "reason", "bytes_transferred", "started_at",
-            "finished_at"} <= set(item)
+    assert {
+        "source_repository",
+        "source_tag",
+        "target_repository",
+        "target_tag",
+        "kind",
+        "digest",
+        "outcome",
+        "reason",
+        "bytes_transferred",
+        "started_at",
+        "finished_at",
+    } <= set(item)
     assert api.items(task_id, status="failed") == []
     preview = api.get(f"/rules/{rule}/preview")
-    assert preview == [{**preview[0], "source_repository": "project/app", "source_tag": "v1",
-                        "target_repository": "project/app", "target_has_it": True}]
+    assert preview == [
+        {
+            **preview[0],
+            "source_repository": "project/app",
+            "source_tag": "v1",
+            "target_repository": "project/app",
+            "target_has_it": True,
+        }
+    ]
+
 
 def test_another_tenant_sees_no_task(api, client, settings, worker, src, dst):
     push_image(src.session(), src.url, "project/app", "v1")
     rule = api.rule("all", api.instance("src", src), api.instance("dst", dst))
     task_id = api.wait(api.trigger(rule))["task_id"]
     other = Api(client, new_tenant(settings, "globex"))
-    for path in (f"/tasks/{task_id}", f"/tasks/{task_id}/items", f"/rules/{rule}/tasks",
-                 f"/rules/{rule}/preview"):
+    for path in (
+        f"/tasks/{task_id}",
+        f"/tasks/{task_id}/items",
+        f"/rules/{rule}/tasks",
+        f"/rules/{rule}/preview",
+    ):
         assert other.get(path, expect=404)["code"] == 404
     for path in (f"/tasks/{task_id}/stop", f"/tasks/{task_id}/retry", f"/rules/{rule}/trigger"):
         assert other.post(path, expect=404)["code"] == 404

@@ -23,8 +23,12 @@ FERRY = [sys.executable, "-m", "common.cli"]
 
 def _env(data_dir: Path, api: int, flower: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
-    env.update(FERRY_DATA_DIR=str(data_dir), FERRY_API_BIND=f"127.0.0.1:{api}",
-               FERRY_FLOWER_BIND=f"127.0.0.1:{flower}", FERRY_FLOWER_BASIC_AUTH="admin:s3cret")
+    env.update(
+        FERRY_DATA_DIR=str(data_dir),
+        FERRY_API_BIND=f"127.0.0.1:{api}",
+        FERRY_FLOWER_BIND=f"127.0.0.1:{flower}",
+        FERRY_FLOWER_BASIC_AUTH="admin:s3cret",
+    )
     return env
 
 
@@ -42,8 +46,9 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> float:
 
 
 def _start(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([*FERRY, "up"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [*FERRY, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _stop(proc: subprocess.Popen) -> tuple[float, list[psutil.Process]]:
@@ -67,8 +72,7 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                r = requests.get(f"http://127.0.0.1:{flower}/", auth=("admin", "s3cret"),
-                                 timeout=2)
+                r = requests.get(f"http://127.0.0.1:{flower}/", auth=("admin", "s3cret"), timeout=2)
                 if r.status_code == 200:
                     break
             except requests.RequestException:
@@ -77,8 +81,13 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
             time.sleep(0.3)
         assert requests.get(f"http://127.0.0.1:{flower}/", timeout=2).status_code == 401
         # A CLI command on the same data dir uses the running embedded servers.
-        out = subprocess.run([*FERRY, "tenant", "create", "acme", "--json"], env=env,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [*FERRY, "tenant", "create", "acme", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr
         created = json.loads(out.stdout)
         assert set(created) == {"tenant_id", "token"}
@@ -96,8 +105,13 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
     proc = _start(env)
     try:
         _wait_ready(f"http://127.0.0.1:{api}/readyz", proc)
-        again = subprocess.run([*FERRY, "tenant", "create", "acme"], env=env,
-                               capture_output=True, text=True, timeout=60)
+        again = subprocess.run(
+            [*FERRY, "tenant", "create", "acme"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert again.returncode == 1
         assert again.stderr.startswith("error: a tenant named 'acme' already exists")
         assert "Traceback" not in again.stderr
@@ -109,8 +123,9 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
 def test_cli_config_error_is_one_line(tmp_path):
     env = _env(tmp_path, free_port(), free_port())
     env["FERRY_API_BIND"] = "nonsense"
-    out = subprocess.run([*FERRY, "db", "upgrade"], env=env, capture_output=True, text=True,
-                         timeout=30)
+    out = subprocess.run(
+        [*FERRY, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 1
     assert out.stderr.strip() == "error: FERRY_API_BIND: expected HOST:PORT, got 'nonsense'"
 

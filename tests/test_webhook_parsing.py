@@ -14,8 +14,13 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def dist_event(action="push", tag="v1", media_type=DOCKER_V2, repo="project/app", eid="e1"):
-    target = {"mediaType": media_type, "digest": "sha256:" + "a" * 64, "repository": repo,
-              "size": 10, "url": f"http://r/v2/{repo}/manifests/sha256:..."}
+    target = {
+        "mediaType": media_type,
+        "digest": "sha256:" + "a" * 64,
+        "repository": repo,
+        "size": 10,
+        "url": f"http://r/v2/{repo}/manifests/sha256:...",
+    }
     if tag:
         target["tag"] = tag
     return {"id": eid, "timestamp": "2026-11-29T10:00:00Z", "action": action, "target": target}
@@ -25,14 +30,24 @@ def dist_event(action="push", tag="v1", media_type=DOCKER_V2, repo="project/app"
     ("events", "pushes", "ignored"),
     [
         ([dist_event()], [("project/app", "v1")], 0),
-        ([dist_event(media_type=OCI_MANIFEST, tag="1.0.0", repo="project/charts/web")],
-         [("project/charts/web", "1.0.0")], 0),
+        (
+            [dist_event(media_type=OCI_MANIFEST, tag="1.0.0", repo="project/charts/web")],
+            [("project/charts/web", "1.0.0")],
+            0,
+        ),
         ([dist_event(media_type="application/octet-stream", tag=None)], [], 1),  # blob push
         ([dist_event(action="pull")], [], 1),
         ([dist_event(action="mount", tag=None)], [], 1),
         ([dist_event(tag=None)], [], 1),  # untagged child manifest of an index
-        ([dist_event(eid="a"), dist_event(action="pull", eid="b"),
-          dist_event(tag="v2", eid="c")], [("project/app", "v1"), ("project/app", "v2")], 1),
+        (
+            [
+                dist_event(eid="a"),
+                dist_event(action="pull", eid="b"),
+                dist_event(tag="v2", eid="c"),
+            ],
+            [("project/app", "v1"), ("project/app", "v2")],
+            1,
+        ),
     ],
 )
 def test_distribution_envelope(events, pushes, ignored):
@@ -50,12 +65,24 @@ def test_distribution_dedup_key_is_the_event_id():
 
 def harbor(tags=("v1",), type_="PUSH_ARTIFACT", occur_at=1700000000):
     return {
-        "type": type_, "occur_at": occur_at, "operator": "admin",
+        "type": type_,
+        "occur_at": occur_at,
+        "operator": "admin",
         "event_data": {
-            "resources": [{"digest": "sha256:" + "b" * 64, "tag": t,
-                           "resource_url": f"harbor.local/project/app:{t}"} for t in tags],
-            "repository": {"name": "app", "namespace": "project",
-                           "repo_full_name": "project/app", "repo_type": "private"},
+            "resources": [
+                {
+                    "digest": "sha256:" + "b" * 64,
+                    "tag": t,
+                    "resource_url": f"harbor.local/project/app:{t}",
+                }
+                for t in tags
+            ],
+            "repository": {
+                "name": "app",
+                "namespace": "project",
+                "repo_full_name": "project/app",
+                "repo_type": "private",
+            },
         },
     }
 
@@ -63,8 +90,10 @@ def harbor(tags=("v1",), type_="PUSH_ARTIFACT", occur_at=1700000000):
 def test_harbor_payload_and_hash_dedup():
     first = parse(json.dumps(harbor(("v1", "v2"))).encode(), "inst")
     assert first.format == "harbor"
-    assert [(p.repository, p.tag) for p in first.pushes] == [("project/app", "v1"),
-                                                             ("project/app", "v2")]
+    assert [(p.repository, p.tag) for p in first.pushes] == [
+        ("project/app", "v1"),
+        ("project/app", "v2"),
+    ]
     replay = parse(json.dumps(harbor(("v1", "v2"))).encode(), "inst")
     assert [p.dedup_key for p in replay.pushes] == [p.dedup_key for p in first.pushes]
     later = parse(json.dumps(harbor(("v1",), occur_at=1700000099)).encode(), "inst")
@@ -85,8 +114,10 @@ def test_harbor_other_event_types_are_ignored():
         (b"[1, 2]", "JSON object"),
         (b'{"hello": "world"}', "unknown notification shape"),
         (b'{"events": {"a": 1}}', "events must be a list"),
-        (b'{"type": "PUSH_ARTIFACT", "event_data": {"resources": [],'
-         b' "repository": {}}}', "repo_full_name"),
+        (
+            b'{"type": "PUSH_ARTIFACT", "event_data": {"resources": [], "repository": {}}}',
+            "repo_full_name",
+        ),
     ],
 )
 def test_bad_bodies_are_clear_errors(body, message):

@@ -18,6 +18,8 @@ def test_celery_configuration_is_json_and_late_ack(settings):
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
     assert {q.name for q in conf.task_queues} == {"plan", "copy", "push"}
-    assert (conf.broker_transport_options["visibility_timeout"]
-            == conf.result_backend_transport_options["visibility_timeout"])
+    assert (
+        conf.broker_transport_options["visibility_timeout"]
+        == conf.result_backend_transport_options["visibility_timeout"]
+    )
     assert conf.result_backend.startswith("redis://")

@@ -70,9 +70,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "reconcile": {"task": "ferry.reconcile", "schedule": 60.0, "options": every_minute},
     }
     if settings.full_rescan_interval:
-        entries["rescan"] = {"task": "ferry.rescan",
-                             "schedule": float(settings.full_rescan_interval),
-                             "options": {"queue": "plan"}}
+        entries["rescan"] = {
+            "task": "ferry.rescan",
+            "schedule": float(settings.full_rescan_interval),
+            "options": {"queue": "plan"},
+        }
     return entries
 
 

@@ -68,8 +68,11 @@ def push_event(event_id: int) -> dict[str, int]:
         enqueue_plan(task_uuid, "push")
     for item_id in result.added_items:
         enqueue_copy(item_id, "push")
-    return {"rules": result.rules_matched, "tasks": len(result.new_tasks),
-            "coalesced": len(result.added_items)}
+    return {
+        "rules": result.rules_matched,
+        "tasks": len(result.new_tasks),
+        "coalesced": len(result.added_items),
+    }
 
 
 @app.task(name="ferry.schedule")
@@ -84,8 +87,9 @@ def rescan() -> dict[str, int]:
     settings = get_settings()
     if not settings.full_rescan_interval:
         return {"started": 0}
-    return sched.rescan_all(settings, datetime.now(UTC), settings.full_rescan_interval,
-                            enqueue_plan)
+    return sched.rescan_all(
+        settings, datetime.now(UTC), settings.full_rescan_interval, enqueue_plan
+    )
 
 
 @app.task(name="ferry.reconcile")

@@ -45,26 +45,47 @@ EXAMPLE_SECRET = "fwh_Yk3v0tq2mJ8d1s9QhXzPp4rA7bC6eF5gH2iJ0kL1mN8"
 
 
 def _name(required: bool) -> fields.Field:
-    return Text(required=required, validate=Length(1, 128),
-                metadata={"description": "Unique in your account; 1 to 128 characters.",
-                          "example": "tcr-shanghai"})
+    return Text(
+        required=required,
+        validate=Length(1, 128),
+        metadata={
+            "description": "Unique in your account; 1 to 128 characters.",
+            "example": "tcr-shanghai",
+        },
+    )
 
 
 def _url(required: bool) -> fields.Field:
-    return Text(required=required, validate=Length(1, 2048),
-                metadata={"description": URL_DESCRIPTION, "example": "https://registry.example.com"})
+    return Text(
+        required=required,
+        validate=Length(1, 2048),
+        metadata={"description": URL_DESCRIPTION, "example": "https://registry.example.com"},
+    )
 
 
 def _username(**kwargs: Any) -> fields.Field:
-    return Text(allow_none=True, validate=Length(1, MAX_USERNAME), **kwargs, metadata={
-        "description": "Registry user; given together with password (both null clears them).",
-        "example": "robot-sync"})
+    return Text(
+        allow_none=True,
+        validate=Length(1, MAX_USERNAME),
+        **kwargs,
+        metadata={
+            "description": "Registry user; given together with password (both null clears them).",
+            "example": "robot-sync",
+        },
+    )
 
 
 def _password(**kwargs: Any) -> fields.Field:
-    return Text(allow_none=True, load_only=True, validate=Length(1, MAX_PASSWORD), **kwargs,
-                metadata={"description": "Registry password or token; stored encrypted, "
-                                         "never returned.", "example": "s3cret"})
+    return Text(
+        allow_none=True,
+        load_only=True,
+        validate=Length(1, MAX_PASSWORD),
+        **kwargs,
+        metadata={
+            "description": "Registry password or token; stored encrypted, never returned.",
+            "example": "s3cret",
+        },
+    )
 
 
 class InstanceSchema(ReadOnlyTolerant):
@@ -75,19 +96,36 @@ class InstanceSchema(ReadOnlyTolerant):
     id = fields.UUID(dump_only=True)
     name = _name(True)
     url = _url(True)
-    region = Text(load_default="", validate=Length(max=64),
-                  metadata={"description": "Free-form region label.", "example": "ap-shanghai"})
-    kind = Text(load_default="distribution", validate=OneOf(KINDS),
-                metadata={"description": "Registry flavour.", "example": "distribution"})
-    verify_tls = Bool(load_default=True, metadata={
-        "description": "Verify the registry's TLS certificate (https only).", "example": True})
-    max_concurrent_copies = fields.Integer(load_default=8, validate=Range(1, 256), metadata={
-        "description": "Copies into this registry at once, across every Ferry worker.",
-        "example": 8})
+    region = Text(
+        load_default="",
+        validate=Length(max=64),
+        metadata={"description": "Free-form region label.", "example": "ap-shanghai"},
+    )
+    kind = Text(
+        load_default="distribution",
+        validate=OneOf(KINDS),
+        metadata={"description": "Registry flavour.", "example": "distribution"},
+    )
+    verify_tls = Bool(
+        load_default=True,
+        metadata={
+            "description": "Verify the registry's TLS certificate (https only).",
+            "example": True,
+        },
+    )
+    max_concurrent_copies = fields.Integer(
+        load_default=8,
+        validate=Range(1, 256),
+        metadata={
+            "description": "Copies into this registry at once, across every Ferry worker.",
+            "example": 8,
+        },
+    )
     username = _username(load_default=None)
     password = _password(load_default=None)
-    has_credentials = fields.Boolean(dump_only=True, metadata={
-        "description": "True when a username and password are stored."})
+    has_credentials = fields.Boolean(
+        dump_only=True, metadata={"description": "True when a username and password are stored."}
+    )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -95,9 +133,13 @@ class InstanceSchema(ReadOnlyTolerant):
 class InstanceCreatedSchema(InstanceSchema):
     """The new instance, with its webhook secret (shown only in this response)."""
 
-    webhook_secret = fields.String(dump_only=True, metadata={
-        "description": "Secret registries send with push webhooks; shown only once.",
-        "example": EXAMPLE_SECRET})
+    webhook_secret = fields.String(
+        dump_only=True,
+        metadata={
+            "description": "Secret registries send with push webhooks; shown only once.",
+            "example": EXAMPLE_SECRET,
+        },
+    )
 
 
 class InstancePatchSchema(Schema):
@@ -122,8 +164,21 @@ class WebhookSecretSchema(Schema):
 
 def present_instance(row: dict, webhook_secret: str | None = None) -> dict:
     """The API view of an instance row: no password, no hashes."""
-    view = {k: row[k] for k in ("id", "name", "url", "region", "kind", "verify_tls",
-                                "max_concurrent_copies", "username", "created_at", "updated_at")}
+    view = {
+        k: row[k]
+        for k in (
+            "id",
+            "name",
+            "url",
+            "region",
+            "kind",
+            "verify_tls",
+            "max_concurrent_copies",
+            "username",
+            "created_at",
+            "updated_at",
+        )
+    }
     view["has_credentials"] = row["password_enc"] is not None
     if webhook_secret is not None:
         view["webhook_secret"] = webhook_secret

@@ -25,12 +25,24 @@ FILTER_HELP = (
 EXAMPLE_RULE_INPUT = {
     "name": "sync-prod",
     "description": "Production images to the Guangzhou registry",
-    "source": {"instance_id": "6f1c1c1e-9f0a-4a57-9d0e-2f5b8d1f4a10", "namespace": "project",
-               "repository_filter": "", "tag_filter": "v[0-9]+\\..*",
-               "repository_exclude": "", "tag_exclude": "", "filter_syntax": "regex"},
+    "source": {
+        "instance_id": "6f1c1c1e-9f0a-4a57-9d0e-2f5b8d1f4a10",
+        "namespace": "project",
+        "repository_filter": "",
+        "tag_filter": "v[0-9]+\\..*",
+        "repository_exclude": "",
+        "tag_exclude": "",
+        "filter_syntax": "regex",
+    },
     "resource_types": ["image", "chart"],
-    "target": {"instance_id": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21", "namespace": "",
-               "cross_tenant": False, "account_id": None, "username": None, "password": None},
+    "target": {
+        "instance_id": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21",
+        "namespace": "",
+        "cross_tenant": False,
+        "account_id": None,
+        "username": None,
+        "password": None,
+    },
     "override": False,
     "enabled": True,
     "schedule": None,
@@ -39,17 +51,25 @@ EXAMPLE_RULE_INPUT = {
 EXAMPLE_RULE = {
     "id": "c3d5e1a4-1b2c-4d5e-8f90-123456789abc",
     **EXAMPLE_RULE_INPUT,
-    "target": {"instance_id": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21", "namespace": "",
-               "cross_tenant": False, "account_id": None, "username": None,
-               "has_credentials": False},
+    "target": {
+        "instance_id": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21",
+        "namespace": "",
+        "cross_tenant": False,
+        "account_id": None,
+        "username": None,
+        "has_credentials": False,
+    },
     "next_run_at": None,
     "created_at": "2024-05-01T10:00:00+00:00",
     "updated_at": "2024-05-01T10:00:00+00:00",
 }
 EXAMPLE_CROSS_TENANT_TARGET = {
-    "instance_id": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21", "namespace": "team",
-    "cross_tenant": True, "account_id": "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
-    "username": "robot-push", "password": "t0ken",
+    "instance_id": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21",
+    "namespace": "team",
+    "cross_tenant": True,
+    "account_id": "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+    "username": "robot-push",
+    "password": "t0ken",
 }
 
 
@@ -60,90 +80,158 @@ def _d(partial: bool, default: Any) -> dict[str, Any]:
 
 def _source_fields(partial: bool) -> dict[str, fields.Field]:
     def pattern(example: str, what: str) -> fields.Field:
-        return Text(validate=Length(max=MAX_PATTERN_LENGTH), **_d(partial, ""),
-                    metadata={"description": f"{what}. {FILTER_HELP}", "example": example})
+        return Text(
+            validate=Length(max=MAX_PATTERN_LENGTH),
+            **_d(partial, ""),
+            metadata={"description": f"{what}. {FILTER_HELP}", "example": example},
+        )
 
     return {
-        "instance_id": fields.UUID(required=not partial, metadata={
-            "description": "An instance of your account.",
-            "example": "6f1c1c1e-9f0a-4a57-9d0e-2f5b8d1f4a10"}),
-        "namespace": Text(required=not partial, validate=Length(1, MAX_NAMESPACE_LENGTH),
-                          metadata={"description": "The namespace (first path level) to copy "
-                                                   "from; required, never 'all'.",
-                                    "example": "project"}),
-        "repository_filter": pattern("sub1/.*", "Repository path below the namespace "
-                                                "(`sub1/sub2` for `project/sub1/sub2`)"),
+        "instance_id": fields.UUID(
+            required=not partial,
+            metadata={
+                "description": "An instance of your account.",
+                "example": "6f1c1c1e-9f0a-4a57-9d0e-2f5b8d1f4a10",
+            },
+        ),
+        "namespace": Text(
+            required=not partial,
+            validate=Length(1, MAX_NAMESPACE_LENGTH),
+            metadata={
+                "description": "The namespace (first path level) to copy "
+                "from; required, never 'all'.",
+                "example": "project",
+            },
+        ),
+        "repository_filter": pattern(
+            "sub1/.*", "Repository path below the namespace (`sub1/sub2` for `project/sub1/sub2`)"
+        ),
         "tag_filter": pattern("v[0-9]+\\..*", "Tag"),
         "repository_exclude": pattern("tmp/.*", "Repositories to leave out, same syntax"),
         "tag_exclude": pattern(".*-rc[0-9]*", "Tags to leave out, same syntax"),
-        "filter_syntax": Text(validate=OneOf(SYNTAXES), **_d(partial, "regex"),
-                              metadata={"example": "regex"}),
+        "filter_syntax": Text(
+            validate=OneOf(SYNTAXES), **_d(partial, "regex"), metadata={"example": "regex"}
+        ),
     }
 
 
 def _target_fields(partial: bool) -> dict[str, fields.Field]:
     return {
-        "instance_id": fields.UUID(required=not partial, metadata={
-            "description": "Your instance, or with cross_tenant the other account's instance.",
-            "example": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21"}),
-        "namespace": Text(validate=Length(max=MAX_NAMESPACE_LENGTH), **_d(partial, ""),
-                          metadata={"description": "Empty: the source namespace's name. "
-                                                   "project/sub1/sub2 → <namespace>/sub1/sub2.",
-                                    "example": "team"}),
-        "cross_tenant": Bool(**_d(partial, False), metadata={
-            "description": "The target belongs to another account; account_id, username and "
-                           "password are then required and checked against it (login and "
-                           "push on the target namespace).", "example": False}),
-        "account_id": fields.UUID(allow_none=True, **_d(partial, None), metadata={
-            "description": "The other account's id (cross_tenant only).", "example": None}),
-        "username": Text(allow_none=True, validate=Length(1, MAX_USERNAME),
-                         **_d(partial, None), metadata={
-                             "description": "Target registry user (cross_tenant only).",
-                             "example": None}),
-        "password": Text(allow_none=True, load_only=True, validate=Length(1, MAX_PASSWORD),
-                         **_d(partial, None), metadata={
-                             "description": "Target registry password (cross_tenant only); "
-                                            "stored encrypted, never returned. Omitted on "
-                                            "PUT/PATCH: the stored one is kept while target "
-                                            "instance, account and username are unchanged.",
-                             "example": None}),
-        "has_credentials": fields.Boolean(dump_only=True, metadata={
-            "description": "True when the rule stores its own target credentials."}),
+        "instance_id": fields.UUID(
+            required=not partial,
+            metadata={
+                "description": "Your instance, or with cross_tenant the other account's instance.",
+                "example": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21",
+            },
+        ),
+        "namespace": Text(
+            validate=Length(max=MAX_NAMESPACE_LENGTH),
+            **_d(partial, ""),
+            metadata={
+                "description": "Empty: the source namespace's name. "
+                "project/sub1/sub2 → <namespace>/sub1/sub2.",
+                "example": "team",
+            },
+        ),
+        "cross_tenant": Bool(
+            **_d(partial, False),
+            metadata={
+                "description": "The target belongs to another account; account_id, username and "
+                "password are then required and checked against it (login and "
+                "push on the target namespace).",
+                "example": False,
+            },
+        ),
+        "account_id": fields.UUID(
+            allow_none=True,
+            **_d(partial, None),
+            metadata={
+                "description": "The other account's id (cross_tenant only).",
+                "example": None,
+            },
+        ),
+        "username": Text(
+            allow_none=True,
+            validate=Length(1, MAX_USERNAME),
+            **_d(partial, None),
+            metadata={"description": "Target registry user (cross_tenant only).", "example": None},
+        ),
+        "password": Text(
+            allow_none=True,
+            load_only=True,
+            validate=Length(1, MAX_PASSWORD),
+            **_d(partial, None),
+            metadata={
+                "description": "Target registry password (cross_tenant only); "
+                "stored encrypted, never returned. Omitted on "
+                "PUT/PATCH: the stored one is kept while target "
+                "instance, account and username are unchanged.",
+                "example": None,
+            },
+        ),
+        "has_credentials": fields.Boolean(
+            dump_only=True,
+            metadata={"description": "True when the rule stores its own target credentials."},
+        ),
     }
 
 
-def _rule_fields(partial: bool, source: type[Schema], target: type[Schema]
-                 ) -> dict[str, fields.Field]:
+def _rule_fields(
+    partial: bool, source: type[Schema], target: type[Schema]
+) -> dict[str, fields.Field]:
     return {
-        "name": Text(required=not partial, validate=Length(1, 64), metadata={
-            "description": "Lowercase letters, digits and -._, starting with a letter or "
-                           "digit, at most 64 characters; unique per source instance.",
-            "example": "sync-prod"}),
-        "description": Text(validate=Length(max=1024), **_d(partial, ""),
-                             metadata={"example": "Production images"}),
+        "name": Text(
+            required=not partial,
+            validate=Length(1, 64),
+            metadata={
+                "description": "Lowercase letters, digits and -._, starting with a letter or "
+                "digit, at most 64 characters; unique per source instance.",
+                "example": "sync-prod",
+            },
+        ),
+        "description": Text(
+            validate=Length(max=1024), **_d(partial, ""), metadata={"example": "Production images"}
+        ),
         "source": fields.Nested(source, required=not partial),
         "resource_types": fields.List(
-            Text(validate=OneOf(RESOURCE_TYPES)), validate=Length(min=1),
+            Text(validate=OneOf(RESOURCE_TYPES)),
+            validate=Length(min=1),
             **_d(partial, lambda: ["image", "chart"]),
-            metadata={"description": "Non-empty subset of image (images and multi-arch "
-                                     "indexes) and chart (Helm charts).",
-                      "example": ["image", "chart"]}),
+            metadata={
+                "description": "Non-empty subset of image (images and multi-arch "
+                "indexes) and chart (Helm charts).",
+                "example": ["image", "chart"],
+            },
+        ),
         "target": fields.Nested(target, required=not partial),
-        "override": Bool(**_d(partial, False), metadata={
-            "description": "Overwrite a target tag that points elsewhere.", "example": False}),
+        "override": Bool(
+            **_d(partial, False),
+            metadata={
+                "description": "Overwrite a target tag that points elsewhere.",
+                "example": False,
+            },
+        ),
         "enabled": Bool(**_d(partial, True), metadata={"example": True}),
-        "schedule": Text(allow_none=True, validate=Length(max=256), **_d(partial, None),
-                         metadata={"description": "5-field cron expression, or null; "
-                                                  "evaluated in schedule_timezone.",
-                                   "example": "0 3 * * *"}),
-        "schedule_timezone": Text(validate=Length(1, 64), **_d(partial, "UTC"),
-                                  metadata={"description": "IANA time zone of the schedule.",
-                                            "example": "Europe/Paris"}),
+        "schedule": Text(
+            allow_none=True,
+            validate=Length(max=256),
+            **_d(partial, None),
+            metadata={
+                "description": "5-field cron expression, or null; evaluated in schedule_timezone.",
+                "example": "0 3 * * *",
+            },
+        ),
+        "schedule_timezone": Text(
+            validate=Length(1, 64),
+            **_d(partial, "UTC"),
+            metadata={"description": "IANA time zone of the schedule.", "example": "Europe/Paris"},
+        ),
     }
 
 
-def _schema(name: str, doc: str, declared: dict[str, Any],
-            read_only: frozenset[str] = frozenset()) -> type[ReadOnlyTolerant]:
+def _schema(
+    name: str, doc: str, declared: dict[str, Any], read_only: frozenset[str] = frozenset()
+) -> type[ReadOnlyTolerant]:
     """A schema class built from field factories, so full and PATCH variants share them."""
     attrs = {"__doc__": doc, "__module__": __name__, "READ_ONLY": read_only, **declared}
     return type(name, (ReadOnlyTolerant,), attrs)
@@ -153,29 +241,45 @@ _RULE_READ_ONLY = frozenset({"id", "next_run_at", "created_at", "updated_at"})
 _TARGET_READ_ONLY = frozenset({"has_credentials"})
 
 RuleSourceSchema = _schema(
-    "RuleSourceSchema", "Where a rule copies from, and which repositories and tags.",
-    _source_fields(partial=False))
+    "RuleSourceSchema",
+    "Where a rule copies from, and which repositories and tags.",
+    _source_fields(partial=False),
+)
 RuleTargetSchema = _schema(
-    "RuleTargetSchema", "Where a rule copies to.", _target_fields(partial=False),
-    _TARGET_READ_ONLY)
-RuleSchema = _schema("RuleSchema", "A replication rule.", {
-    "id": fields.UUID(dump_only=True),
-    **_rule_fields(False, RuleSourceSchema, RuleTargetSchema),
-    "next_run_at": fields.DateTime(dump_only=True, allow_none=True, metadata={
-        "description": "When the schedule fires next (null without a schedule)."}),
-    "created_at": fields.DateTime(dump_only=True),
-    "updated_at": fields.DateTime(dump_only=True),
-}, _RULE_READ_ONLY)
+    "RuleTargetSchema", "Where a rule copies to.", _target_fields(partial=False), _TARGET_READ_ONLY
+)
+RuleSchema = _schema(
+    "RuleSchema",
+    "A replication rule.",
+    {
+        "id": fields.UUID(dump_only=True),
+        **_rule_fields(False, RuleSourceSchema, RuleTargetSchema),
+        "next_run_at": fields.DateTime(
+            dump_only=True,
+            allow_none=True,
+            metadata={"description": "When the schedule fires next (null without a schedule)."},
+        ),
+        "created_at": fields.DateTime(dump_only=True),
+        "updated_at": fields.DateTime(dump_only=True),
+    },
+    _RULE_READ_ONLY,
+)
 
 RuleSourcePatchSchema = _schema(
-    "RuleSourcePatchSchema", "Source fields to change.", _source_fields(partial=True))
+    "RuleSourcePatchSchema", "Source fields to change.", _source_fields(partial=True)
+)
 RuleTargetPatchSchema = _schema(
-    "RuleTargetPatchSchema", "Target fields to change.", _target_fields(partial=True),
-    _TARGET_READ_ONLY)
+    "RuleTargetPatchSchema",
+    "Target fields to change.",
+    _target_fields(partial=True),
+    _TARGET_READ_ONLY,
+)
 RulePatchSchema = _schema(
     "RulePatchSchema",
     "Fields to change; absent fields are kept, then the whole rule is validated again.",
-    _rule_fields(True, RuleSourcePatchSchema, RuleTargetPatchSchema), _RULE_READ_ONLY)
+    _rule_fields(True, RuleSourcePatchSchema, RuleTargetPatchSchema),
+    _RULE_READ_ONLY,
+)
 
 
 class RuleQuerySchema(Schema):
@@ -184,8 +288,9 @@ class RuleQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE  # page and page_size belong to the pagination parameters
 
-    source_instance_id = fields.UUID(load_default=None, metadata={
-        "description": "Only rules whose source is this instance."})
+    source_instance_id = fields.UUID(
+        load_default=None, metadata={"description": "Only rules whose source is this instance."}
+    )
 
 
 def present_rule(row: dict) -> dict:
@@ -195,4 +300,3 @@ def present_rule(row: dict) -> dict:
     view = spec_from_row(row)
     view.update({k: row[k] for k in ("id", "next_run_at", "created_at", "updated_at")})
     return view
-

@@ -11,9 +11,16 @@ from psycopg.types.json import Jsonb
 from common.db.rules import COLUMNS as RULE_COLUMNS
 
 
-def store_event(conn: psycopg.Connection, instance_id: UUID, *, dedup_key: str,
-                repository: str, tag: str, digest: str | None,
-                payload: dict[str, Any]) -> int | None:
+def store_event(
+    conn: psycopg.Connection,
+    instance_id: UUID,
+    *,
+    dedup_key: str,
+    repository: str,
+    tag: str,
+    digest: str | None,
+    payload: dict[str, Any],
+) -> int | None:
     """Insert an event; None when the same delivery was stored before (a replay)."""
     row = conn.execute(
         """INSERT INTO webhook_events (instance_id, dedup_key, repository, tag, digest, payload)
@@ -45,11 +52,14 @@ def claim_event(conn: psycopg.Connection, event_id: int) -> dict[str, Any] | Non
 
 def unprocessed_events(conn: psycopg.Connection, older_than_seconds: float) -> list[int]:
     """Events whose processing message was lost."""
-    return [r["id"] for r in conn.execute(
-        """SELECT id FROM webhook_events WHERE processed_at IS NULL
+    return [
+        r["id"]
+        for r in conn.execute(
+            """SELECT id FROM webhook_events WHERE processed_at IS NULL
            AND received_at < now() - make_interval(secs => %s) ORDER BY id LIMIT 1000""",
-        (older_than_seconds,),
-    )]
+            (older_than_seconds,),
+        )
+    ]
 
 
 def enabled_rules_on_source(conn: psycopg.Connection, instance_id: UUID) -> list[dict[str, Any]]:
@@ -60,8 +70,9 @@ def enabled_rules_on_source(conn: psycopg.Connection, instance_id: UUID) -> list
     ).fetchall()
 
 
-def open_push_task(conn: psycopg.Connection, rule_id: UUID,
-                   window_seconds: float) -> dict[str, Any] | None:
+def open_push_task(
+    conn: psycopg.Connection, rule_id: UUID, window_seconds: float
+) -> dict[str, Any] | None:
     """The rule's newest push task, still open and younger than the window, locked."""
     return conn.execute(
         """SELECT id, task_id, status FROM sync_tasks

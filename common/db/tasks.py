@@ -44,8 +44,14 @@ class NewItem:
     reason: str | None = None
 
 
-def create_task(conn: psycopg.Connection, rule: dict[str, Any], trigger: str, *,
-                message: str = "", retry_of: UUID | None = None) -> dict[str, Any]:
+def create_task(
+    conn: psycopg.Connection,
+    rule: dict[str, Any],
+    trigger: str,
+    *,
+    message: str = "",
+    retry_of: UUID | None = None,
+) -> dict[str, Any]:
     """Insert a Pending task for ``rule`` with a readable id unique in the source instance."""
     row = conn.execute(
         "UPDATE instances SET task_seq = task_seq + 1 WHERE id = %s RETURNING task_seq",
@@ -59,8 +65,15 @@ def create_task(conn: psycopg.Connection, rule: dict[str, Any], trigger: str, *,
         """INSERT INTO sync_tasks (task_id, tenant_id, rule_id, source_instance_id, trigger,
                                    message, retry_of)
            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
-        (task_id, rule["tenant_id"], rule["id"], rule["source_instance_id"], trigger,
-         message, retry_of),
+        (
+            task_id,
+            rule["tenant_id"],
+            rule["id"],
+            rule["source_instance_id"],
+            trigger,
+            message,
+            retry_of,
+        ),
     ).fetchone()
     assert created is not None
     task = get_task(conn, created["id"])
@@ -68,8 +81,9 @@ def create_task(conn: psycopg.Connection, rule: dict[str, Any], trigger: str, *,
     return task
 
 
-def skip_task(conn: psycopg.Connection, rule: dict[str, Any], trigger: str,
-              message: str) -> dict[str, Any]:
+def skip_task(
+    conn: psycopg.Connection, rule: dict[str, Any], trigger: str, message: str
+) -> dict[str, Any]:
     """Record a run that did not happen (its previous task still ran) in the rule's log."""
     task = create_task(conn, rule, trigger, message=message)
     conn.execute(
@@ -115,8 +129,9 @@ def find_task(conn: psycopg.Connection, task_id: str, tenant_id: UUID) -> dict[s
     return row
 
 
-def list_tasks(conn: psycopg.Connection, rule_id: UUID, *, limit: int,
-               offset: int) -> tuple[list[dict[str, Any]], int]:
+def list_tasks(
+    conn: psycopg.Connection, rule_id: UUID, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
     """A page of a rule's tasks, newest first, and the total count."""
     total = conn.execute(
         "SELECT count(*) AS n FROM sync_tasks WHERE rule_id = %s", (rule_id,)
@@ -131,16 +146,17 @@ def list_tasks(conn: psycopg.Connection, rule_id: UUID, *, limit: int,
     return rows, total
 
 
-def list_items(conn: psycopg.Connection, task_uuid: UUID, *, status: str | None, limit: int,
-               offset: int) -> tuple[list[dict[str, Any]], int]:
+def list_items(
+    conn: psycopg.Connection, task_uuid: UUID, *, status: str | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
     """A page of a task's items (optionally of one status), and the matching count."""
     where, params = "task_id = %s", [task_uuid]
     if status:
         where += " AND status = %s"
         params.append(status)
-    total = conn.execute(
-        f"SELECT count(*) AS n FROM sync_items WHERE {where}", params
-    ).fetchone()["n"]  # type: ignore[index]
+    total = conn.execute(f"SELECT count(*) AS n FROM sync_items WHERE {where}", params).fetchone()[
+        "n"
+    ]  # type: ignore[index]
     if offset >= total:
         return [], total
     rows = conn.execute(
@@ -155,8 +171,18 @@ def list_items(conn: psycopg.Connection, task_uuid: UUID, *, status: str | None,
 def insert_items(conn: psycopg.Connection, task_uuid: UUID, items: Iterable[NewItem]) -> int:
     """Insert items, ignoring any already there (a re-run plan); returns how many were new."""
     rows = [
-        (task_uuid, i.source_repository, i.source_tag, i.target_repository, i.target_tag,
-         i.kind, i.source_digest, i.status, i.digest, i.reason)
+        (
+            task_uuid,
+            i.source_repository,
+            i.source_tag,
+            i.target_repository,
+            i.target_tag,
+            i.kind,
+            i.source_digest,
+            i.status,
+            i.digest,
+            i.reason,
+        )
         for i in items
     ]
     if not rows:
@@ -182,8 +208,15 @@ def insert_item(conn: psycopg.Connection, task_uuid: UUID, item: NewItem) -> int
                                    target_tag, kind, source_digest)
            VALUES (%s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (task_id, source_repository, source_tag) DO NOTHING RETURNING id""",
-        (task_uuid, item.source_repository, item.source_tag, item.target_repository,
-         item.target_tag, item.kind, item.source_digest),
+        (
+            task_uuid,
+            item.source_repository,
+            item.source_tag,
+            item.target_repository,
+            item.target_tag,
+            item.kind,
+            item.source_digest,
+        ),
     ).fetchone()
     return row["id"] if row else None
 
@@ -201,14 +234,18 @@ def start_task(conn: psycopg.Connection, task_uuid: UUID) -> dict[str, Any] | No
 
 def pending_item_ids(conn: psycopg.Connection, task_uuid: UUID) -> list[int]:
     """Ids of the items still to copy."""
-    return [r["id"] for r in conn.execute(
-        "SELECT id FROM sync_items WHERE task_id = %s AND status = 'pending' ORDER BY id",
-        (task_uuid,),
-    )]
+    return [
+        r["id"]
+        for r in conn.execute(
+            "SELECT id FROM sync_items WHERE task_id = %s AND status = 'pending' ORDER BY id",
+            (task_uuid,),
+        )
+    ]
 
 
-def claim_item(conn: psycopg.Connection, item_id: int,
-               lease_seconds: float) -> dict[str, Any] | None:
+def claim_item(
+    conn: psycopg.Connection, item_id: int, lease_seconds: float
+) -> dict[str, Any] | None:
     """Claim an item for copying; None if it is done, stopped, or held by a live worker.
 
     A running item whose lease expired (its worker died) can be claimed again.
@@ -239,10 +276,19 @@ def renew_lease(conn: psycopg.Connection, item_id: int, lease_seconds: float) ->
     return bool(row) and not row["stop_requested"]
 
 
-def record_outcome(conn: psycopg.Connection, item_id: int, *, status: str,
-                   digest: str | None, kind: str | None, reason: str | None,
-                   bytes_transferred: int = 0, blobs_skipped: int = 0, blobs_mounted: int = 0,
-                   blobs_uploaded: int = 0) -> bool:
+def record_outcome(
+    conn: psycopg.Connection,
+    item_id: int,
+    *,
+    status: str,
+    digest: str | None,
+    kind: str | None,
+    reason: str | None,
+    bytes_transferred: int = 0,
+    blobs_skipped: int = 0,
+    blobs_mounted: int = 0,
+    blobs_uploaded: int = 0,
+) -> bool:
     """Write the final outcome of a running item; False if it was no longer ours to write."""
     row = conn.execute(
         """UPDATE sync_items SET status = %s, digest = coalesce(%s, digest),
@@ -250,8 +296,17 @@ def record_outcome(conn: psycopg.Connection, item_id: int, *, status: str,
                bytes_transferred = bytes_transferred + %s, blobs_skipped = %s,
                blobs_mounted = %s, blobs_uploaded = %s, lease_until = NULL, finished_at = now()
            WHERE id = %s AND status = 'running' RETURNING id""",
-        (status, digest, kind, reason, bytes_transferred, blobs_skipped, blobs_mounted,
-         blobs_uploaded, item_id),
+        (
+            status,
+            digest,
+            kind,
+            reason,
+            bytes_transferred,
+            blobs_skipped,
+            blobs_mounted,
+            blobs_uploaded,
+            item_id,
+        ),
     ).fetchone()
     return row is not None
 
@@ -266,8 +321,9 @@ def abandon_item(conn: psycopg.Connection, item_id: int, reason: str) -> None:
     )
 
 
-def release_item(conn: psycopg.Connection, item_id: int, *, reason: str,
-                 bytes_transferred: int = 0) -> None:
+def release_item(
+    conn: psycopg.Connection, item_id: int, *, reason: str, bytes_transferred: int = 0
+) -> None:
     """Give a running item back (a retry follows); its reason keeps the last error."""
     conn.execute(
         """UPDATE sync_items SET status = 'pending', lease_until = NULL, reason = %s,
@@ -349,10 +405,13 @@ def request_stop(conn: psycopg.Connection, task_uuid: UUID) -> bool:
 
 def open_tasks_of_rule(conn: psycopg.Connection, rule_id: UUID) -> list[UUID]:
     """Ids of the rule's tasks that have not finished."""
-    return [r["id"] for r in conn.execute(
-        "SELECT id FROM sync_tasks WHERE rule_id = %s AND status IN ('Pending', 'InProgress')",
-        (rule_id,),
-    )]
+    return [
+        r["id"]
+        for r in conn.execute(
+            "SELECT id FROM sync_tasks WHERE rule_id = %s AND status IN ('Pending', 'InProgress')",
+            (rule_id,),
+        )
+    ]
 
 
 def has_open_task(conn: psycopg.Connection, rule_id: UUID) -> bool:
@@ -383,8 +442,9 @@ class Requeue:
     item_ids: Sequence[int]
 
 
-def expired_items(conn: psycopg.Connection, *, now: datetime | None = None,
-                  stale_seconds: float) -> list[Requeue]:
+def expired_items(
+    conn: psycopg.Connection, *, now: datetime | None = None, stale_seconds: float
+) -> list[Requeue]:
     """Release items whose lease expired and list every item that needs a new message.
 
     Running items past their lease go back to pending. Pending items of a task
@@ -421,14 +481,17 @@ def expired_items(conn: psycopg.Connection, *, now: datetime | None = None,
 
 def unfinished_tasks(conn: psycopg.Connection) -> list[UUID]:
     """Tasks still open whose items are all done (their chord callback was lost)."""
-    return [r["id"] for r in conn.execute(
-        """SELECT t.id FROM sync_tasks t
+    return [
+        r["id"]
+        for r in conn.execute(
+            """SELECT t.id FROM sync_tasks t
            WHERE t.status = 'InProgress'
              AND NOT EXISTS (SELECT 1 FROM sync_items i WHERE i.task_id = t.id
                              AND i.status IN ('pending', 'running'))
              AND (EXISTS (SELECT 1 FROM sync_items i WHERE i.task_id = t.id)
                   OR t.stop_requested)"""
-    )]
+        )
+    ]
 
 
 def unplanned_tasks(conn: psycopg.Connection, older_than_seconds: float) -> list[dict]:

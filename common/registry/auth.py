@@ -210,8 +210,9 @@ class Authenticator:
             return {"Authorization": "Bearer " + self._token(scopes)}
         return {}
 
-    def on_unauthorized(self, resp: requests.Response, scopes: Scopes, sent: dict[str, str]
-                        ) -> Scopes | None:
+    def on_unauthorized(
+        self, resp: requests.Response, scopes: Scopes, sent: dict[str, str]
+    ) -> Scopes | None:
         """Learn from a 401; the scopes to retry with, or None when a retry cannot help."""
         challenges = parse_challenges(resp.headers.get("WWW-Authenticate", ""))
         bearer = next((c for c in challenges if c.scheme == "bearer"), None)
@@ -299,7 +300,8 @@ class Authenticator:
             expires_in = float(body.get("expires_in") or DEFAULT_EXPIRES_IN)
         except (ValueError, AttributeError, TypeError):
             raise RegistryError(
-                f"{self.display}: token service {realm_host} sent no JSON") from None
+                f"{self.display}: token service {realm_host} sent no JSON"
+            ) from None
         if not token or not isinstance(token, str):
             raise RegistryError(f"{self.display}: token service {realm_host} sent no token")
         self._secrets.add(token)

@@ -92,7 +92,7 @@ class BytesSource:
 
     def open(self, offset: int = 0) -> Iterator[bytes]:
         for i in range(offset, len(self.data), READ_SIZE):
-            yield self.data[i:i + READ_SIZE]
+            yield self.data[i : i + READ_SIZE]
 
 
 class RemoteBlob:
@@ -131,8 +131,12 @@ class BlobReader:
                     if not chunk:
                         continue
                 yield chunk
-        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError,
-                requests.RequestException) as exc:
+        except (
+            urllib3.exceptions.HTTPError,
+            http.client.HTTPException,
+            OSError,
+            requests.RequestException,
+        ) as exc:
             err = RegistryUnavailable(
                 f"{self._client.display}: download of {self._what} broke off: {type(exc).__name__}"
             )
@@ -179,12 +183,15 @@ class UploadSession:
                 self.location = urljoin(resp.url, resp.headers["Location"])
             return
         if resp.status_code == 404 and _error_code(resp) in _LOST_CODES:
-            raise UploadSessionLost(f"{self.client.display}: upload to {self.repository} was "
-                                    f"lost by the registry ({_error_code(resp)})")
+            raise UploadSessionLost(
+                f"{self.client.display}: upload to {self.repository} was "
+                f"lost by the registry ({_error_code(resp)})"
+            )
         if resp.status_code == 416:
             raise _RangeRefused(f"{self.client.display}: range refused")
-        raise self.client.fail(resp, f"{what} to {self.repository}", repository=self.repository,
-                               writing=True)
+        raise self.client.fail(
+            resp, f"{what} to {self.repository}", repository=self.repository, writing=True
+        )
 
     def patch(self, data: Any, start: int | None) -> int | None:
         """Send bytes (``start`` given: one chunk with Content-Range) or a stream; the
@@ -193,8 +200,9 @@ class UploadSession:
         if start is not None:
             headers["Content-Range"] = f"{start}-{start + len(data) - 1}"
             headers["Content-Length"] = str(len(data))
-        resp = self.client.request("PATCH", self.location, scopes=self._scopes, headers=headers,
-                                   data=data, retry=False)
+        resp = self.client.request(
+            "PATCH", self.location, scopes=self._scopes, headers=headers, data=data, retry=False
+        )
         resp.close()
         self._check(resp, (202, 204), "a blob chunk")
         hint = (start or 0) + (len(data) if start is not None else 0)
@@ -213,7 +221,10 @@ class UploadSession:
     def put(self, digest: str, data: bytes = b"") -> None:
         """Finalise the upload as ``digest`` (with the remaining bytes, if any)."""
         resp = self.client.request(
-            "PUT", self._url(digest=digest), scopes=self._scopes, data=data,
+            "PUT",
+            self._url(digest=digest),
+            scopes=self._scopes,
+            data=data,
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
         )
         resp.close()
@@ -222,8 +233,11 @@ class UploadSession:
             if stored and stored != digest:
                 raise DigestMismatch(f"{self.client.display} stored blob {digest} as {stored}")
             return
-        if resp.status_code == 404 and _error_code(resp) in _LOST_CODES and \
-                self.client.blob_exists(self.repository, digest):
+        if (
+            resp.status_code == 404
+            and _error_code(resp) in _LOST_CODES
+            and self.client.blob_exists(self.repository, digest)
+        ):
             return  # an earlier try did finish; only its answer was lost
         self._check(resp, (), f"blob {digest}")
 
@@ -267,7 +281,7 @@ class _Refill:
                 continue
             self.pos += len(chunk)
             take = min(len(chunk), n - pos)
-            out[pos:pos + take] = chunk[:take] if take < len(chunk) else chunk
+            out[pos : pos + take] = chunk[:take] if take < len(chunk) else chunk
             self.rest = chunk[take:]
             pos += take
         del out[pos:]
@@ -277,19 +291,25 @@ class _Refill:
         self.it.close()
 
 
-def _mismatch(digest: str, source: BlobSource, actual: str, count: int,
-              size: int) -> DigestMismatch:
+def _mismatch(
+    digest: str, source: BlobSource, actual: str, count: int, size: int
+) -> DigestMismatch:
     got = f"{count} bytes" + (f" of {size}" if size >= 0 and count != size else "")
-    return DigestMismatch(f"blob {digest} read from {source.where} hashes to {actual} ({got}); "
-                          "upload cancelled")
+    return DigestMismatch(
+        f"blob {digest} read from {source.where} hashes to {actual} ({got}); upload cancelled"
+    )
 
 
 class BlobOps:
     """Blob methods mixed into RegistryClient (uses its ``request`` and ``fail``)."""
 
-    def __init__(self, *, monolithic_threshold: int = DEFAULT_MONOLITHIC_THRESHOLD,
-                 chunked_threshold: int | None = DEFAULT_CHUNKED_THRESHOLD,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        *,
+        monolithic_threshold: int = DEFAULT_MONOLITHIC_THRESHOLD,
+        chunked_threshold: int | None = DEFAULT_CHUNKED_THRESHOLD,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
         self.monolithic_threshold = monolithic_threshold
         self.chunked_threshold = chunked_threshold
         self.chunk_size = chunk_size
@@ -298,8 +318,9 @@ class BlobOps:
         """True when the blob is present (and linked) in ``repository``."""
         check_repository(repository)
         check_digest(digest)
-        resp = self.request("HEAD", f"/v2/{repository}/blobs/{digest}",
-                            scopes=_auth.pull(repository), follow=True)
+        resp = self.request(
+            "HEAD", f"/v2/{repository}/blobs/{digest}", scopes=_auth.pull(repository), follow=True
+        )
         resp.close()
         if resp.status_code == 200:
             return True
@@ -307,8 +328,12 @@ class BlobOps:
             return False
         raise self.fail(resp, f"blob {digest} in {repository}", repository=repository)
 
-    def open_blob(self: RegistryClient, repository: str, digest: str,  # type: ignore[misc]
-                  offset: int = 0) -> BlobReader:
+    def open_blob(
+        self: RegistryClient,
+        repository: str,
+        digest: str,  # type: ignore[misc]
+        offset: int = 0,
+    ) -> BlobReader:
         """A streaming reader of the blob from ``offset`` (Range request when > 0)."""
         check_repository(repository)
         check_digest(digest)
@@ -316,8 +341,14 @@ class BlobOps:
         headers = {"Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        resp = self.request("GET", f"/v2/{repository}/blobs/{digest}", headers=headers,
-                            scopes=_auth.pull(repository), stream=True, follow=True)
+        resp = self.request(
+            "GET",
+            f"/v2/{repository}/blobs/{digest}",
+            headers=headers,
+            scopes=_auth.pull(repository),
+            stream=True,
+            follow=True,
+        )
         if resp.status_code == 206:
             m = re.match(r"bytes (\d+)-", resp.headers.get("Content-Range", ""))
             if m and int(m.group(1)) == offset:
@@ -327,12 +358,17 @@ class BlobOps:
             reader._skip = offset
             return reader
         if resp.status_code != 200:
-            raise self.fail(resp, f"blob {digest} in {repository}", repository=repository,
-                            missing=BlobNotFound)
+            raise self.fail(
+                resp, f"blob {digest} in {repository}", repository=repository, missing=BlobNotFound
+            )
         return BlobReader(self, resp, offset, f"{repository}@{digest}")
 
-    def download_blob(self: RegistryClient, repository: str, digest: str,  # type: ignore[misc]
-                      out: BinaryIO) -> int:
+    def download_blob(
+        self: RegistryClient,
+        repository: str,
+        digest: str,  # type: ignore[misc]
+        out: BinaryIO,
+    ) -> int:
         """Stream the blob into ``out``; raises DigestMismatch unless the bytes hash right."""
         hasher, count = new_hasher(digest), 0
         reader = self.open_blob(repository, digest)
@@ -348,9 +384,13 @@ class BlobOps:
             raise DigestMismatch(f"{self.display}: blob {digest} hashes to {actual}")
         return count
 
-    def start_upload(self: RegistryClient, repository: str, *,  # type: ignore[misc]
-                     mount: str | None = None, from_repository: str | None = None
-                     ) -> UploadSession | None:
+    def start_upload(
+        self: RegistryClient,
+        repository: str,
+        *,  # type: ignore[misc]
+        mount: str | None = None,
+        from_repository: str | None = None,
+    ) -> UploadSession | None:
         """Open an upload session; with ``mount``, None means the blob was mounted (201)."""
         check_repository(repository)
         scopes, params = _auth.push(repository), None
@@ -359,8 +399,13 @@ class BlobOps:
             check_repository(from_repository or "")
             params = {"mount": mount, "from": from_repository}
             scopes = scopes | _auth.pull(from_repository or "")
-        resp = self.request("POST", f"/v2/{repository}/blobs/uploads/", scopes=scopes,
-                            params=params, headers={"Content-Length": "0"})
+        resp = self.request(
+            "POST",
+            f"/v2/{repository}/blobs/uploads/",
+            scopes=scopes,
+            params=params,
+            headers={"Content-Length": "0"},
+        )
         resp.close()
         if resp.status_code == 201 and mount:
             return None
@@ -368,8 +413,12 @@ class BlobOps:
             return UploadSession(self, repository, urljoin(resp.url, resp.headers["Location"]))
         raise self.fail(resp, f"a blob upload to {repository}", repository=repository, writing=True)
 
-    def mount_blob(self: RegistryClient, repository: str, digest: str,  # type: ignore[misc]
-                   from_repository: str) -> bool:
+    def mount_blob(
+        self: RegistryClient,
+        repository: str,
+        digest: str,  # type: ignore[misc]
+        from_repository: str,
+    ) -> bool:
         """Cross-repository mount; False (and nothing left open) when the registry declined."""
         session = self.start_upload(repository, mount=digest, from_repository=from_repository)
         if session is None:
@@ -416,13 +465,20 @@ class BlobOps:
                 session.cancel()
             raise
         if self.chunked_threshold is not None and size > self.chunked_threshold:
-            return self._upload_loop(repository, digest, size, source, session, stop, sent_cb,
-                                     self._chunked_once)
-        return self._upload_loop(repository, digest, size, source, session, stop, sent_cb,
-                                 self._streamed_once)
+            return self._upload_loop(
+                repository, digest, size, source, session, stop, sent_cb, self._chunked_once
+            )
+        return self._upload_loop(
+            repository, digest, size, source, session, stop, sent_cb, self._streamed_once
+        )
 
-    def _upload_bytes(self: RegistryClient, repository: str, digest: str,  # type: ignore[misc]
-                      data: bytes, session: UploadSession | None) -> int:
+    def _upload_bytes(
+        self: RegistryClient,
+        repository: str,
+        digest: str,  # type: ignore[misc]
+        data: bytes,
+        session: UploadSession | None,
+    ) -> int:
         for restart in range(MAX_RESTARTS + 1):
             session = session or self.start_upload(repository)
             assert session is not None
@@ -438,10 +494,17 @@ class BlobOps:
                 raise
         raise AssertionError("unreachable")
 
-    def _upload_loop(self: RegistryClient, repository: str, digest: str,  # type: ignore[misc]
-                     size: int, source: BlobSource, session: UploadSession | None,
-                     stop: Callable[[], bool], on_sent: Callable[[int], None],
-                     once: Callable[..., int]) -> int:
+    def _upload_loop(
+        self: RegistryClient,
+        repository: str,
+        digest: str,  # type: ignore[misc]
+        size: int,
+        source: BlobSource,
+        session: UploadSession | None,
+        stop: Callable[[], bool],
+        on_sent: Callable[[int], None],
+        once: Callable[..., int],
+    ) -> int:
         restarts = 0
         while True:
             session = session or self.start_upload(repository)
@@ -460,9 +523,15 @@ class BlobOps:
                 session.cancel()
                 raise
 
-    def _streamed_once(self: RegistryClient, session: UploadSession,  # type: ignore[misc]
-                       digest: str, size: int, source: BlobSource, stop: Callable[[], bool],
-                       on_sent: Callable[[int], None]) -> int:
+    def _streamed_once(
+        self: RegistryClient,
+        session: UploadSession,  # type: ignore[misc]
+        digest: str,
+        size: int,
+        source: BlobSource,
+        stop: Callable[[], bool],
+        on_sent: Callable[[int], None],
+    ) -> int:
         hasher, count = new_hasher(digest), 0
 
         def body() -> Iterator[bytes]:
@@ -490,9 +559,15 @@ class BlobOps:
         session.put(digest)
         return count
 
-    def _chunked_once(self: RegistryClient, session: UploadSession,  # type: ignore[misc]
-                      digest: str, size: int, source: BlobSource, stop: Callable[[], bool],
-                      on_sent: Callable[[int], None]) -> int:
+    def _chunked_once(
+        self: RegistryClient,
+        session: UploadSession,  # type: ignore[misc]
+        digest: str,
+        size: int,
+        source: BlobSource,
+        stop: Callable[[], bool],
+        on_sent: Callable[[int], None],
+    ) -> int:
         assert self.chunk_size
         hasher, offset, sent = new_hasher(digest), 0, 0
         reader = _Refill(source, self)
@@ -517,8 +592,13 @@ class BlobOps:
         session.put(digest)
         return sent
 
-    def _send_chunk(self: RegistryClient, session: UploadSession,  # type: ignore[misc]
-                    chunk: bytes | bytearray, start: int, on_sent: Callable[[int], None]) -> int:
+    def _send_chunk(
+        self: RegistryClient,
+        session: UploadSession,  # type: ignore[misc]
+        chunk: bytes | bytearray,
+        start: int,
+        on_sent: Callable[[int], None],
+    ) -> int:
         """PATCH one chunk, resuming from the server's Range after a failure."""
         pos, sent, failures = 0, 0, 0
         while pos < len(chunk):
@@ -536,8 +616,13 @@ class BlobOps:
                 if isinstance(exc, RegistryUnavailable):
                     time.sleep(self.retry.delay(failures))
                 received = session.status(start + pos)
-                log.info("chunk at byte %d of %s failed (%s); server holds %d bytes, resuming",
-                         start + pos, session.repository, exc, received)
+                log.info(
+                    "chunk at byte %d of %s failed (%s); server holds %d bytes, resuming",
+                    start + pos,
+                    session.repository,
+                    exc,
+                    received,
+                )
             if not start <= received <= start + len(chunk):
                 raise UploadSessionLost(
                     f"{self.display}: server holds {received} bytes, expected "

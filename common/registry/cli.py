@@ -51,7 +51,7 @@ def parse_reference(text: str, *, plain_http: bool = False) -> ImageReference:
     rest = text.strip()
     for prefix in ("docker://", "http://", "https://"):
         if rest.startswith(prefix):
-            rest = rest[len(prefix):]
+            rest = rest[len(prefix) :]
             if prefix != "docker://":
                 scheme = prefix[:-3]
     host, sep, path = rest.partition("/")
@@ -107,7 +107,8 @@ class _ProgressLine:
             click.echo(
                 f"\r{ev.bytes_done / _MiB:9.1f}/{ev.bytes_total / _MiB:.1f} MiB  "
                 f"{ev.blobs_done}/{ev.blobs_total} blobs  {rate:7.1f} MiB/s  ",
-                err=True, nl=False,
+                err=True,
+                nl=False,
             )
             self.shown = True
 
@@ -118,9 +119,11 @@ def _summary(o: CopyOutcome, src: ImageReference, dst: ImageReference) -> str:
         line += f"\n  digest {o.digest} ({o.kind})"
     if o.status == CopyStatus.COPIED:
         rate = o.bytes_transferred / _MiB / o.seconds if o.seconds else 0.0
-        line += (f"\n  blobs: {o.blobs_uploaded} uploaded, {o.blobs_mounted} mounted, "
-                 f"{o.blobs_skipped} already there; {o.bytes_transferred / _MiB:.1f} MiB sent "
-                 f"in {o.seconds:.2f} s ({rate:.1f} MiB/s)")
+        line += (
+            f"\n  blobs: {o.blobs_uploaded} uploaded, {o.blobs_mounted} mounted, "
+            f"{o.blobs_skipped} already there; {o.bytes_transferred / _MiB:.1f} MiB sent "
+            f"in {o.seconds:.2f} s ({rate:.1f} MiB/s)"
+        )
     if o.note:
         line += f"\n  note: {o.note}"
     return line
@@ -134,25 +137,54 @@ def _fail(message: str) -> NoReturn:
 @click.command("copy")
 @click.argument("src")
 @click.argument("dst")
-@click.option("--src-creds", metavar="USER:PASSWORD",
-              help="Source credentials (default: FERRY_SRC_CREDS).")
-@click.option("--dst-creds", metavar="USER:PASSWORD",
-              help="Target credentials (default: FERRY_DST_CREDS).")
-@click.option("--override", is_flag=True,
-              help="Replace the target tag when it points to something else.")
-@click.option("--plain-http", is_flag=True,
-              help="Use http:// for both registries (or prefix one reference with http://).")
+@click.option(
+    "--src-creds", metavar="USER:PASSWORD", help="Source credentials (default: FERRY_SRC_CREDS)."
+)
+@click.option(
+    "--dst-creds", metavar="USER:PASSWORD", help="Target credentials (default: FERRY_DST_CREDS)."
+)
+@click.option(
+    "--override", is_flag=True, help="Replace the target tag when it points to something else."
+)
+@click.option(
+    "--plain-http",
+    is_flag=True,
+    help="Use http:// for both registries (or prefix one reference with http://).",
+)
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
-@click.option("--parallel", type=click.IntRange(1, 32), default=4, show_default=True,
-              help="Blobs uploaded at the same time.")
-@click.option("--retries", type=click.IntRange(1, 20), default=5, show_default=True,
-              help="Attempts per request on connection errors, 5xx and 429.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress display (default: when stderr is a terminal).")
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Blobs uploaded at the same time.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(1, 20),
+    default=5,
+    show_default=True,
+    help="Attempts per request on connection errors, 5xx and 429.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress display (default: when stderr is a terminal).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def copy_command(src: str, dst: str, src_creds: str | None, dst_creds: str | None,
-                 override: bool, plain_http: bool, insecure: bool, parallel: int,
-                 retries: int, progress: bool | None, as_json: bool) -> None:
+def copy_command(
+    src: str,
+    dst: str,
+    src_creds: str | None,
+    dst_creds: str | None,
+    override: bool,
+    plain_http: bool,
+    insecure: bool,
+    parallel: int,
+    retries: int,
+    progress: bool | None,
+    as_json: bool,
+) -> None:
     """Copy SRC to DST (HOST[:PORT]/REPOSITORY[:TAG]), exactly and idempotently."""
     try:
         s = parse_reference(src, plain_http=plain_http)
@@ -185,15 +217,35 @@ def copy_command(src: str, dst: str, src_creds: str | None, dst_creds: str | Non
         previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         retry = RetryPolicy(attempts=retries)
-        with RegistryClient(s.url, username=src_user, password=src_pw, settings=settings,
-                            verify_tls=not insecure, retry=retry) as src_client, \
-             RegistryClient(d.url, username=dst_user, password=dst_pw, settings=settings,
-                            verify_tls=not insecure, retry=retry) as dst_client:
+        with (
+            RegistryClient(
+                s.url,
+                username=src_user,
+                password=src_pw,
+                settings=settings,
+                verify_tls=not insecure,
+                retry=retry,
+            ) as src_client,
+            RegistryClient(
+                d.url,
+                username=dst_user,
+                password=dst_pw,
+                settings=settings,
+                verify_tls=not insecure,
+                retry=retry,
+            ) as dst_client,
+        ):
             outcome = copy_artifact(
-                src_client, s.repository, s.digest or s.tag or "latest",
-                dst_client, d.repository, d.tag or "latest",
-                override=override, should_stop=stop.is_set,
-                progress=_ProgressLine() if show else None, max_parallel_blobs=parallel,
+                src_client,
+                s.repository,
+                s.digest or s.tag or "latest",
+                dst_client,
+                d.repository,
+                d.tag or "latest",
+                override=override,
+                should_stop=stop.is_set,
+                progress=_ProgressLine() if show else None,
+                max_parallel_blobs=parallel,
             )
     except FerryError as exc:
         _fail(str(exc))

@@ -67,10 +67,17 @@ _NOT_FOUND = {
     "NAME_UNKNOWN": RepositoryNotFound,
 }
 _RACY_MANIFEST_CODES = frozenset({"DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN"})
-_MANIFEST_CODES = frozenset({
-    "MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN", "MANIFEST_UNVERIFIED", "TAG_INVALID",
-    "NAME_INVALID", "SIZE_INVALID", "UNSUPPORTED",
-})
+_MANIFEST_CODES = frozenset(
+    {
+        "MANIFEST_INVALID",
+        "MANIFEST_BLOB_UNKNOWN",
+        "MANIFEST_UNVERIFIED",
+        "TAG_INVALID",
+        "NAME_INVALID",
+        "SIZE_INVALID",
+        "UNSUPPORTED",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -134,10 +141,12 @@ def read_limited(resp: requests.Response, limit: int) -> bytes:
             buf += chunk
             if len(buf) > limit:
                 raise RegistryError(
-                    f"answer from {urlsplit(resp.url).netloc} exceeds {limit} bytes")
+                    f"answer from {urlsplit(resp.url).netloc} exceeds {limit} bytes"
+                )
     except requests.RequestException as exc:
-        raise RegistryUnavailable(f"{urlsplit(resp.url).netloc}: answer broke off: "
-                                  f"{type(exc).__name__}") from None
+        raise RegistryUnavailable(
+            f"{urlsplit(resp.url).netloc}: answer broke off: {type(exc).__name__}"
+        ) from None
     finally:
         resp.close()
     return bytes(buf)
@@ -191,8 +200,12 @@ class RegistryClient(BlobOps):
             cache=token_cache or DEFAULT_TOKEN_CACHE,
             secrets=self._secrets,
         )
-        BlobOps.__init__(self, monolithic_threshold=monolithic_threshold,
-                         chunked_threshold=chunked_threshold, chunk_size=chunk_size)
+        BlobOps.__init__(
+            self,
+            monolithic_threshold=monolithic_threshold,
+            chunked_threshold=chunked_threshold,
+            chunk_size=chunk_size,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -230,8 +243,16 @@ class RegistryClient(BlobOps):
         with self._origins_lock:
             self._checked_origins.add(origin)
 
-    def _once(self, method: str, url: str, headers: dict[str, str], params: Any, data: Any,
-              stream: bool, follow: bool) -> requests.Response:
+    def _once(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        params: Any,
+        data: Any,
+        stream: bool,
+        follow: bool,
+    ) -> requests.Response:
         first = _origin(url)
         for _ in range(6):
             self._check_origin(url)
@@ -239,8 +260,15 @@ class RegistryClient(BlobOps):
                 # A redirect to another origin never carries our credentials.
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             resp = self.session.request(
-                method, url, headers=headers, params=params, data=data, stream=stream,
-                timeout=self.timeout, allow_redirects=False, verify=self.verify_tls,
+                method,
+                url,
+                headers=headers,
+                params=params,
+                data=data,
+                stream=stream,
+                timeout=self.timeout,
+                allow_redirects=False,
+                verify=self.verify_tls,
             )
             if not (follow and resp.status_code in _REDIRECTS and resp.headers.get("Location")):
                 return resp
@@ -284,10 +312,14 @@ class RegistryClient(BlobOps):
                 attempt += 1
                 sent = self.auth.header(scopes) if authenticate and _origin(url) == self.url else {}
                 try:
-                    resp = self._once(method, url, {**(headers or {}), **sent}, params, data,
-                                      stream, follow)
-                except (requests.ConnectionError, requests.Timeout,
-                        requests.exceptions.ChunkedEncodingError) as exc:
+                    resp = self._once(
+                        method, url, {**(headers or {}), **sent}, params, data, stream, follow
+                    )
+                except (
+                    requests.ConnectionError,
+                    requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError,
+                ) as exc:
                     reason = f"{type(exc).__name__}"
                     if not retry or attempt >= self.retry.attempts:
                         raise RegistryUnavailable(
@@ -295,8 +327,9 @@ class RegistryClient(BlobOps):
                             f"attempt(s): {reason}"
                         ) from None
                     wait = self.retry.delay(attempt)
-                    log.info("%s %s: %s; retry %d in %.2fs", method, _path(url), reason,
-                             attempt, wait)
+                    log.info(
+                        "%s %s: %s; retry %d in %.2fs", method, _path(url), reason, attempt, wait
+                    )
                     time.sleep(wait)
                     continue
                 except requests.RequestException as exc:
@@ -319,8 +352,14 @@ class RegistryClient(BlobOps):
                         continue
                 if _retryable_status(resp.status_code) and retry and attempt < self.retry.attempts:
                     wait = self.retry.delay(attempt, _retry_after(resp))
-                    log.info("%s %s: %d; retry %d in %.2fs", method, _path(url),
-                             resp.status_code, attempt, wait)
+                    log.info(
+                        "%s %s: %d; retry %d in %.2fs",
+                        method,
+                        _path(url),
+                        resp.status_code,
+                        attempt,
+                        wait,
+                    )
                     resp.close()
                     time.sleep(wait)
                     continue
@@ -331,8 +370,9 @@ class RegistryClient(BlobOps):
                         if not retry or attempt >= self.retry.attempts:
                             raise
                         wait = self.retry.delay(attempt)
-                        log.info("%s %s: %s; retry %d in %.2fs", method, _path(url), exc,
-                                 attempt, wait)
+                        log.info(
+                            "%s %s: %s; retry %d in %.2fs", method, _path(url), exc, attempt, wait
+                        )
                         time.sleep(wait)
                         continue
                 resp.attempts = attempt  # type: ignore[attr-defined]
@@ -344,14 +384,23 @@ class RegistryClient(BlobOps):
             exc.args = (exc.message,)
             raise
 
-    def _token_send(self, method: str, url: str, headers: dict[str, str],
-                    params: list[tuple[str, str]]) -> requests.Response:
-        return self.request(method, url, headers=headers, params=params, authenticate=False,
-                            read_limit=1024 * 1024)
+    def _token_send(
+        self, method: str, url: str, headers: dict[str, str], params: list[tuple[str, str]]
+    ) -> requests.Response:
+        return self.request(
+            method, url, headers=headers, params=params, authenticate=False, read_limit=1024 * 1024
+        )
 
-    def fail(self, resp: requests.Response, what: str, *, repository: str | None = None,
-             writing: bool = False, missing: type[RegistryError] = RegistryError,
-             manifest_put: bool = False) -> RegistryError:
+    def fail(
+        self,
+        resp: requests.Response,
+        what: str,
+        *,
+        repository: str | None = None,
+        writing: bool = False,
+        missing: type[RegistryError] = RegistryError,
+        manifest_put: bool = False,
+    ) -> RegistryError:
         """The error a person can act on for an unexpected answer about ``what`` (a noun)."""
         code, message = "", ""
         try:
@@ -363,31 +412,38 @@ class RegistryClient(BlobOps):
         status = resp.status_code
         method = resp.request.method if resp.request is not None else ""
         detail = self.scrub(
-            f"{status}{' ' + code if code else ''}{': ' + message if message else ''}"[:300])
+            f"{status}{' ' + code if code else ''}{': ' + message if message else ''}"[:300]
+        )
         right = "push" if writing else "pull"
-        challenge = next(iter(_auth.parse_challenges(resp.headers.get("WWW-Authenticate", ""))),
-                         None)
+        challenge = next(
+            iter(_auth.parse_challenges(resp.headers.get("WWW-Authenticate", ""))), None
+        )
         scope_error = bool(challenge and challenge.params.get("error") == "insufficient_scope")
         exc: RegistryError
         if status == 401 and scope_error and repository:
             exc = PermissionDenied(
-                f"credentials for {self.display} have no {right} permission on {repository}")
+                f"credentials for {self.display} have no {right} permission on {repository}"
+            )
         elif status == 401:
             if self.auth.has_credentials:
-                exc = AuthError(f"{self.display} refused the credentials for user "
-                                f"{self.auth.username} ({detail})")
+                exc = AuthError(
+                    f"{self.display} refused the credentials for user "
+                    f"{self.auth.username} ({detail})"
+                )
             else:
                 exc = AuthError(f"{self.display} requires credentials ({detail})")
         elif status == 403:
             target = f" on {repository}" if repository else f" for {what}"
             exc = PermissionDenied(
-                f"credentials for {self.display} have no {right} permission{target} ({detail})")
+                f"credentials for {self.display} have no {right} permission{target} ({detail})"
+            )
         elif status == 404:
             exc = _NOT_FOUND.get(code, missing)(f"{self.display}: {what} not found ({detail})")
         elif _retryable_status(status):
             tries = getattr(resp, "attempts", 1)
-            exc = RegistryUnavailable(f"{self.display}: {method} {what} failed after {tries} "
-                                      f"attempt(s) ({detail})")
+            exc = RegistryUnavailable(
+                f"{self.display}: {method} {what} failed after {tries} attempt(s) ({detail})"
+            )
         elif code == "DIGEST_INVALID":
             exc = DigestMismatch(f"{self.display} refused {what}: wrong digest ({detail})")
         elif manifest_put or code in _MANIFEST_CODES:
@@ -413,15 +469,23 @@ class RegistryClient(BlobOps):
             session.cancel()
 
     # -- listing -----------------------------------------------------------------------
-    def _pages(self, path: str, key: str, scopes: Scopes, page_size: int,
-               last: str | None = None, repository: str | None = None) -> Iterator[list[str]]:
+    def _pages(
+        self,
+        path: str,
+        key: str,
+        scopes: Scopes,
+        page_size: int,
+        last: str | None = None,
+        repository: str | None = None,
+    ) -> Iterator[list[str]]:
         n = page_size
         url = self.url + path
         params: dict[str, Any] | None = {"n": n, **({"last": last} if last else {})}
         prev_last: str | None = None
         while True:
-            resp = self.request("GET", url, params=params, scopes=scopes,
-                                read_limit=MAX_LISTING_PAGE_BYTES)
+            resp = self.request(
+                "GET", url, params=params, scopes=scopes, read_limit=MAX_LISTING_PAGE_BYTES
+            )
             if resp.status_code == 400 and params and params.get("n", 0) > 1:
                 # Registries cap n (Distribution 2.8 refuses n > 1000): ask for less.
                 resp.close()
@@ -434,7 +498,8 @@ class RegistryClient(BlobOps):
                 items = json.loads(resp.content).get(key) or []
             except (ValueError, AttributeError):
                 raise RegistryError(
-                    f"{self.display}: {path} answered with malformed JSON") from None
+                    f"{self.display}: {path} answered with malformed JSON"
+                ) from None
             if not items or items[-1] == prev_last:
                 return  # empty page, or a registry that ignores `last`
             yield items
@@ -450,8 +515,7 @@ class RegistryClient(BlobOps):
             else:
                 return
 
-    def iter_repositories(self, prefix: str | None = None, page_size: int = 100
-                          ) -> Iterator[str]:
+    def iter_repositories(self, prefix: str | None = None, page_size: int = 100) -> Iterator[str]:
         """Repository names from the catalog, one page in memory at a time.
 
         With ``prefix`` (a namespace or deeper path) only repositories below it are
@@ -471,8 +535,13 @@ class RegistryClient(BlobOps):
     def iter_tags(self, repository: str, page_size: int = 100) -> Iterator[str]:
         """Tags of ``repository``, following pagination when the registry offers it."""
         check_repository(repository)
-        for page in self._pages(f"/v2/{repository}/tags/list", "tags", _auth.pull(repository),
-                                page_size, repository=repository):
+        for page in self._pages(
+            f"/v2/{repository}/tags/list",
+            "tags",
+            _auth.pull(repository),
+            page_size,
+            repository=repository,
+        ):
             yield from page
 
     # -- manifests ---------------------------------------------------------------------
@@ -480,9 +549,13 @@ class RegistryClient(BlobOps):
         """Digest, media type and size of a manifest, or None when it does not exist."""
         check_repository(repository)
         check_reference(reference)
-        resp = self.request("HEAD", f"/v2/{repository}/manifests/{reference}",
-                            scopes=_auth.pull(repository), headers={"Accept": MANIFEST_ACCEPT},
-                            follow=True)
+        resp = self.request(
+            "HEAD",
+            f"/v2/{repository}/manifests/{reference}",
+            scopes=_auth.pull(repository),
+            headers={"Accept": MANIFEST_ACCEPT},
+            follow=True,
+        )
         resp.close()
         if resp.status_code == 404:
             return None
@@ -505,18 +578,29 @@ class RegistryClient(BlobOps):
         """The manifest's exact bytes and Content-Type; its digest is verified on the bytes."""
         check_repository(repository)
         check_reference(reference)
-        what = f"manifest {repository}:{reference}" if not is_digest(reference) else \
-            f"manifest {repository}@{reference}"
-        resp = self.request("GET", f"/v2/{repository}/manifests/{reference}",
-                            scopes=_auth.pull(repository), headers={"Accept": MANIFEST_ACCEPT},
-                            follow=True, read_limit=MAX_MANIFEST_BYTES)
+        what = (
+            f"manifest {repository}:{reference}"
+            if not is_digest(reference)
+            else f"manifest {repository}@{reference}"
+        )
+        resp = self.request(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            scopes=_auth.pull(repository),
+            headers={"Accept": MANIFEST_ACCEPT},
+            follow=True,
+            read_limit=MAX_MANIFEST_BYTES,
+        )
         if resp.status_code != 200:
             raise self.fail(resp, what, repository=repository, missing=ManifestNotFound)
         header_digest = resp.headers.get("Docker-Content-Digest", "")
         content_type = resp.headers.get("Content-Type")
         raw = resp.content
-        expected = reference if is_digest(reference) else (
-            header_digest if is_digest(header_digest) else None)
+        expected = (
+            reference
+            if is_digest(reference)
+            else (header_digest if is_digest(header_digest) else None)
+        )
         try:
             return Manifest.from_bytes(raw, content_type, expected)
         except DigestMismatch as exc:
@@ -528,18 +612,28 @@ class RegistryClient(BlobOps):
         """Push the exact bytes under ``reference`` (tag or digest); returns the digest."""
         check_repository(repository)
         check_reference(reference)
-        what = f"manifest {repository}:{reference}" if not is_digest(reference) else \
-            f"manifest {repository}@{reference}"
+        what = (
+            f"manifest {repository}:{reference}"
+            if not is_digest(reference)
+            else f"manifest {repository}@{reference}"
+        )
         for attempt in range(1, self.retry.attempts + 1):
-            resp = self.request("PUT", f"/v2/{repository}/manifests/{reference}",
-                                scopes=_auth.push(repository),
-                                headers={"Content-Type": manifest.media_type}, data=manifest.raw)
+            resp = self.request(
+                "PUT",
+                f"/v2/{repository}/manifests/{reference}",
+                scopes=_auth.push(repository),
+                headers={"Content-Type": manifest.media_type},
+                data=manifest.raw,
+            )
             resp.close()
             if resp.status_code in (200, 201, 202):
                 break
             code = _error_code(resp)
-            if resp.status_code == 400 and code in _RACY_MANIFEST_CODES \
-                    and attempt < min(3, self.retry.attempts):
+            if (
+                resp.status_code == 400
+                and code in _RACY_MANIFEST_CODES
+                and attempt < min(3, self.retry.attempts)
+            ):
                 # Our bytes hash right, so this is the registry tripping over a concurrent
                 # push of the same content (Distribution writes link files non-atomically).
                 wait = self.retry.delay(attempt)

@@ -56,8 +56,9 @@ class BlobCoordinator(Protocol):
 class InProcessCoordinator:
     """A BlobCoordinator for the threads of one process (bounded memory, thread-safe)."""
 
-    def __init__(self, max_entries: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._cond = threading.Condition()
         self._where: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._claims: dict[tuple[str, str], float] = {}

@@ -102,19 +102,40 @@ def copy_artifact(
     max_parallel_blobs: int = 4,
 ) -> CopyOutcome:
     """Copy ``src_repo:src_ref`` to ``dst_repo:dst_tag``; registry failures become an outcome."""
-    job = _Copy(src, src_repo, src_ref, dst, dst_repo, dst_tag, override=override,
-                coordinator=coordinator or DEFAULT_COORDINATOR, should_stop=should_stop,
-                progress=progress, expected_digest=expected_digest,
-                parallel=max(1, max_parallel_blobs))
+    job = _Copy(
+        src,
+        src_repo,
+        src_ref,
+        dst,
+        dst_repo,
+        dst_tag,
+        override=override,
+        coordinator=coordinator or DEFAULT_COORDINATOR,
+        should_stop=should_stop,
+        progress=progress,
+        expected_digest=expected_digest,
+        parallel=max(1, max_parallel_blobs),
+    )
     return job.run()
 
 
 class _Copy:
-    def __init__(self, src: RegistryClient, src_repo: str, src_ref: str, dst: RegistryClient,
-                 dst_repo: str, dst_tag: str, *, override: bool, coordinator: BlobCoordinator,
-                 should_stop: Callable[[], bool] | None,
-                 progress: Callable[[ProgressEvent], None] | None, expected_digest: str | None,
-                 parallel: int) -> None:
+    def __init__(
+        self,
+        src: RegistryClient,
+        src_repo: str,
+        src_ref: str,
+        dst: RegistryClient,
+        dst_repo: str,
+        dst_tag: str,
+        *,
+        override: bool,
+        coordinator: BlobCoordinator,
+        should_stop: Callable[[], bool] | None,
+        progress: Callable[[ProgressEvent], None] | None,
+        expected_digest: str | None,
+        parallel: int,
+    ) -> None:
         self.src, self.src_repo, self.src_ref = src, src_repo, src_ref
         self.dst, self.dst_repo, self.dst_tag = dst, dst_repo, dst_tag
         self.override, self.coordinator = override, coordinator
@@ -141,9 +162,17 @@ class _Copy:
             out.retryable = exc.retryable
         finally:
             out.seconds = round(time.monotonic() - started, 3)
-        log.info("copy %s/%s:%s -> %s/%s:%s: %s%s", self.src.display, self.src_repo,
-                 self.src_ref, self.dst.display, self.dst_repo, self.dst_tag, out.status,
-                 f" ({out.reason})" if out.reason else "")
+        log.info(
+            "copy %s/%s:%s -> %s/%s:%s: %s%s",
+            self.src.display,
+            self.src_repo,
+            self.src_ref,
+            self.dst.display,
+            self.dst_repo,
+            self.dst_tag,
+            out.status,
+            f" ({out.reason})" if out.reason else "",
+        )
         self._emit("done")
         return out
 
@@ -165,8 +194,10 @@ class _Copy:
         top = self.src.get_manifest(self.src_repo, self.src_ref)
         out.digest, out.kind = top.digest, classify(top)
         if self.expected_digest and top.digest != self.expected_digest:
-            out.note = (f"{self.src_repo}:{self.src_ref} now points to {top.digest}, not "
-                        f"{self.expected_digest}; copied what it points to now")
+            out.note = (
+                f"{self.src_repo}:{self.src_ref} now points to {top.digest}, not "
+                f"{self.expected_digest}; copied what it points to now"
+            )
         existing = self.dst.head_manifest(self.dst_repo, self.dst_tag)
         if existing and existing.digest == top.digest:
             out.status = CopyStatus.UP_TO_DATE
@@ -175,7 +206,8 @@ class _Copy:
             out.status = CopyStatus.KEPT
             out.target_digest = existing.digest
             out.note = ((out.note + "; ") if out.note else "") + (
-                f"target tag points to {existing.digest} and override is off")
+                f"target tag points to {existing.digest} and override is off"
+            )
             return
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="ferry-copy") as pool:
             levels, blobs = self._plan(pool, top)
@@ -190,8 +222,9 @@ class _Copy:
         out.status = CopyStatus.COPIED
 
     # -- plan ---------------------------------------------------------------------------
-    def _plan(self, pool: ThreadPoolExecutor, top: Manifest
-              ) -> tuple[list[list[Manifest]], list[Descriptor]]:
+    def _plan(
+        self, pool: ThreadPoolExecutor, top: Manifest
+    ) -> tuple[list[list[Manifest]], list[Descriptor]]:
         """Child manifests missing on the target (by level) and the blobs they all need."""
         levels: list[list[Manifest]] = []
         blobs: dict[str, Descriptor] = {}
@@ -304,8 +337,12 @@ class _Copy:
                     return
         try:
             self.dst.upload_blob(
-                self.dst_repo, digest, desc.size, RemoteBlob(self.src, self.src_repo, digest),
-                session=session, should_stop=self.stopping,
+                self.dst_repo,
+                digest,
+                desc.size,
+                RemoteBlob(self.src, self.src_repo, digest),
+                session=session,
+                should_stop=self.stopping,
                 on_sent=lambda n: self._sent(digest, n),
             )
             self.coordinator.remember(key, digest, self.dst_repo)
@@ -324,8 +361,9 @@ class _Copy:
                 out.append(repo)
         return out
 
-    def _try_mount(self, desc: Descriptor, candidates: list[str]
-                   ) -> tuple[bool, UploadSession | None]:
+    def _try_mount(
+        self, desc: Descriptor, candidates: list[str]
+    ) -> tuple[bool, UploadSession | None]:
         """(True, None) if mounted; else (False, the open session of a declined mount)."""
         session: UploadSession | None = None
         for repo in candidates:
@@ -333,12 +371,14 @@ class _Copy:
                 session.cancel()
                 session = None
             try:
-                session = self.dst.start_upload(self.dst_repo, mount=desc.digest,
-                                                from_repository=repo)
+                session = self.dst.start_upload(
+                    self.dst_repo, mount=desc.digest, from_repository=repo
+                )
             except AuthError as exc:
                 # No pull right on the other repository: a normal upload still works.
-                log.info("mount of %s from %s refused (%s); uploading instead", desc.digest,
-                         repo, exc)
+                log.info(
+                    "mount of %s from %s refused (%s); uploading instead", desc.digest, repo, exc
+                )
                 continue
             if session is None:
                 self.coordinator.remember(self.dst.key, desc.digest, self.dst_repo)
@@ -371,6 +411,13 @@ class _Copy:
         if not self.progress:
             return
         with self._lock:
-            event = ProgressEvent(phase, self._blobs_total, self._blobs_done, self._bytes_total,
-                                  max(0, self._bytes_done), self.outcome.bytes_transferred, digest)
+            event = ProgressEvent(
+                phase,
+                self._blobs_total,
+                self._blobs_done,
+                self._bytes_total,
+                max(0, self._bytes_done),
+                self.outcome.bytes_transferred,
+                digest,
+            )
         self.progress(event)

@@ -35,8 +35,7 @@ IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
 # Without every one of these, Distribution silently answers with schema1 or
 # with one platform of a multi-arch image.
 MANIFEST_ACCEPT = ", ".join(
-    [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST, DOCKER_SCHEMA1_SIGNED,
-     DOCKER_SCHEMA1]
+    [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST, DOCKER_SCHEMA1_SIGNED, DOCKER_SCHEMA1]
 )
 
 # OCI distribution-spec: registries should accept manifests of at least 4 MiB.
@@ -139,8 +138,9 @@ class Manifest:
     digest: str
 
     @classmethod
-    def from_bytes(cls, raw: bytes, content_type: str | None,
-                   digest: str | None = None) -> Manifest:
+    def from_bytes(
+        cls, raw: bytes, content_type: str | None, digest: str | None = None
+    ) -> Manifest:
         """Build a manifest, computing (and, if given, checking) its digest."""
         algorithm = digest.split(":", 1)[0] if digest else "sha256"
         actual = digest_of(raw, algorithm)
@@ -180,8 +180,9 @@ class Manifest:
         found: list[Descriptor] = []
         if self.media_type in SCHEMA1_TYPES:
             for layer in doc.get("fsLayers") or []:
-                digest = check_digest(layer.get("blobSum") if isinstance(layer, dict) else None,
-                                      where)
+                digest = check_digest(
+                    layer.get("blobSum") if isinstance(layer, dict) else None, where
+                )
                 # schema1 does not carry sizes; -1 means "unknown".
                 found.append(Descriptor("", digest, -1))
         else:

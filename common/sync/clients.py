@@ -25,8 +25,9 @@ _clients: dict[tuple, RegistryClient] = {}
 _pid = os.getpid()
 
 
-def client_for(url: str, username: str | None, password: str | None, verify_tls: bool,
-               settings: Settings) -> RegistryClient:
+def client_for(
+    url: str, username: str | None, password: str | None, verify_tls: bool, settings: Settings
+) -> RegistryClient:
     """The process's client for this registry and identity (created on first use)."""
     global _pid
     # The password enters the key only as a hash: the dict may end up in a dump.
@@ -39,8 +40,9 @@ def client_for(url: str, username: str | None, password: str | None, verify_tls:
             _pid = os.getpid()
         client = _clients.get(key)
         if client is None:
-            client = RegistryClient(url, username=username, password=password,
-                                    verify_tls=verify_tls, settings=settings)
+            client = RegistryClient(
+                url, username=username, password=password, verify_tls=verify_tls, settings=settings
+            )
             _clients[key] = client
         return client
 
@@ -67,5 +69,6 @@ def endpoints_for(conn: Any, rule: dict[str, Any], settings: Settings) -> Endpoi
     return Endpoints(
         client_for(source["url"], su, sp, source["verify_tls"], settings),
         client_for(target["url"], tu, tp, target["verify_tls"], settings),
-        target["kind"], (tu, tp),
+        target["kind"],
+        (tu, tp),
     )

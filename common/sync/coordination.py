@@ -98,8 +98,11 @@ class RedisBlobCoordinator:
 
     def claim_upload(self, target_key: str, digest: str, ttl: float) -> bool:
         """True if this caller now owns the upload of ``digest`` to the target."""
-        return bool(self.client.set(self._key("up", target_key, digest), "1", nx=True,
-                                    px=max(1, int(ttl * 1000))))
+        return bool(
+            self.client.set(
+                self._key("up", target_key, digest), "1", nx=True, px=max(1, int(ttl * 1000))
+            )
+        )
 
     def release_upload(self, target_key: str, digest: str) -> None:
         self.client.delete(self._key("up", target_key, digest))

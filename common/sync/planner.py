@@ -49,14 +49,26 @@ def kind_of(source: RegistryClient, repository: str, tag: str) -> tuple[str, Kin
     return manifest.digest, classify(manifest)
 
 
-def _resolve(source: RegistryClient, target: RegistryClient, rule: Mapping[str, Any],
-             selector: Selector, repository: str, tag: str) -> Candidate | None:
+def _resolve(
+    source: RegistryClient,
+    target: RegistryClient,
+    rule: Mapping[str, Any],
+    selector: Selector,
+    repository: str,
+    tag: str,
+) -> Candidate | None:
     target_repo = map_repository(repository, rule["source_namespace"], rule["target_namespace"])
     try:
         found = kind_of(source, repository, tag)
     except FerryError as exc:
-        item = NewItem(repository, tag, target_repo, tag, status="failed",
-                       reason=f"cannot read source manifest: {exc}")
+        item = NewItem(
+            repository,
+            tag,
+            target_repo,
+            tag,
+            status="failed",
+            reason=f"cannot read source manifest: {exc}",
+        )
         return Candidate(item, None)
     if found is None:
         return None
@@ -73,22 +85,37 @@ def _resolve(source: RegistryClient, target: RegistryClient, rule: Mapping[str, 
         status = "up-to-date"
     elif there is not None and not rule["override"]:
         status, reason = "kept", f"target tag points to {there.digest}; override is off"
-    item = NewItem(repository, tag, target_repo, tag, kind=str(kind), source_digest=digest,
-                   status=status, digest=digest if status != "pending" else None, reason=reason)
+    item = NewItem(
+        repository,
+        tag,
+        target_repo,
+        tag,
+        kind=str(kind),
+        source_digest=digest,
+        status=status,
+        digest=digest if status != "pending" else None,
+        reason=reason,
+    )
     return Candidate(item, there.digest if there else None)
 
 
-def selected_repositories(source: RegistryClient, namespace: str,
-                          selector: Selector) -> Iterator[str]:
+def selected_repositories(
+    source: RegistryClient, namespace: str, selector: Selector
+) -> Iterator[str]:
     """The source's repositories under ``namespace`` that the rule selects, in catalog order."""
     for repository in source.iter_repositories(prefix=namespace + "/"):
         if selector.selects_repository(repository):
             yield repository
 
 
-def plan(source: RegistryClient, target: RegistryClient, rule: Mapping[str, Any],
-         *, threads: int = PLAN_THREADS, window: int = REPOSITORY_WINDOW
-         ) -> Iterator[list[Candidate]]:
+def plan(
+    source: RegistryClient,
+    target: RegistryClient,
+    rule: Mapping[str, Any],
+    *,
+    threads: int = PLAN_THREADS,
+    window: int = REPOSITORY_WINDOW,
+) -> Iterator[list[Candidate]]:
     """Yield, repository by repository in catalog order, the candidates the rule selects now.
 
     Up to ``window`` repositories are resolved at once (their tag lists by one
@@ -100,11 +127,14 @@ def plan(source: RegistryClient, target: RegistryClient, rule: Mapping[str, Any]
     def resolve(repository: str) -> list[Candidate]:
         tags = [t for t in source.iter_tags(repository) if selector.selects_tag(t)]
         found = tag_pool.map(
-            lambda tag: _resolve(source, target, rule, selector, repository, tag), tags)
+            lambda tag: _resolve(source, target, rule, selector, repository, tag), tags
+        )
         return [c for c in found if c is not None]
 
-    with ThreadPoolExecutor(threads, thread_name_prefix="ferry-plan-tag") as tag_pool, \
-            ThreadPoolExecutor(window, thread_name_prefix="ferry-plan-repo") as repo_pool:
+    with (
+        ThreadPoolExecutor(threads, thread_name_prefix="ferry-plan-tag") as tag_pool,
+        ThreadPoolExecutor(window, thread_name_prefix="ferry-plan-repo") as repo_pool,
+    ):
         in_flight: deque[Future[list[Candidate]]] = deque()
         for repository in selected_repositories(source, rule["source_namespace"], selector):
             in_flight.append(repo_pool.submit(resolve, repository))

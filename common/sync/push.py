@@ -48,13 +48,22 @@ def _kind(settings: Settings, rule: dict[str, Any], event: dict[str, Any]) -> st
     return str(found[1]) if found else None
 
 
-def _seed(conn: psycopg.Connection, rule: dict[str, Any], event: dict[str, Any], kind: str | None,
-          result: PushResult) -> None:
+def _seed(
+    conn: psycopg.Connection,
+    rule: dict[str, Any],
+    event: dict[str, Any],
+    kind: str | None,
+    result: PushResult,
+) -> None:
     item = NewItem(
-        source_repository=event["repository"], source_tag=event["tag"],
-        target_repository=map_repository(event["repository"], rule["source_namespace"],
-                                         rule["target_namespace"]),
-        target_tag=event["tag"], kind=kind, source_digest=event["digest"],
+        source_repository=event["repository"],
+        source_tag=event["tag"],
+        target_repository=map_repository(
+            event["repository"], rule["source_namespace"], rule["target_namespace"]
+        ),
+        target_tag=event["tag"],
+        kind=kind,
+        source_digest=event["digest"],
     )
     task = ev.open_push_task(conn, rule["id"], COALESCE_SECONDS)
     if task is not None:
@@ -77,8 +86,11 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
         event = ev.get_event(conn, event_id)
         if event is None or event["processed_at"] is not None:
             return result
-        rules = [r for r in ev.enabled_rules_on_source(conn, event["instance_id"])
-                 if Selector.from_rule(r).selects(event["repository"], event["tag"])]
+        rules = [
+            r
+            for r in ev.enabled_rules_on_source(conn, event["instance_id"])
+            if Selector.from_rule(r).selects(event["repository"], event["tag"])
+        ]
     if not rules:
         with transaction(settings) as conn:
             ev.claim_event(conn, event_id)
@@ -87,8 +99,9 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
         kind = _kind(settings, rules[0], event)
     except FerryError as exc:
         # The copy will meet the same problem and record it on the item.
-        log.warning("push of %s:%s: cannot read its kind: %s", event["repository"],
-                    event["tag"], exc)
+        log.warning(
+            "push of %s:%s: cannot read its kind: %s", event["repository"], event["tag"], exc
+        )
         kind = None
     with transaction(settings) as conn:
         # Claimed in the same transaction as the tasks: a crash before the

@@ -131,8 +131,7 @@ def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> Co
         finalize(row["task_id"], settings)
         return CopyResult("stopped")
     limit = target["max_concurrent_copies"] if target else 1
-    sem = TargetSemaphore(redis_client, str(rule["target_instance_id"]), limit,
-                          ttl=LEASE_SECONDS)
+    sem = TargetSemaphore(redis_client, str(rule["target_instance_id"]), limit, ttl=LEASE_SECONDS)
     token = sem.acquire(SLOT_WAIT_SECONDS)
     if token is None:
         return CopyResult("waiting", retry_in=0.5 + random.random())
@@ -142,8 +141,14 @@ def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> Co
         sem.release(token)
 
 
-def _copy_claimed(item_id: int, rule: dict[str, Any], settings: Settings,
-                  redis_client: redis.Redis, sem: TargetSemaphore, token: str) -> CopyResult:
+def _copy_claimed(
+    item_id: int,
+    rule: dict[str, Any],
+    settings: Settings,
+    redis_client: redis.Redis,
+    sem: TargetSemaphore,
+    token: str,
+) -> CopyResult:
     with transaction(settings) as conn:
         item = q.claim_item(conn, item_id, LEASE_SECONDS)
     if item is None:
@@ -151,8 +156,12 @@ def _copy_claimed(item_id: int, rule: dict[str, Any], settings: Settings,
     try:
         with transaction(settings) as conn:
             ends = endpoints_for(conn, rule, settings)
-        ensure_namespace(ends.target_kind, ends.target, item["target_repository"].split("/")[0],
-                         *ends.target_user)
+        ensure_namespace(
+            ends.target_kind,
+            ends.target,
+            item["target_repository"].split("/")[0],
+            *ends.target_user,
+        )
     except FerryError as exc:
         _finish(settings, item, status="failed", digest=None, kind=None, reason=str(exc))
         return CopyResult("failed")
@@ -160,8 +169,12 @@ def _copy_claimed(item_id: int, rule: dict[str, Any], settings: Settings,
     beat.start()
     try:
         outcome = copy_artifact(
-            ends.source, item["source_repository"], item["source_tag"],
-            ends.target, item["target_repository"], item["target_tag"],
+            ends.source,
+            item["source_repository"],
+            item["source_tag"],
+            ends.target,
+            item["target_repository"],
+            item["target_tag"],
             override=rule["override"],
             coordinator=RedisBlobCoordinator(redis_client),
             should_stop=beat.stop_requested.is_set,
@@ -181,14 +194,26 @@ def _record(settings: Settings, item: dict[str, Any], outcome: CopyOutcome) -> C
         reason = f"{reason}; {note}" if reason else note
     if status == "failed" and outcome.retryable and item["attempts"] < MAX_ATTEMPTS:
         with transaction(settings) as conn:
-            q.release_item(conn, item["id"], reason=f"attempt {item['attempts']}: {reason}",
-                           bytes_transferred=outcome.bytes_transferred)
+            q.release_item(
+                conn,
+                item["id"],
+                reason=f"attempt {item['attempts']}: {reason}",
+                bytes_transferred=outcome.bytes_transferred,
+            )
         # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
         return CopyResult("retrying", retry_in=2 ** item["attempts"] + random.random())
-    _finish(settings, item, status=status, digest=outcome.digest,
-            kind=str(outcome.kind) if outcome.kind else None, reason=reason,
-            bytes_transferred=outcome.bytes_transferred, blobs_skipped=outcome.blobs_skipped,
-            blobs_mounted=outcome.blobs_mounted, blobs_uploaded=outcome.blobs_uploaded)
+    _finish(
+        settings,
+        item,
+        status=status,
+        digest=outcome.digest,
+        kind=str(outcome.kind) if outcome.kind else None,
+        reason=reason,
+        bytes_transferred=outcome.bytes_transferred,
+        blobs_skipped=outcome.blobs_skipped,
+        blobs_mounted=outcome.blobs_mounted,
+        blobs_uploaded=outcome.blobs_uploaded,
+    )
     return CopyResult(status)
 
 
@@ -212,10 +237,15 @@ def finalize(task_uuid: UUID, settings: Settings) -> dict[str, Any] | None:
         return q.finalize_task(conn, task_uuid)
 
 
-def reconcile(settings: Settings, enqueue_copy: Callable[[int, str], None],
-              enqueue_plan: Callable[[UUID, str], None],
-              enqueue_event: Callable[[int], None] | None = None, *,
-              stale_seconds: float = 120.0, now: datetime | None = None) -> dict[str, int]:
+def reconcile(
+    settings: Settings,
+    enqueue_copy: Callable[[int, str], None],
+    enqueue_plan: Callable[[UUID, str], None],
+    enqueue_event: Callable[[int], None] | None = None,
+    *,
+    stale_seconds: float = 120.0,
+    now: datetime | None = None,
+) -> dict[str, int]:
     """Re-queue abandoned work and finish tasks whose callback was lost; returns counts.
 
     ``now`` lets tests move the clock past leases instead of sleeping.

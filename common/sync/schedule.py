@@ -24,14 +24,19 @@ def _start_or_skip(conn, rule: dict, trigger: str, message: str) -> UUID | None:
     running = q.open_tasks_of_rule(conn, rule["id"])
     if running:
         previous = q.get_task(conn, running[0])
-        q.skip_task(conn, rule, trigger,
-                    f"skipped: task {previous['task_id'] if previous else '?'} is still running")
+        q.skip_task(
+            conn,
+            rule,
+            trigger,
+            f"skipped: task {previous['task_id'] if previous else '?'} is still running",
+        )
         return None
     return q.create_task(conn, rule, trigger, message=message)["id"]
 
 
-def dispatch_due(settings: Settings, now: dt.datetime,
-                 enqueue_plan: Callable[[UUID, str], None]) -> dict[str, int]:
+def dispatch_due(
+    settings: Settings, now: dt.datetime, enqueue_plan: Callable[[UUID, str], None]
+) -> dict[str, int]:
     """Trigger every rule whose cron schedule is due at ``now``; returns counts."""
     started = skipped = 0
     with transaction(settings) as conn:
@@ -69,8 +74,12 @@ def dispatch_due(settings: Settings, now: dt.datetime,
     return {"started": started, "skipped": skipped}
 
 
-def rescan_all(settings: Settings, now: dt.datetime, interval_seconds: int,
-               enqueue_plan: Callable[[UUID, str], None]) -> dict[str, int]:
+def rescan_all(
+    settings: Settings,
+    now: dt.datetime,
+    interval_seconds: int,
+    enqueue_plan: Callable[[UUID, str], None],
+) -> dict[str, int]:
     """Rescan every enabled rule not rescanned within the interval (the webhook safety net)."""
     started = 0
     with transaction(settings) as conn:

@@ -15,8 +15,9 @@ from common.db.rules import get_rule
 from common.errors import Conflict, NotFound
 
 
-def trigger_rule(conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID | None,
-                 trigger: str = "manual") -> dict[str, Any]:
+def trigger_rule(
+    conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID | None, trigger: str = "manual"
+) -> dict[str, Any]:
     """A new Pending task for an enabled rule (409 for a disabled one)."""
     rule = get_rule(conn, rule_id, tenant_id)
     if rule is None:

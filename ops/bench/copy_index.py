@@ -47,24 +47,56 @@ def push_index(server: RegistryServer, repo: str, platforms: int) -> tuple[str, 
     for arch in ARCHES[:platforms]:
         layers = [os.urandom(n) for n in LAYERS]
         total += sum(LAYERS)
-        child = oci.push_image(s, server.url, repo, None, layers=layers,
-                               config={"architecture": arch, "os": "linux",
-                                       "rootfs": {"type": "layers", "diff_ids": []}})
-        children.append({"mediaType": child.media_type, "digest": child.digest,
-                         "size": len(child.body),
-                         "platform": {"architecture": arch, "os": "linux"}})
-    body = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_INDEX,
-                       "manifests": children}).encode()
+        child = oci.push_image(
+            s,
+            server.url,
+            repo,
+            None,
+            layers=layers,
+            config={
+                "architecture": arch,
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": []},
+            },
+        )
+        children.append(
+            {
+                "mediaType": child.media_type,
+                "digest": child.digest,
+                "size": len(child.body),
+                "platform": {"architecture": arch, "os": "linux"},
+            }
+        )
+    body = json.dumps(
+        {"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": children}
+    ).encode()
     return oci.push_manifest(s, server.url, repo, "v1", body, oci.OCI_INDEX).digest, total
 
 
 def ferry_copy(src: str, dst: str) -> tuple[dict, float]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FERRY_SRC_CREDS": "alice:alice-bench-pw",
-           "FERRY_DST_CREDS": "bob:bob-bench-pw"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "FERRY_SRC_CREDS": "alice:alice-bench-pw",
+        "FERRY_DST_CREDS": "bob:bob-bench-pw",
+    }
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "common.registry.cli", src, dst,
-                           "--plain-http", "--json", "--no-progress"],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "common.registry.cli",
+            src,
+            dst,
+            "--plain-http",
+            "--json",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     wall = time.monotonic() - started
     if proc.returncode != 0:
         raise SystemExit(f"ferry copy failed: {proc.stderr}")
@@ -81,26 +113,38 @@ def main() -> None:
     dst = RegistryServer(users={"bob": "bob-bench-pw"}, root=work / "dst").start()
     try:
         digest, total = push_index(src, "bench/app", args.platforms)
-        print(f"index {digest}: {args.platforms} platforms, {args.platforms * 4} blobs, "
-              f"{total / MiB:.1f} MiB")
-        rows: dict[str, list[tuple[float, float, dict]]] = {"cold": [], "repeated": [],
-                                                            "new tag": []}
+        print(
+            f"index {digest}: {args.platforms} platforms, {args.platforms * 4} blobs, "
+            f"{total / MiB:.1f} MiB"
+        )
+        rows: dict[str, list[tuple[float, float, dict]]] = {
+            "cold": [],
+            "repeated": [],
+            "new tag": [],
+        }
         for i in range(args.runs):
             target = f"{dst.host}/bench/app{i}"
-            for label, ref in (("cold", f"{target}:v1"), ("repeated", f"{target}:v1"),
-                               ("new tag", f"{target}:v2")):
+            for label, ref in (
+                ("cold", f"{target}:v1"),
+                ("repeated", f"{target}:v1"),
+                ("new tag", f"{target}:v2"),
+            ):
                 out, wall = ferry_copy(f"{src.host}/bench/app:v1", ref)
                 assert out["digest"] == digest, out
                 rows[label].append((wall, out["seconds"], out))
-        print(f"{'run':<10} {'status':<11} {'wall s (median)':>16} {'copy s (median)':>16} "
-              f"{'MiB sent':>9} {'blobs up/mnt/skip':>18}")
+        print(
+            f"{'run':<10} {'status':<11} {'wall s (median)':>16} {'copy s (median)':>16} "
+            f"{'MiB sent':>9} {'blobs up/mnt/skip':>18}"
+        )
         for label, results in rows.items():
             out = results[-1][2]
-            print(f"{label:<10} {out['status']:<11} "
-                  f"{statistics.median(r[0] for r in results):16.3f} "
-                  f"{statistics.median(r[1] for r in results):16.3f} "
-                  f"{out['bytes_transferred'] / MiB:9.1f} "
-                  f"{out['blobs_uploaded']:>8}/{out['blobs_mounted']}/{out['blobs_skipped']}")
+            print(
+                f"{label:<10} {out['status']:<11} "
+                f"{statistics.median(r[0] for r in results):16.3f} "
+                f"{statistics.median(r[1] for r in results):16.3f} "
+                f"{out['bytes_transferred'] / MiB:9.1f} "
+                f"{out['blobs_uploaded']:>8}/{out['blobs_mounted']}/{out['blobs_skipped']}"
+            )
     finally:
         src.cleanup()
         dst.cleanup()

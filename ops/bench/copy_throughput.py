@@ -55,21 +55,35 @@ def push_random_layer(base: str, repo: str, size: int) -> str:
     r.raise_for_status()
     layer = "sha256:" + h.hexdigest()
     s.put(r.headers["Location"] + f"&digest={layer}").raise_for_status()
-    cfg = json.dumps({"architecture": "amd64", "os": "linux",
-                      "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    cfg = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    ).encode()
     cfg_digest = "sha256:" + hashlib.sha256(cfg).hexdigest()
     r = s.post(f"{base}/v2/{repo}/blobs/uploads/")
     s.put(r.headers["Location"] + f"&digest={cfg_digest}", data=cfg).raise_for_status()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": cfg_digest, "size": len(cfg)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer, "size": size}],
-    }).encode()
-    s.put(f"{base}/v2/{repo}/manifests/v1", data=manifest,
-          headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
-          ).raise_for_status()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": cfg_digest,
+                "size": len(cfg),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer,
+                    "size": size,
+                }
+            ],
+        }
+    ).encode()
+    s.put(
+        f"{base}/v2/{repo}/manifests/v1",
+        data=manifest,
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    ).raise_for_status()
     return layer
 
 
@@ -83,22 +97,29 @@ def child(src: str, dst: str, chunk: str) -> None:
         mode = {"chunked_threshold": None}
     else:
         mode = {"chunked_threshold": 0, "chunk_size": int(chunk) * MiB}
-    with RegistryClient(src, settings=settings) as s, \
-            RegistryClient(dst, settings=settings, **mode) as d:
+    with (
+        RegistryClient(src, settings=settings) as s,
+        RegistryClient(dst, settings=settings, **mode) as d,
+    ):
         out = copy_artifact(s, "bench/big", "v1", d, "bench/big", "v1")
     print(json.dumps(out.to_dict()))
 
 
 def timed(cmd: list[str]) -> tuple[dict | None, int, float]:
     """(outcome JSON, peak RSS in KiB, wall seconds) of a command under /usr/bin/time -v."""
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", *cmd],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     if proc.returncode != 0:
         raise SystemExit(f"copy failed: {proc.stdout}\n{proc.stderr[-3000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.+)", proc.stderr)
     parts = [float(p) for p in wall.group(1).strip().split(":")]
-    seconds = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+    seconds = sum(p * 60**i for i, p in enumerate(reversed(parts)))
     return (json.loads(proc.stdout) if proc.stdout.startswith("{") else None), rss, seconds
 
 
@@ -106,8 +127,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--modes", default="cli,16,64,stream,skopeo",
-                    help="cli (ferry copy), a chunk size in MiB, 'stream' or 'skopeo'")
+    ap.add_argument(
+        "--modes",
+        default="cli,16,64,stream,skopeo",
+        help="cli (ferry copy), a chunk size in MiB, 'stream' or 'skopeo'",
+    )
     ap.add_argument("--child", nargs=3, metavar=("SRC", "DST", "CHUNK"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -119,10 +143,13 @@ def main() -> None:
     try:
         t0 = time.monotonic()
         push_random_layer(src.url, "bench/big", size)
-        print(f"pushed {args.size_mib} MiB random layer to the source in "
-              f"{time.monotonic() - t0:.1f}s")
-        print(f"{'mode':<22} {'copy s':>7} {'wall s':>7} {'MB/s':>7} {'MiB/s':>7} "
-              f"{'peak RSS MiB':>13}")
+        print(
+            f"pushed {args.size_mib} MiB random layer to the source in {time.monotonic() - t0:.1f}s"
+        )
+        print(
+            f"{'mode':<22} {'copy s':>7} {'wall s':>7} {'MB/s':>7} {'MiB/s':>7} "
+            f"{'peak RSS MiB':>13}"
+        )
         for mode in args.modes.split(","):
             for _ in range(args.runs):
                 dst = RegistryServer(root=Path(tempfile.mkdtemp(dir=work))).start()
@@ -130,19 +157,30 @@ def main() -> None:
                     if mode == "skopeo":
                         if not Path("/usr/bin/skopeo").exists():
                             break
-                        cmd = ["/usr/bin/skopeo", "copy", "--src-tls-verify=false",
-                               "--dest-tls-verify=false", f"docker://{src.host}/bench/big:v1",
-                               f"docker://{dst.host}/bench/big:v1"]
+                        cmd = [
+                            "/usr/bin/skopeo",
+                            "copy",
+                            "--src-tls-verify=false",
+                            "--dest-tls-verify=false",
+                            f"docker://{src.host}/bench/big:v1",
+                            f"docker://{dst.host}/bench/big:v1",
+                        ]
                         label = "skopeo (reference)"
                     elif mode == "cli":
-                        cmd = [sys.executable, "-m", "common.registry.cli",
-                               f"{src.host}/bench/big:v1", f"{dst.host}/bench/big:v1",
-                               "--plain-http", "--json", "--no-progress"]
+                        cmd = [
+                            sys.executable,
+                            "-m",
+                            "common.registry.cli",
+                            f"{src.host}/bench/big:v1",
+                            f"{dst.host}/bench/big:v1",
+                            "--plain-http",
+                            "--json",
+                            "--no-progress",
+                        ]
                         label = "ferry copy (defaults)"
                     else:
                         cmd = [sys.executable, __file__, "--child", src.url, dst.url, mode]
-                        label = "one streamed PATCH" if mode == "stream" else \
-                            f"chunked, {mode} MiB"
+                        label = "one streamed PATCH" if mode == "stream" else f"chunked, {mode} MiB"
                     out, rss, wall = timed(cmd)
                     if out is None:  # skopeo: no outcome, the wall time is the copy time
                         secs = wall
@@ -150,8 +188,11 @@ def main() -> None:
                         assert out["status"] == "copied", out
                         assert out["bytes_transferred"] >= size
                         secs = out["seconds"]
-                    print(f"{label:<22} {secs:7.2f} {wall:7.2f} {size / secs / 1e6:7.1f} "
-                          f"{size / secs / MiB:7.1f} {rss / 1024:13.1f}", flush=True)
+                    print(
+                        f"{label:<22} {secs:7.2f} {wall:7.2f} {size / secs / 1e6:7.1f} "
+                        f"{size / secs / MiB:7.1f} {rss / 1024:13.1f}",
+                        flush=True,
+                    )
                 finally:
                     dst.cleanup()
     finally:

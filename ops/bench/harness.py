@@ -33,14 +33,21 @@ class Ferry:
     settings: Any
 
     def call(self, method: str, path: str, body: object = None) -> Any:
-        r = self.app.test_client().open(f"/api/v1{path}", method=method, json=body,
-                                        headers={"Authorization": f"Bearer {self.token}"})
+        r = self.app.test_client().open(
+            f"/api/v1{path}",
+            method=method,
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
         assert r.status_code < 300, (path, r.status_code, r.get_json())
         return r.get_json()
 
     def instance(self, name: str, registry: Any, user: str, password: str) -> dict:
-        return self.call("POST", "/instances", {"name": name, "url": registry.url,
-                                                 "username": user, "password": password})
+        return self.call(
+            "POST",
+            "/instances",
+            {"name": name, "url": registry.url, "username": user, "password": password},
+        )
 
     def wait(self, task_id: str) -> dict:
         while True:
@@ -52,8 +59,9 @@ class Ferry:
     def worker(self, concurrency: int, pool: str = "prefork") -> Any:
         from tests.support.worker import WorkerProcess
 
-        return WorkerProcess(self.settings, concurrency=concurrency, name="bench",
-                             pool=pool).start()
+        return WorkerProcess(
+            self.settings, concurrency=concurrency, name="bench", pool=pool
+        ).start()
 
 
 @contextmanager
@@ -64,11 +72,15 @@ def ferry() -> Iterator[Ferry]:
         admin.execute(f'CREATE DATABASE "{db_name}"')
     db_url = ADMIN_URL.rsplit("/", 1)[0] + "/" + db_name
     redis.Redis.from_url(REDIS_URL).flushdb()
-    os.environ.update({
-        "FERRY_DATABASE_URL": db_url, "FERRY_REDIS_URL": REDIS_URL,
-        "FERRY_SECRET_KEYS": Fernet.generate_key().decode(),
-        "FERRY_DATA_DIR": tempfile.mkdtemp(prefix="ferry-bench-"), "FERRY_LOG_LEVEL": "WARNING",
-    })
+    os.environ.update(
+        {
+            "FERRY_DATABASE_URL": db_url,
+            "FERRY_REDIS_URL": REDIS_URL,
+            "FERRY_SECRET_KEYS": Fernet.generate_key().decode(),
+            "FERRY_DATA_DIR": tempfile.mkdtemp(prefix="ferry-bench-"),
+            "FERRY_LOG_LEVEL": "WARNING",
+        }
+    )
     from api.app import create_app
     from common.db import close_pool, transaction
     from common.db.migrate import upgrade

@@ -47,27 +47,41 @@ def main() -> None:
             live = LiveServer(f.app).start()
             created = f.instance("src", src, "alice", "alice-pw")
             dst_id = f.instance("dst", dst, "bob", "bob-pw")["id"]
-            f.call("POST", "/rules", {"name": "on-push",
-                                      "source": {"instance_id": created["id"],
-                                                 "namespace": "project"},
-                                      "target": {"instance_id": dst_id}})
+            f.call(
+                "POST",
+                "/rules",
+                {
+                    "name": "on-push",
+                    "source": {"instance_id": created["id"], "namespace": "project"},
+                    "target": {"instance_id": dst_id},
+                },
+            )
             src.stop()
-            src.extra_config["notifications"] = {"endpoints": [{
-                "name": "ferry", "url": f"{live.url}/api/v1/webhooks/{created['id']}",
-                "headers": {"Authorization": [f"Bearer {created['webhook_secret']}"]},
-                "timeout": "2s", "threshold": 5, "backoff": "100ms"}]}
+            src.extra_config["notifications"] = {
+                "endpoints": [
+                    {
+                        "name": "ferry",
+                        "url": f"{live.url}/api/v1/webhooks/{created['id']}",
+                        "headers": {"Authorization": [f"Bearer {created['webhook_secret']}"]},
+                        "timeout": "2s",
+                        "threshold": 5,
+                        "backoff": "100ms",
+                    }
+                ]
+            }
             src.start()
             worker = f.worker(args.concurrency)
             s_src, s_dst = src.session(), dst.session()
             try:
                 for i in range(args.pushes):
                     layer = os.urandom(int(args.size_mib * MiB))
-                    pushed = oci.push_image(s_src, src.url, "project/app", f"v{i}",
-                                            layers=[layer])
+                    pushed = oci.push_image(s_src, src.url, "project/app", f"v{i}", layers=[layer])
                     start = time.monotonic()
                     while True:
-                        r = s_dst.head(f"{dst.url}/v2/project/app/manifests/v{i}",
-                                       headers={"Accept": oci.ACCEPT})
+                        r = s_dst.head(
+                            f"{dst.url}/v2/project/app/manifests/v{i}",
+                            headers={"Accept": oci.ACCEPT},
+                        )
                         if r.headers.get("Docker-Content-Digest") == pushed.digest:
                             break
                         if time.monotonic() - start > 60:
@@ -83,9 +97,11 @@ def main() -> None:
 
     ordered = sorted(latencies)
     p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-    print(f"{len(latencies)} pushes of {args.size_mib:g} MiB: "
-          f"p50 {statistics.median(ordered):.3f}s, p95 {p95:.3f}s, "
-          f"min {ordered[0]:.3f}s, max {ordered[-1]:.3f}s")
+    print(
+        f"{len(latencies)} pushes of {args.size_mib:g} MiB: "
+        f"p50 {statistics.median(ordered):.3f}s, p95 {p95:.3f}s, "
+        f"min {ordered[0]:.3f}s, max {ordered[-1]:.3f}s"
+    )
 
 
 if __name__ == "__main__":

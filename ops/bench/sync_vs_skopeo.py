@@ -46,8 +46,9 @@ from tests.support.registry import RegistryServer  # noqa: E402
 KiB, MiB = 1024, 1024 * 1024
 
 
-def seed(src: RegistryServer, repos: int, tags: int, base_mib: int, unique_kib: int,
-         threads: int) -> tuple[list[str], int, list[tuple[str, str]]]:
+def seed(
+    src: RegistryServer, repos: int, tags: int, base_mib: int, unique_kib: int, threads: int
+) -> tuple[list[str], int, list[tuple[str, str]]]:
     """Push the data set; (repositories, unique bytes, (repository, digest) of each blob)."""
     session = src.session()
     bases = [os.urandom(base_mib * MiB) for _ in range(5)]
@@ -61,10 +62,16 @@ def seed(src: RegistryServer, repos: int, tags: int, base_mib: int, unique_kib: 
         total, ds = 0, []
         for t in range(tags):
             own = os.urandom(unique_kib * KiB)
-            config = {"architecture": "amd64", "os": "linux", "repo": repo, "tag": t,
-                      "rootfs": {"type": "layers", "diff_ids": []}}
-            pushed = oci.push_image(s, src.url, repo, f"v{t}", layers=[bases[i % 5], own],
-                                    config=config)
+            config = {
+                "architecture": "amd64",
+                "os": "linux",
+                "repo": repo,
+                "tag": t,
+                "rootfs": {"type": "layers", "diff_ids": []},
+            }
+            pushed = oci.push_image(
+                s, src.url, repo, f"v{t}", layers=[bases[i % 5], own], config=config
+            )
             doc = json.loads(pushed.body)
             total += len(own) + doc["config"]["size"]
             ds += [(repo, doc["layers"][1]["digest"]), (repo, doc["config"]["digest"])]
@@ -75,14 +82,17 @@ def seed(src: RegistryServer, repos: int, tags: int, base_mib: int, unique_kib: 
             unique_bytes += total
             digests += ds
     unique_bytes += sum(len(b) for b in bases)
-    digests += [(repo_names[i], "sha256:" + hashlib.sha256(b).hexdigest())
-                for i, b in enumerate(bases[:repos])]
+    digests += [
+        (repo_names[i], "sha256:" + hashlib.sha256(b).hexdigest())
+        for i, b in enumerate(bases[:repos])
+    ]
     session.close()
     return repo_names, unique_bytes, digests
 
 
-def ferry_sync(src: RegistryServer, dst: RegistryServer, concurrency: int,
-               pool: str) -> dict[str, Any]:
+def ferry_sync(
+    src: RegistryServer, dst: RegistryServer, concurrency: int, pool: str
+) -> dict[str, Any]:
     """Cold sync and no-op resync through the API and a real worker."""
     from common.db import transaction
 
@@ -90,9 +100,15 @@ def ferry_sync(src: RegistryServer, dst: RegistryServer, concurrency: int,
     with harness.ferry() as f:
         src_id = f.instance("src", src, "alice", "alice-pw")["id"]
         dst_id = f.instance("dst", dst, "bob", "bob-pw")["id"]
-        rule = f.call("POST", "/rules", {"name": "bench",
-                                         "source": {"instance_id": src_id, "namespace": "bench"},
-                                         "target": {"instance_id": dst_id}})["id"]
+        rule = f.call(
+            "POST",
+            "/rules",
+            {
+                "name": "bench",
+                "source": {"instance_id": src_id, "namespace": "bench"},
+                "target": {"instance_id": dst_id},
+            },
+        )["id"]
         worker = f.worker(concurrency, pool)
         try:
             for label in ("cold", "noop"):
@@ -110,9 +126,11 @@ def ferry_sync(src: RegistryServer, dst: RegistryServer, concurrency: int,
                                       AS span
                            FROM sync_items i JOIN sync_tasks t ON t.id = i.task_id
                            WHERE t.task_id = %s AND i.status <> 'up-to-date'""",
-                        (task["task_id"],)).fetchone()
+                        (task["task_id"],),
+                    ).fetchone()
                 figures[f"{label}_stats"] = {
-                    k: (round(float(v), 2) if v is not None else None) for k, v in stats.items()}
+                    k: (round(float(v), 2) if v is not None else None) for k, v in stats.items()
+                }
         finally:
             worker.stop()
     return figures
@@ -123,17 +141,34 @@ def skopeo_sync(src: RegistryServer, dst: RegistryServer, repos: list[str]) -> d
     if not shutil.which("skopeo"):
         return {}
     work = Path(tempfile.mkdtemp(prefix="ferry-skopeo-"))
-    spec = {src.host: {"tls-verify": False,
-                       "credentials": {"username": "alice", "password": "alice-pw"},
-                       "images": {repo: [] for repo in repos}}}
+    spec = {
+        src.host: {
+            "tls-verify": False,
+            "credentials": {"username": "alice", "password": "alice-pw"},
+            "images": {repo: [] for repo in repos},
+        }
+    }
     (work / "sync.yaml").write_text(json.dumps(spec))
     figures = {}
     for label in ("cold", "noop"):
         start = time.monotonic()
         subprocess.run(
-            ["skopeo", "sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false",
-             "--dest-creds", "bob:bob-pw", str(work / "sync.yaml"), f"{dst.host}/bench"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                "skopeo",
+                "sync",
+                "--src",
+                "yaml",
+                "--dest",
+                "docker",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                "bob:bob-pw",
+                str(work / "sync.yaml"),
+                f"{dst.host}/bench",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             env={**os.environ, "HOME": str(work)},
         )
         figures[f"{label}_seconds"] = time.monotonic() - start
@@ -141,8 +176,9 @@ def skopeo_sync(src: RegistryServer, dst: RegistryServer, repos: list[str]) -> d
     return figures
 
 
-def raw_copy(src: RegistryServer, dst: RegistryServer, blobs: list[tuple[str, str]],
-             threads: int) -> float:
+def raw_copy(
+    src: RegistryServer, dst: RegistryServer, blobs: list[tuple[str, str]], threads: int
+) -> float:
     """Seconds to GET every unique blob and PUT it to a fresh registry, in parallel."""
     local = threading.local()
 
@@ -157,8 +193,11 @@ def raw_copy(src: RegistryServer, dst: RegistryServer, blobs: list[tuple[str, st
         loc = up.headers["Location"]
         loc = loc if loc.startswith("http") else dst.url + loc
         sep = "&" if "?" in loc else "?"
-        done = s_dst.put(f"{loc}{sep}digest={digest}", data=r.iter_content(1 << 20),
-                         headers={"Content-Type": "application/octet-stream"})
+        done = s_dst.put(
+            f"{loc}{sep}digest={digest}",
+            data=r.iter_content(1 << 20),
+            headers={"Content-Type": "application/octet-stream"},
+        )
         assert done.status_code == 201, done.text
 
     start = time.monotonic()
@@ -174,20 +213,25 @@ def main() -> None:
     parser.add_argument("--base-mib", type=int, default=30)
     parser.add_argument("--unique-kib", type=int, default=600)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--pool", default="prefork", choices=("prefork", "threads"),
-                        help="Celery worker pool")
+    parser.add_argument(
+        "--pool", default="prefork", choices=("prefork", "threads"), help="Celery worker pool"
+    )
     args = parser.parse_args()
 
     servers = [RegistryServer(users={"alice": "alice-pw"}).start()] + [
-        RegistryServer(users={"bob": "bob-pw"}).start() for _ in range(3)]
+        RegistryServer(users={"bob": "bob-pw"}).start() for _ in range(3)
+    ]
     src, dst_ferry, dst_skopeo, dst_raw = servers
     try:
         t = time.monotonic()
-        repos, unique, digests = seed(src, args.repos, args.tags, args.base_mib,
-                                      args.unique_kib, args.concurrency)
-        print(f"data set: {len(repos)} repositories, {len(repos) * args.tags} tags, "
-              f"{unique / MiB:.0f} MiB unique in {len(digests)} blobs "
-              f"(seeded in {time.monotonic() - t:.1f}s)")
+        repos, unique, digests = seed(
+            src, args.repos, args.tags, args.base_mib, args.unique_kib, args.concurrency
+        )
+        print(
+            f"data set: {len(repos)} repositories, {len(repos) * args.tags} tags, "
+            f"{unique / MiB:.0f} MiB unique in {len(digests)} blobs "
+            f"(seeded in {time.monotonic() - t:.1f}s)"
+        )
         ferry = ferry_sync(src, dst_ferry, args.concurrency, args.pool)
         skopeo = skopeo_sync(src, dst_skopeo, repos)
         raw = raw_copy(src, dst_raw, digests, args.concurrency)
@@ -200,12 +244,16 @@ def main() -> None:
     if skopeo:
         print(f"{'skopeo sync':28}{skopeo['cold_seconds']:>10.1f}{skopeo['noop_seconds']:>11.2f}")
     print(f"{'raw parallel blob copy':28}{raw:>10.1f}")
-    print(f"ferry bytes uploaded / unique bytes: {ferry['cold_bytes'] / unique:.3f} "
-          f"({ferry['cold_bytes'] / MiB:.0f} MiB / {unique / MiB:.0f} MiB); "
-          f"no-op resync uploaded {ferry['noop_bytes']} bytes")
+    print(
+        f"ferry bytes uploaded / unique bytes: {ferry['cold_bytes'] / unique:.3f} "
+        f"({ferry['cold_bytes'] / MiB:.0f} MiB / {unique / MiB:.0f} MiB); "
+        f"no-op resync uploaded {ferry['noop_bytes']} bytes"
+    )
     if skopeo:
-        print(f"skopeo / ferry: cold {skopeo['cold_seconds'] / ferry['cold_seconds']:.2f}x, "
-              f"no-op {skopeo['noop_seconds'] / ferry['noop_seconds']:.2f}x")
+        print(
+            f"skopeo / ferry: cold {skopeo['cold_seconds'] / ferry['cold_seconds']:.2f}x, "
+            f"no-op {skopeo['noop_seconds'] / ferry['noop_seconds']:.2f}x"
+        )
     print(f"ferry cold / raw copy: {ferry['cold_seconds'] / raw:.2f}")
     print(f"ferry cold items: {ferry['cold_stats']}")
 

@@ -55,28 +55,43 @@ def main() -> None:
 
     source = post("/instances", {"name": "source", "url": SOURCE})
     target = post("/instances", {"name": "target", "url": TARGET})
-    rule = post("/rules", {"name": "library-to-mirror",
-                           "source": {"instance_id": source["id"], "namespace": "library"},
-                           "target": {"instance_id": target["id"], "namespace": "mirror"}})
+    rule = post(
+        "/rules",
+        {
+            "name": "library-to-mirror",
+            "source": {"instance_id": source["id"], "namespace": "library"},
+            "target": {"instance_id": target["id"], "namespace": "mirror"},
+        },
+    )
     config = {
         "version": 0.1,
-        "storage": {"filesystem": {"rootdirectory": "/var/lib/registry"},
-                    "delete": {"enabled": True}},
+        "storage": {
+            "filesystem": {"rootdirectory": "/var/lib/registry"},
+            "delete": {"enabled": True},
+        },
         "http": {"addr": ":5000"},
-        "notifications": {"endpoints": [{
-            "name": "ferry",
-            "url": f"http://api:8000/api/v1/webhooks/{source['id']}",
-            "headers": {"Authorization": [f"Bearer {source['webhook_secret']}"]},
-            "timeout": "2s", "threshold": 5, "backoff": "1s",
-        }]},
+        "notifications": {
+            "endpoints": [
+                {
+                    "name": "ferry",
+                    "url": f"http://api:8000/api/v1/webhooks/{source['id']}",
+                    "headers": {"Authorization": [f"Bearer {source['webhook_secret']}"]},
+                    "timeout": "2s",
+                    "threshold": 5,
+                    "backoff": "1s",
+                }
+            ]
+        },
     }
     # JSON is YAML; written last so the registry restarts only when all is ready.
     (SHARED / "source-config.yml").write_text(json.dumps(config))
     state = {"tenant_id": str(tenant_id), "token": token, "rule_id": rule["id"]}
     state_path.write_text(json.dumps(state))
     print(f"demo-setup: done. FERRY_URL=http://localhost:8000 FERRY_TOKEN={token}")
-    print("demo-setup: push to localhost:5001/library/<name>:<tag>; "
-          "it appears on localhost:5002/mirror/<name>:<tag>")
+    print(
+        "demo-setup: push to localhost:5001/library/<name>:<tag>; "
+        "it appears on localhost:5002/mirror/<name>:<tag>"
+    )
 
 
 if __name__ == "__main__":

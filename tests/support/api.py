@@ -43,8 +43,9 @@ def assert_error(resp: Any, code: int, *fields: str) -> dict:
     return body
 
 
-def instance_body(registry: Any, name: str = "reg", user: str | None = None,
-                  **extra: Any) -> dict[str, Any]:
+def instance_body(
+    registry: Any, name: str = "reg", user: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """A POST /instances body for a test registry, with its first user's credentials."""
     body: dict[str, Any] = {"name": name, "url": registry.url}
     if registry.users:
@@ -54,18 +55,26 @@ def instance_body(registry: Any, name: str = "reg", user: str | None = None,
     return body
 
 
-def create_instance(client: Any, tenant: Tenant, registry: Any, name: str = "reg",
-                    **extra: Any) -> dict:
+def create_instance(
+    client: Any, tenant: Tenant, registry: Any, name: str = "reg", **extra: Any
+) -> dict:
     """Register ``registry`` for ``tenant``; the 201 body."""
-    r = client.post("/api/v1/instances", json=instance_body(registry, name, **extra),
-                    headers=tenant.headers)
+    r = client.post(
+        "/api/v1/instances", json=instance_body(registry, name, **extra), headers=tenant.headers
+    )
     assert r.status_code == 201, r.get_json()
     return r.get_json()
 
 
-def rule_body(source_id: Any, target_id: Any, name: str = "sync-prod", *,
-              namespace: str = "project", target_namespace: str = "",
-              **extra: Any) -> dict[str, Any]:
+def rule_body(
+    source_id: Any,
+    target_id: Any,
+    name: str = "sync-prod",
+    *,
+    namespace: str = "project",
+    target_namespace: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
     """A POST /rules body; ``source``/``target`` entries in ``extra`` are merged."""
     body: dict[str, Any] = {
         "name": name,
@@ -84,8 +93,10 @@ def raw_rows_text(settings: Settings) -> str:
     """Every row of every table, as PostgreSQL's text form (bytea as hex)."""
     chunks = []
     with psycopg.connect(settings.require_database_url()) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
         for table in tables:
             for (text,) in conn.execute(f'SELECT t::text FROM "{table}" t'):
                 chunks.append(text)

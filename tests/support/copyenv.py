@@ -50,8 +50,9 @@ def unique(prefix: str = "r") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
-def client(server_or_url: RegistryServer | str, user: str | None = None,
-           password: str | None = None, **kw) -> RegistryClient:
+def client(
+    server_or_url: RegistryServer | str, user: str | None = None, password: str | None = None, **kw
+) -> RegistryClient:
     url = server_or_url if isinstance(server_or_url, str) else server_or_url.url
     if isinstance(server_or_url, RegistryServer) and user and password is None:
         password = server_or_url.users[user]

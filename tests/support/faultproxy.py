@@ -31,8 +31,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te",
-              "trailer", "upgrade"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+}
 
 
 @dataclass
@@ -94,8 +101,11 @@ class FaultProxy:
 
     def count(self, method: str, pattern: str, outcome: str | None = None) -> int:
         with self._lock:
-            return sum(1 for m, p, o in self.log if m == method and re.search(pattern, p)
-                       and (outcome is None or o == outcome))
+            return sum(
+                1
+                for m, p, o in self.log
+                if m == method and re.search(pattern, p) and (outcome is None or o == outcome)
+            )
 
     def _match(self, method: str, path: str) -> Fault | None:
         with self._lock:
@@ -132,8 +142,9 @@ class FaultProxy:
                 return self.rfile.read(length) if length else b""
 
             def _reset(self) -> None:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                           struct.pack("ii", 1, 0))
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
                 self.connection.close()
                 self.close_connection = True
 
@@ -147,16 +158,22 @@ class FaultProxy:
             def _forward(self, path: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
                 try:
-                    conn.request(self.command, path, body=body or None,
-                                 headers=self._headers_out(body))
+                    conn.request(
+                        self.command, path, body=body or None, headers=self._headers_out(body)
+                    )
                     resp = conn.getresponse()
                     data = resp.read()
                     return resp.status, resp.getheaders(), data
                 finally:
                     conn.close()
 
-            def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes,
-                       truncate: bool = False) -> None:
+            def _reply(
+                self,
+                status: int,
+                headers: list[tuple[str, str]],
+                data: bytes,
+                truncate: bool = False,
+            ) -> None:
                 self.send_response(status)
                 has_length = False
                 for k, v in headers:
@@ -189,8 +206,9 @@ class FaultProxy:
                 action = fault.action if fault else "forward"
                 proxy._record(self.command, path, action)
                 if fault and fault.action == "status":
-                    data = json.dumps({"errors": [{"code": "UNAVAILABLE",
-                                                   "message": "injected fault"}]}).encode()
+                    data = json.dumps(
+                        {"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]}
+                    ).encode()
                     hdrs = [("Content-Type", "application/json"), *fault.headers.items()]
                     self._reply(fault.status, hdrs, data)
                     return
@@ -210,8 +228,9 @@ class FaultProxy:
                 if fault and fault.action == "reset_after":
                     self._reset()
                     return
-                self._reply(status, headers, data, truncate=bool(fault and
-                                                                 fault.action == "truncate"))
+                self._reply(
+                    status, headers, data, truncate=bool(fault and fault.action == "truncate")
+                )
 
             def _partial(self, path: str, body: bytes) -> None:
                 host, port = proxy.upstream.rsplit(":", 1)
@@ -247,8 +266,9 @@ class FaultProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:

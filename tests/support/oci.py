@@ -43,53 +43,94 @@ def push_blob(s: requests.Session, base: str, repo: str, data: bytes) -> str:
     if loc.startswith("/"):
         loc = base + loc
     sep = "&" if "?" in loc else "?"
-    r = s.put(f"{loc}{sep}digest={digest}", data=data,
-              headers={"Content-Type": "application/octet-stream"})
+    r = s.put(
+        f"{loc}{sep}digest={digest}",
+        data=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     r.raise_for_status()
     return digest
 
 
-def push_manifest(s: requests.Session, base: str, repo: str, ref: str, body: bytes,
-                  media_type: str) -> Pushed:
-    r = s.put(f"{base}/v2/{repo}/manifests/{ref}", data=body,
-              headers={"Content-Type": media_type})
+def push_manifest(
+    s: requests.Session, base: str, repo: str, ref: str, body: bytes, media_type: str
+) -> Pushed:
+    r = s.put(f"{base}/v2/{repo}/manifests/{ref}", data=body, headers={"Content-Type": media_type})
     r.raise_for_status()
     return Pushed(sha256(body), media_type, body)
 
 
-def push_image(s: requests.Session, base: str, repo: str, tag: str | None, *,
-               layers: list[bytes] | None = None, oci: bool = True,
-               config: dict | None = None) -> Pushed:
+def push_image(
+    s: requests.Session,
+    base: str,
+    repo: str,
+    tag: str | None,
+    *,
+    layers: list[bytes] | None = None,
+    oci: bool = True,
+    config: dict | None = None,
+) -> Pushed:
     """An image manifest (OCI or Docker schema2) with the given layers."""
     layers = layers if layers is not None else [os.urandom(1024)]
-    cfg = json.dumps(config or {"architecture": "amd64", "os": "linux",
-                                "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    cfg = json.dumps(
+        config
+        or {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    ).encode()
     layer_type, config_type, mtype = (
-        (OCI_LAYER, OCI_CONFIG, OCI_MANIFEST) if oci
-        else (DOCKER_LAYER, DOCKER_CONFIG, DOCKER_MANIFEST))
+        (OCI_LAYER, OCI_CONFIG, OCI_MANIFEST)
+        if oci
+        else (DOCKER_LAYER, DOCKER_CONFIG, DOCKER_MANIFEST)
+    )
     manifest = {
         "schemaVersion": 2,
         "mediaType": mtype,
-        "config": {"mediaType": config_type, "digest": push_blob(s, base, repo, cfg),
-                   "size": len(cfg)},
-        "layers": [{"mediaType": layer_type, "digest": push_blob(s, base, repo, layer),
-                    "size": len(layer)} for layer in layers],
+        "config": {
+            "mediaType": config_type,
+            "digest": push_blob(s, base, repo, cfg),
+            "size": len(cfg),
+        },
+        "layers": [
+            {"mediaType": layer_type, "digest": push_blob(s, base, repo, layer), "size": len(layer)}
+            for layer in layers
+        ],
     }
     body = json.dumps(manifest, indent=3).encode()  # unusual formatting: bytes must survive
     return push_manifest(s, base, repo, tag or sha256(body), body, mtype)
 
 
-def push_index(s: requests.Session, base: str, repo: str, tag: str, *,
-               platforms: tuple[str, ...] = ("amd64", "arm64"), oci: bool = True) -> Pushed:
+def push_index(
+    s: requests.Session,
+    base: str,
+    repo: str,
+    tag: str,
+    *,
+    platforms: tuple[str, ...] = ("amd64", "arm64"),
+    oci: bool = True,
+) -> Pushed:
     """A multi-arch index (OCI index or Docker manifest list) with one child per platform."""
     children = []
     for arch in platforms:
-        child = push_image(s, base, repo, None, oci=oci, layers=[os.urandom(2048)],
-                           config={"architecture": arch, "os": "linux",
-                                   "rootfs": {"type": "layers", "diff_ids": []}})
-        children.append({"mediaType": child.media_type, "digest": child.digest,
-                         "size": len(child.body),
-                         "platform": {"architecture": arch, "os": "linux"}})
+        child = push_image(
+            s,
+            base,
+            repo,
+            None,
+            oci=oci,
+            layers=[os.urandom(2048)],
+            config={
+                "architecture": arch,
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": []},
+            },
+        )
+        children.append(
+            {
+                "mediaType": child.media_type,
+                "digest": child.digest,
+                "size": len(child.body),
+                "platform": {"architecture": arch, "os": "linux"},
+            }
+        )
     mtype = OCI_INDEX if oci else DOCKER_LIST
     body = json.dumps({"schemaVersion": 2, "mediaType": mtype, "manifests": children}).encode()
     return push_manifest(s, base, repo, tag, body, mtype)
@@ -97,15 +138,18 @@ def push_index(s: requests.Session, base: str, repo: str, tag: str, *,
 
 def push_chart(s: requests.Session, base: str, repo: str, tag: str) -> Pushed:
     """A Helm chart as an OCI artifact (config media type = Helm config)."""
-    cfg = json.dumps({"name": repo.rsplit("/", 1)[-1], "version": tag,
-                      "apiVersion": "v2"}).encode()
+    cfg = json.dumps({"name": repo.rsplit("/", 1)[-1], "version": tag, "apiVersion": "v2"}).encode()
     chart = os.urandom(4096)
     manifest = {
         "schemaVersion": 2,
-        "config": {"mediaType": HELM_CONFIG, "digest": push_blob(s, base, repo, cfg),
-                   "size": len(cfg)},
-        "layers": [{"mediaType": HELM_CHART, "digest": push_blob(s, base, repo, chart),
-                    "size": len(chart)}],
+        "config": {
+            "mediaType": HELM_CONFIG,
+            "digest": push_blob(s, base, repo, cfg),
+            "size": len(cfg),
+        },
+        "layers": [
+            {"mediaType": HELM_CHART, "digest": push_blob(s, base, repo, chart), "size": len(chart)}
+        ],
     }
     body = json.dumps(manifest).encode()
     return push_manifest(s, base, repo, tag, body, OCI_MANIFEST)

@@ -197,8 +197,9 @@ class TokenServer:
                 scopes = [s for v in query.get("scope", []) for s in v.split(" ") if s]
                 access = [a for a in (server._granted(user, s) for s in scopes) if a]
                 with server._lock:
-                    server.requests.append({"user": user, "scopes": scopes,
-                                            "service": query.get("service", [""])[0]})
+                    server.requests.append(
+                        {"user": user, "scopes": scopes, "service": query.get("service", [""])[0]}
+                    )
                     expired = server.expired_first > 0
                     if expired:
                         server.expired_first -= 1
@@ -223,8 +224,9 @@ class TokenServer:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(self.cert_path, self.key_path)
             self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:

@@ -17,8 +17,15 @@ from common.settings import Settings, child_environment
 class WorkerProcess:
     """``celery -A worker.celery_app worker`` on every queue, stopped by process group."""
 
-    def __init__(self, settings: Settings, *, queues: str = "push,plan,copy",
-                 concurrency: int = 2, name: str = "test", pool: str = "prefork") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        queues: str = "push,plan,copy",
+        concurrency: int = 2,
+        name: str = "test",
+        pool: str = "prefork",
+    ) -> None:
         self.settings = settings
         self.queues = queues
         self.concurrency = concurrency
@@ -31,12 +38,30 @@ class WorkerProcess:
         env = child_environment(self.settings)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-                 "--queues", self.queues, "--concurrency", str(self.concurrency),
-                 "--pool", self.pool,
-                 "--hostname", f"{self.name}-{os.getpid()}-{time.monotonic_ns()}@%h",
-                 "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "worker.celery_app",
+                    "worker",
+                    "--queues",
+                    self.queues,
+                    "--concurrency",
+                    str(self.concurrency),
+                    "--pool",
+                    self.pool,
+                    "--hostname",
+                    f"{self.name}-{os.getpid()}-{time.monotonic_ns()}@%h",
+                    "--loglevel",
+                    "INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

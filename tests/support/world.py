@@ -32,8 +32,13 @@ class Api:
     def get(self, path: str, expect: int | tuple[int, ...] = 200, **kw: Any) -> Any:
         return self._do("GET", path, expect, **kw)
 
-    def post(self, path: str, body: Any = None, expect: int | tuple[int, ...] = (200, 201, 202),
-             **kw: Any) -> Any:
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        expect: int | tuple[int, ...] = (200, 201, 202),
+        **kw: Any,
+    ) -> Any:
         return self._do("POST", path, expect, json=body, **kw)
 
     def delete(self, path: str, expect: int | tuple[int, ...] = (200, 204)) -> Any:
@@ -49,8 +54,13 @@ class Api:
             "resource_types": fields.pop("resource_types", ["image", "chart"]),
             "target": {"instance_id": target, "namespace": fields.pop("target_namespace", "")},
         }
-        for key in ("repository_filter", "tag_filter", "repository_exclude", "tag_exclude",
-                    "filter_syntax"):
+        for key in (
+            "repository_filter",
+            "tag_filter",
+            "repository_exclude",
+            "tag_exclude",
+            "filter_syntax",
+        ):
             if key in fields:
                 body["source"][key] = fields.pop(key)
         for key in ("cross_tenant", "account_id", "username", "password"):
