@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from api.errors import ErrorSchema
-from common.health import readiness
+from common.services.health import readiness
 
 blp = Blueprint("health", __name__, description="Process liveness and readiness.")
 

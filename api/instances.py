@@ -18,7 +18,7 @@ from api.schemas.instances import (
     WebhookSecretSchema,
     present_instance,
 )
-from common import instances
+from common.services import instances
 
 blp = TenantBlueprint(
     "instances",

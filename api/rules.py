@@ -17,7 +17,7 @@ from api.schemas.rules import (
     RuleSchema,
     present_rule,
 )
-from common import rule_service
+from common.services import rules as rule_service
 
 blp = TenantBlueprint(
     "rules",

@@ -15,7 +15,7 @@ from common.db import tasks as q
 from common.db import transaction
 from common.db.rules import get_rule
 from common.errors import NotFound
-from common.sync import service
+from common.services import tasks as service
 from common.sync.clients import endpoints_for
 from common.sync.planner import plan
 from worker.dispatch import enqueue_plan

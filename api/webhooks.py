@@ -14,12 +14,12 @@ from marshmallow import Schema, fields
 
 from api.auth import app_settings
 from api.errors import ErrorSchema, error_response
-from common import webhooks
 from common.db import events as ev
 from common.db import transaction
 from common.db.instances import get_instance
+from common.domain import webhooks
 from common.errors import ValidationError
-from common.tokens import matches
+from common.security.tokens import matches
 from worker.dispatch import enqueue_push_event
 
 blp = Blueprint(

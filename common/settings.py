@@ -22,7 +22,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Loopback and private ranges are allowed by default: Ferry is self-hosted and
 # most registries it talks to live on the same network. Link-local and metadata
-# addresses are refused by common.netpolicy regardless of these lists.
+# addresses are refused by common.security.netpolicy regardless of these lists.
 DEFAULT_ALLOW_NETWORKS = "0.0.0.0/0,::/0"
 DEFAULT_DENY_NETWORKS = ""
 

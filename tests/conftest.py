@@ -17,7 +17,7 @@ import pytest
 import redis as redis_lib
 from cryptography.fernet import Fernet
 
-from common.embedded import pid_alive
+from common.runtime.embedded import pid_alive
 from common.settings import Settings, get_settings, load_settings
 from tests.support.registry import RegistryServer
 from tests.support.worker import WorkerProcess

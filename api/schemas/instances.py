@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 from marshmallow.validate import Length, OneOf, Range
 
 from api.schemas.base import Bool, ReadOnlyTolerant, Text
-from common.instances import KINDS, MAX_PASSWORD, MAX_USERNAME
+from common.services.instances import KINDS, MAX_PASSWORD, MAX_USERNAME
 
 URL_DESCRIPTION = (
     "Base URL of the registry: `http` or `https`, host and optional port, nothing else "

@@ -13,8 +13,8 @@ from marshmallow import EXCLUDE, Schema, fields
 from marshmallow.validate import Length, OneOf
 
 from api.schemas.base import Bool, ReadOnlyTolerant, Text
-from common.instances import MAX_PASSWORD, MAX_USERNAME
-from common.rules import MAX_NAMESPACE_LENGTH, MAX_PATTERN_LENGTH, RESOURCE_TYPES, SYNTAXES
+from common.domain.rules import MAX_NAMESPACE_LENGTH, MAX_PATTERN_LENGTH, RESOURCE_TYPES, SYNTAXES
+from common.services.instances import MAX_PASSWORD, MAX_USERNAME
 
 FILTER_HELP = (
     "Full match; empty selects everything. In `filter_syntax` (regex: Python regular "
@@ -295,7 +295,7 @@ class RuleQuerySchema(Schema):
 
 def present_rule(row: dict) -> dict:
     """The API view of a rule row: nested, and without the password."""
-    from common.rule_service import spec_from_row
+    from common.services.rules import spec_from_row
 
     view = spec_from_row(row)
     view.update({k: row[k] for k in ("id", "next_run_at", "created_at", "updated_at")})

@@ -7,7 +7,7 @@ from uuid import UUID
 import psycopg
 
 from common.errors import Conflict
-from common.tokens import hash_token, new_token
+from common.security.tokens import hash_token, new_token
 
 
 def create_tenant(conn: psycopg.Connection, name: str) -> tuple[UUID, str]:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import requests
 
 from common.errors import AuthError, NetworkPolicyError, RegistryError
-from common.netpolicy import check_url
+from common.security.netpolicy import check_url
 from common.settings import Settings
 
 log = logging.getLogger("ferry.registry.auth")

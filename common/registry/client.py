@@ -4,7 +4,7 @@ One ``requests.Session`` per client keeps connections alive; every request has
 a timeout and is retried with exponential backoff and jitter on connection
 errors, 5xx and 429 (honouring Retry-After), never on 400/401/403/404, which
 become errors a person can act on. Every host contacted (the registry, token
-realms, redirect and upload targets) passes :func:`common.netpolicy.check_url`.
+realms, redirect and upload targets) passes :func:`common.security.netpolicy.check_url`.
 Blob operations live in :mod:`common.registry.blobs`.
 """
 
@@ -36,7 +36,6 @@ from common.errors import (
     RegistryUnavailable,
     RepositoryNotFound,
 )
-from common.netpolicy import check_url, parse_registry_url
 from common.registry import auth as _auth
 from common.registry.auth import DEFAULT_TOKEN_CACHE, Authenticator, Scopes, TokenCache
 from common.registry.blobs import (
@@ -54,6 +53,7 @@ from common.registry.media import (
     check_repository,
     is_digest,
 )
+from common.security.netpolicy import check_url, parse_registry_url
 from common.settings import Settings, get_settings
 
 log = logging.getLogger("ferry.registry")

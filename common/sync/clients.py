@@ -13,12 +13,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from common.credentials import source_credentials, target_credentials
-from common.crypto import SecretBox
 from common.db.instances import get_instance
 from common.errors import NotFound
 from common.registry import RegistryClient
+from common.security.crypto import SecretBox
 from common.settings import Settings
+from common.sync.credentials import source_credentials, target_credentials
 
 _lock = threading.Lock()
 _clients: dict[tuple, RegistryClient] = {}

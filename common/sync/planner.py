@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.db.tasks import NewItem
+from common.domain.rules import Selector, map_repository
 from common.errors import FerryError, ManifestNotFound
 from common.registry import RegistryClient, classify
 from common.registry.media import Kind
-from common.rules import Selector, map_repository
 
 PLAN_THREADS = 8
 REPOSITORY_WINDOW = 4

@@ -18,8 +18,8 @@ from common.db import events as ev
 from common.db import tasks as q
 from common.db import transaction
 from common.db.tasks import NewItem
+from common.domain.rules import Selector, map_repository
 from common.errors import FerryError
-from common.rules import Selector, map_repository
 from common.settings import Settings
 from common.sync.clients import endpoints_for
 from common.sync.planner import kind_of

@@ -24,11 +24,11 @@ from common.db.events import purge_processed, unprocessed_events
 from common.db.instances import get_instance
 from common.db.rules import get_rule
 from common.errors import FerryError
-from common.namespaces import ensure_namespace
 from common.registry import CopyOutcome, copy_artifact
 from common.settings import Settings
 from common.sync.clients import endpoints_for
-from common.sync.coordination import RedisBlobCoordinator, TargetSemaphore
+from common.sync.leases import RedisBlobCoordinator, TargetSemaphore
+from common.sync.namespaces import ensure_namespace
 from common.sync.planner import plan
 
 log = logging.getLogger(__name__)

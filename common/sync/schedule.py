@@ -15,7 +15,7 @@ from uuid import UUID
 from common.db import tasks as q
 from common.db import transaction
 from common.db.rules import COLUMNS as RULE_COLUMNS
-from common.rules import next_run
+from common.domain.rules import next_run
 from common.settings import Settings
 
 

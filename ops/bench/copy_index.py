@@ -7,7 +7,7 @@ Usage (from the repository root):
 The source holds an OCI index with one image per platform (config + layers of
 256 KiB, 4 MiB and 24 MiB of random bytes, so small, in-memory and streamed uploads
 all occur). Both registries use htpasswd authentication. Each run is a fresh
-``python -m common.registry.cli`` process:
+``python -m common.cli.copy`` process:
 
 * cold: into a new target repository (every blob crosses the wire);
 * repeated: the same copy again (the target tag already has the digest: up-to-date);
@@ -85,7 +85,7 @@ def ferry_copy(src: str, dst: str) -> tuple[dict, float]:
         [
             sys.executable,
             "-m",
-            "common.registry.cli",
+            "common.cli.copy",
             src,
             dst,
             "--plain-http",

@@ -6,7 +6,7 @@ Usage (from the repository root):
 
 For each upload mode the copy runs in a child process under ``/usr/bin/time -v``
 (peak RSS of the copying process) and prints MB/s (1 MB = 10^6 bytes) and MiB/s.
-The first row is ``ferry copy`` itself (``python -m common.registry.cli``, default
+The first row is ``ferry copy`` itself (``python -m common.cli.copy``, default
 settings); the others call ``copy_artifact`` with an explicit upload mode, and
 ``skopeo`` (if installed) is a reference for what the two registries allow. Every
 run goes to a fresh target registry so that all bytes cross the wire.
@@ -170,7 +170,7 @@ def main() -> None:
                         cmd = [
                             sys.executable,
                             "-m",
-                            "common.registry.cli",
+                            "common.cli.copy",
                             f"{src.host}/bench/big:v1",
                             f"{dst.host}/bench/big:v1",
                             "--plain-http",

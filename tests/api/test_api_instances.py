@@ -11,8 +11,8 @@ from ipaddress import ip_network
 import pytest
 
 from api.app import create_app
-from common.crypto import SecretBox
-from common.tokens import matches
+from common.security.crypto import SecretBox
+from common.security.tokens import matches
 from tests.support.api import (
     assert_error,
     create_instance,

@@ -1,6 +1,6 @@
 """Registry credentials: which ones a rule uses, and checking them against the registry.
 
-Passwords are stored only as Fernet tokens (``common.crypto.SecretBox``) and
+Passwords are stored only as Fernet tokens (``common.security.crypto.SecretBox``) and
 decrypted here, at the moment of use. :func:`check_registry` is the one place
 the API talks to a registry: it proves that the registry answers ``/v2/``,
 accepts the credentials, and (optionally) lets them push to a repository.
@@ -12,10 +12,10 @@ from collections.abc import Mapping
 
 import psycopg
 
-from common.crypto import SecretBox
 from common.db.instances import get_instance
 from common.errors import NotFound
 from common.registry import RegistryClient, RetryPolicy
+from common.security.crypto import SecretBox
 from common.settings import Settings
 
 # The repository below the target namespace used to prove push permission; the

@@ -44,8 +44,8 @@ def up() -> None:
     import time
 
     from common.db.migrate import upgrade
-    from common.embedded import servers_for
-    from common.supervisor import Supervisor, ensure_flower_auth, ensure_secret_key
+    from common.runtime.embedded import servers_for
+    from common.runtime.supervisor import Supervisor, ensure_flower_auth, ensure_secret_key
 
     started = time.monotonic()
     settings = current_settings()
@@ -79,8 +79,8 @@ def _exec_role(role: str, **kwargs: object) -> None:
     """Replace this process with one role of Ferry (for containers and service managers)."""
     import os
 
+    from common.runtime.supervisor import role_argv
     from common.settings import child_environment
-    from common.supervisor import role_argv
 
     settings = current_settings()
     if settings.embedded:
@@ -142,7 +142,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply pending database migrations (safe to run twice or concurrently)."""
     from common.db.migrate import upgrade
-    from common.embedded import servers_for
+    from common.runtime.embedded import servers_for
 
     with servers_for(current_settings()) as live:
         applied = upgrade(live.require_database_url())
@@ -166,7 +166,7 @@ def tenant_create(name: str, as_json: bool) -> None:
     from common.db import connect
     from common.db.migrate import upgrade
     from common.db.tenants import create_tenant
-    from common.embedded import servers_for
+    from common.runtime.embedded import servers_for
 
     name = name.strip()
     if not name or len(name) > 128:
@@ -195,11 +195,11 @@ def keys_rotate() -> None:
 
     Put the new key first, keep the old ones after it, run this, then drop the old keys.
     """
-    from common.crypto import SecretBox
     from common.db import connect
     from common.db.migrate import upgrade
-    from common.embedded import servers_for
-    from common.keys import rotate_secrets
+    from common.runtime.embedded import servers_for
+    from common.security.crypto import SecretBox
+    from common.services.keys import rotate_secrets
 
     settings = current_settings()
     box = SecretBox(settings)  # fails before touching the database when no key is set
@@ -217,8 +217,8 @@ def keys_rotate() -> None:
 
 def _register_commands() -> None:
     """Commands that live beside the code they drive."""
-    from common.cli_tasks import tasks_command, trigger_command
-    from common.registry.cli import copy_command
+    from common.cli.copy import copy_command
+    from common.cli.tasks import tasks_command, trigger_command
 
     for command in (copy_command, trigger_command, tasks_command):
         main.add_command(command)

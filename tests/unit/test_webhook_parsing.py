@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from common.domain.webhooks import parse
 from common.errors import ValidationError
-from common.webhooks import parse
 
 DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

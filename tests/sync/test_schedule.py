@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from common.rules import next_run
+from common.domain.rules import next_run
 from common.sync.schedule import dispatch_due, rescan_all
 
 T0 = dt.datetime(2026, 11, 29, 10, 2, tzinfo=dt.UTC)

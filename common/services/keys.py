@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from common.crypto import SecretBox
 from common.db import instances, rules
+from common.security.crypto import SecretBox
 
 
 @dataclass(frozen=True)

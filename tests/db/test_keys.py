@@ -8,13 +8,13 @@ import pytest
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
-from common.cli import main
-from common.crypto import SecretBox
+from common.cli.main import main
 from common.db import instances, rules
 from common.db.tenants import create_tenant
 from common.errors import ConfigError
-from common.keys import rotate_secrets
-from common.tokens import hash_token
+from common.security.crypto import SecretBox
+from common.security.tokens import hash_token
+from common.services.keys import rotate_secrets
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 

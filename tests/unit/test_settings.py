@@ -78,7 +78,7 @@ def test_secret_key_never_echoed():
 
 
 def test_only_settings_reads_the_environment():
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     readers = [
         str(p.relative_to(root))
         for pkg in ("api", "worker", "common")

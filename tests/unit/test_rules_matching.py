@@ -6,8 +6,7 @@ import datetime as dt
 
 import pytest
 
-from common.errors import ValidationError
-from common.rules import (
+from common.domain.rules import (
     Selector,
     check_namespace,
     check_resource_types,
@@ -17,6 +16,7 @@ from common.rules import (
     map_repository,
     next_run,
 )
+from common.errors import ValidationError
 
 # (source repository, source namespace, target namespace) -> target repository
 MAPPING = [

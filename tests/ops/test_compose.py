@@ -9,10 +9,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from common.cli import main as ferry_cli
+from common.cli.main import main as ferry_cli
 from common.settings import load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 FERRY_SERVICES = {name: svc for name, svc in SERVICES.items() if svc.get("image") == "ferry:local"}

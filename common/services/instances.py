@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from common import db as database
-from common.credentials import check_registry, instance_credentials
-from common.crypto import SecretBox
 from common.db import instances as q
 from common.errors import (
     AuthError,
@@ -28,9 +26,11 @@ from common.errors import (
     RegistryError,
     ValidationError,
 )
-from common.netpolicy import check_host, parse_registry_url
+from common.security.crypto import SecretBox
+from common.security.netpolicy import check_host, parse_registry_url
+from common.security.tokens import hash_token
 from common.settings import Settings
-from common.tokens import hash_token
+from common.sync.credentials import check_registry, instance_credentials
 
 KINDS = ("distribution", "harbor")
 WEBHOOK_SECRET_PREFIX = "fwh_"

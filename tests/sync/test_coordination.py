@@ -8,7 +8,7 @@ import time
 import pytest
 import redis as redis_lib
 
-from common.sync.coordination import RedisBlobCoordinator, TargetSemaphore
+from common.sync.leases import RedisBlobCoordinator, TargetSemaphore
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from common.registry.cli import copy_command, parse_reference
+from common.cli.copy import copy_command, parse_reference
 from common.settings import get_settings
 from tests.support import oci
 from tests.support.copyenv import Tenants, secret, unique
 
 pytest_plugins = ["tests.support.copy_fixtures"]
 pytestmark = pytest.mark.usefixtures("no_secret_logs")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SRC_CREDS = "alice:alice-Secr3t-pw"
 DST_CREDS = "bob:bob-Secr3t-pw"
 
@@ -171,7 +171,7 @@ def test_as_a_subprocess(tenants: Tenants) -> None:
         [
             sys.executable,
             "-m",
-            "common.registry.cli",
+            "common.cli.copy",
             f"{tenants.src.host}/{repo}:0.1.0",
             f"{tenants.dst.host}/{repo}",
             "--plain-http",
@@ -191,7 +191,7 @@ def test_as_a_subprocess(tenants: Tenants) -> None:
         [
             sys.executable,
             "-m",
-            "common.registry.cli",
+            "common.cli.copy",
             f"{tenants.src.host}/{repo}:nope",
             f"{tenants.dst.host}/{repo}",
             "--plain-http",

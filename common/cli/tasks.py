@@ -7,7 +7,7 @@ import time
 
 import click
 
-from common.apiclient import FerryApi
+from common.cli.apiclient import FerryApi
 from common.settings import load_settings
 
 FINAL = {"Succeeded", "PartiallySucceeded", "Failed", "Stopped", "Skipped"}

@@ -18,12 +18,10 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from common import db as database
-from common import rules
-from common.credentials import PERMISSION_CHECK_REPOSITORY, check_registry
-from common.crypto import SecretBox
 from common.db import instances as instances_q
 from common.db import rules as q
 from common.db.tasks import finalize_task
+from common.domain import rules
 from common.errors import (
     AuthError,
     Conflict,
@@ -33,8 +31,10 @@ from common.errors import (
     RegistryUnavailable,
     ValidationError,
 )
+from common.security.crypto import SecretBox
+from common.services.tasks import stop_rule_tasks
 from common.settings import Settings
-from common.sync.service import stop_rule_tasks
+from common.sync.credentials import PERMISSION_CHECK_REPOSITORY, check_registry
 
 FILTER_FIELDS = ("repository_filter", "tag_filter", "repository_exclude", "tag_exclude")
 CROSS_TENANT_FIELDS = ("account_id", "username", "password")

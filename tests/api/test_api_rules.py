@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from common.crypto import SecretBox
+from common.security.crypto import SecretBox
 from tests.support.api import (
     Tenant,
     assert_error,
