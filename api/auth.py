@@ -15,8 +15,7 @@ from uuid import UUID
 from flask import current_app, g, request
 from flask_smorest import Api, Blueprint, abort
 
-from common.db import transaction
-from common.db.tenants import tenant_for_token
+from common.services import tenants
 from common.settings import Settings
 
 SECURITY_SCHEME = "bearerAuth"
@@ -26,7 +25,7 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ferry"'}
 def require_tenant() -> UUID:
     """The tenant owning the request's bearer token; aborts with 401 otherwise.
 
-    The token is looked up by its SHA-256 (see ``common.db.tenants``), so
+    The token is looked up by its SHA-256 (see ``common.services.tenants``), so
     neither the token nor timing reveals stored tokens. Cached in ``g.tenant_id``.
     """
     cached = g.get("tenant_id")
@@ -40,8 +39,7 @@ def require_tenant() -> UUID:
             message="Authentication required: send 'Authorization: Bearer <token>'.",
             headers=_CHALLENGE,
         )
-    with transaction(app_settings()) as conn:
-        tenant_id = tenant_for_token(conn, token)
+    tenant_id = tenants.authenticate(app_settings(), token)
     if tenant_id is None:
         abort(401, message="The token is not valid (unknown or revoked).", headers=_CHALLENGE)
     g.tenant_id = tenant_id

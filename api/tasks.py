@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from itertools import islice
-from typing import Any
 
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from api.auth import TenantBlueprint, app_settings, require_tenant
 from api.errors import ErrorSchema
-from common.db import tasks as q
-from common.db import transaction
-from common.db.rules import get_rule
-from common.errors import NotFound
+from common.domain import models, vocab
+from common.domain.vocab import ItemStatus, TaskStatus
 from common.services import tasks as service
-from common.sync.clients import endpoints_for
-from common.sync.planner import plan
+from common.services.preview import preview_rule
 from worker.dispatch import enqueue_plan
 
 blp = TenantBlueprint(
@@ -27,19 +22,9 @@ blp = TenantBlueprint(
     description="Sync tasks: trigger, log, items, stop, retry, preview.",
 )
 
-TRIGGERS = ("manual", "push", "schedule")
-TASK_STATUSES = (
-    "Pending",
-    "InProgress",
-    "Succeeded",
-    "PartiallySucceeded",
-    "Failed",
-    "Stopped",
-    "Skipped",
-)
-# A preview lists the source live: deeper pages than this are refused work.
-MAX_PREVIEW_OFFSET = 100_000
-OUTCOMES = ("pending", "running", "copied", "up-to-date", "kept", "failed", "stopped")
+TRIGGERS = tuple(vocab.Trigger)
+TASK_STATUSES = tuple(TaskStatus)
+OUTCOMES = tuple(ItemStatus)
 
 
 class TaskStartedSchema(Schema):
@@ -74,8 +59,8 @@ class TaskSchema(Schema):
     stopped = fields.Integer(metadata={"example": 0})
     bytes_transferred = fields.Integer(metadata={"example": 104857600})
 
-    def _retry_of(self, task: dict[str, Any]) -> str | None:
-        return task.get("retry_of_task_id")
+    def _retry_of(self, task: models.Task) -> str | None:
+        return task.retry_of_task_id
 
 
 class ItemSchema(Schema):
@@ -121,13 +106,6 @@ class PreviewSchema(Schema):
     target_digest = fields.String(allow_none=True)
 
 
-def _rule_of_tenant(conn, rule_id, tenant_id) -> dict[str, Any]:
-    rule = get_rule(conn, rule_id, tenant_id)
-    if rule is None:
-        raise NotFound(f"rule {rule_id} not found")
-    return rule
-
-
 @blp.route("/rules/<uuid:rule_id>/trigger")
 class Trigger(MethodView):
     @blp.response(202, TaskStartedSchema)
@@ -135,12 +113,10 @@ class Trigger(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="The rule is disabled.")
     def post(self, rule_id):
         """Start a manual sync task of the rule now."""
-        tenant_id = require_tenant()
-        with transaction(app_settings()) as conn:
-            task = service.trigger_rule(conn, rule_id, tenant_id, "manual")
+        task = service.trigger_rule(app_settings(), require_tenant(), rule_id)
         # Only after the commit: the worker must find the row.
-        enqueue_plan(task["id"], task["trigger"])
-        return {"task_id": task["task_id"], "status": task["status"]}
+        enqueue_plan(task.id, task.trigger)
+        return {"task_id": task.task_id, "status": task.status}
 
 
 @blp.route("/rules/<uuid:rule_id>/tasks")
@@ -150,15 +126,13 @@ class RuleTasks(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
     def get(self, rule_id, pagination_parameters):
         """The rule's task log, newest first."""
-        tenant_id = require_tenant()
-        with transaction(app_settings()) as conn:
-            _rule_of_tenant(conn, rule_id, tenant_id)
-            rows, total = q.list_tasks(
-                conn,
-                rule_id,
-                limit=pagination_parameters.page_size,
-                offset=pagination_parameters.first_item,
-            )
+        rows, total = service.list_tasks(
+            app_settings(),
+            require_tenant(),
+            rule_id,
+            limit=pagination_parameters.page_size,
+            offset=pagination_parameters.first_item,
+        )
         pagination_parameters.item_count = total
         return rows
 
@@ -169,18 +143,7 @@ class Task(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     def get(self, task_id):
         """One task with its figures (live while it runs)."""
-        tenant_id = require_tenant()
-        with transaction(app_settings()) as conn:
-            return _with_retry_of(conn, q.find_task(conn, task_id, tenant_id))
-
-
-def _with_retry_of(conn, task: dict[str, Any]) -> dict[str, Any]:
-    if task.get("retry_of"):
-        row = conn.execute(
-            "SELECT task_id FROM sync_tasks WHERE id = %s", (task["retry_of"],)
-        ).fetchone()
-        task["retry_of_task_id"] = row["task_id"] if row else None
-    return task
+        return service.get_task(app_settings(), require_tenant(), task_id)
 
 
 @blp.route("/tasks/<string:task_id>/items")
@@ -191,16 +154,15 @@ class TaskItems(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     def get(self, args, task_id, pagination_parameters):
         """The task's items, optionally only those with one outcome."""
-        tenant_id = require_tenant()
-        with transaction(app_settings()) as conn:
-            task = q.find_task(conn, task_id, tenant_id)
-            rows, total = q.list_items(
-                conn,
-                task["id"],
-                status=args.get("status"),
-                limit=pagination_parameters.page_size,
-                offset=pagination_parameters.first_item,
-            )
+        status = args.get("status")
+        rows, total = service.list_items(
+            app_settings(),
+            require_tenant(),
+            task_id,
+            status=ItemStatus(status) if status else None,
+            limit=pagination_parameters.page_size,
+            offset=pagination_parameters.first_item,
+        )
         pagination_parameters.item_count = total
         return rows
 
@@ -212,13 +174,7 @@ class Stop(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="The task already finished.")
     def post(self, task_id):
         """Stop a task: pending items never start, running copies stop between chunks."""
-        tenant_id = require_tenant()
-        with transaction(app_settings()) as conn:
-            task_uuid = service.stop_task(conn, task_id, tenant_id)
-        # After the commit, so that a copy finishing meanwhile is seen (or sees us).
-        with transaction(app_settings()) as conn:
-            q.finalize_task(conn, task_uuid)
-            return q.find_task(conn, task_id, tenant_id)
+        return service.stop_task(app_settings(), require_tenant(), task_id)
 
 
 @blp.route("/tasks/<string:task_id>/retry")
@@ -232,11 +188,10 @@ class Retry(MethodView):
     )
     def post(self, task_id):
         """Start a new task with only the failed items of this one."""
-        tenant_id = require_tenant()
-        with transaction(app_settings()) as conn:
-            task = service.retry_task(conn, task_id, tenant_id)
-        enqueue_plan(task["id"], task["trigger"])
-        return {"task_id": task["task_id"], "status": task["status"]}
+        task = service.retry_task(app_settings(), require_tenant(), task_id)
+        # Only after the commit: the worker must find the row.
+        enqueue_plan(task.id, task.trigger)
+        return {"task_id": task.task_id, "status": task.status}
 
 
 @blp.route("/rules/<uuid:rule_id>/preview")
@@ -247,20 +202,16 @@ class Preview(MethodView):
     @blp.alt_response(502, schema=ErrorSchema, description="A registry failed to answer.")
     def get(self, rule_id, pagination_parameters):
         """What the rule selects now and whether the target has it; copies nothing."""
-        tenant_id = require_tenant()
-        settings = app_settings()
-        with transaction(settings) as conn:
-            rule = _rule_of_tenant(conn, rule_id, tenant_id)
-            ends = endpoints_for(conn, rule, settings)
-        first, size = pagination_parameters.first_item, pagination_parameters.page_size
-        if first > MAX_PREVIEW_OFFSET:
-            return []
-        candidates = (c for batch in plan(ends.source, ends.target, rule) for c in batch)
-        # One more than the page tells whether another page exists without listing it all.
-        window = list(islice(candidates, first, first + size + 1))
-        if len(window) <= size:
-            pagination_parameters.item_count = first + len(window)
+        page = preview_rule(
+            app_settings(),
+            require_tenant(),
+            rule_id,
+            offset=pagination_parameters.first_item,
+            size=pagination_parameters.page_size,
+        )
+        if page.item_count is not None:
+            pagination_parameters.item_count = page.item_count
         return [
             {**asdict(c.item), "target_has_it": c.target_has_it, "target_digest": c.target_digest}
-            for c in window[:size]
+            for c in page.candidates
         ]

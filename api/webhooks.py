@@ -14,12 +14,9 @@ from marshmallow import Schema, fields
 
 from api.auth import app_settings
 from api.errors import ErrorSchema, error_response
-from common.db import events as ev
-from common.db import transaction
-from common.db.instances import get_instance
 from common.domain import webhooks
 from common.errors import ValidationError
-from common.security.tokens import matches
+from common.services.webhooks import secret_matches, store_pushes
 from worker.dispatch import enqueue_push_event
 
 blp = Blueprint(
@@ -47,13 +44,11 @@ class WebhookResultSchema(Schema):
     )
 
 
-def _authorized(instance: dict | None) -> bool:
+def _bearer_secret() -> str | None:
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    if instance is None or scheme.lower() != "bearer" or not secret.strip():
-        return False
-    return matches(
-        secret.strip(), instance["webhook_secret_hash"], instance["webhook_secret_prev_hash"]
-    )
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
 
 
 @blp.route("/webhooks/<uuid:instance_id>")
@@ -66,10 +61,8 @@ class Webhook(MethodView):
     def post(self, instance_id):
         """Receive a registry's push notification (Bearer webhook secret of the instance)."""
         settings = app_settings()
-        with transaction(settings) as conn:
-            instance = get_instance(conn, instance_id)
         # An unknown instance and a wrong secret look the same to the caller.
-        if not _authorized(instance):
+        if not secret_matches(settings, instance_id, _bearer_secret()):
             return error_response(401, "missing or wrong webhook secret for this instance")
         mimetype = request.mimetype or ""
         if mimetype not in CONTENT_TYPES:
@@ -83,20 +76,8 @@ class Webhook(MethodView):
             parsed = webhooks.parse(raw, str(instance_id))
         except ValidationError as exc:
             return error_response(400, exc.message, exc.errors)
-        new_ids = []
-        with transaction(settings) as conn:
-            for push in parsed.pushes:
-                event_id = ev.store_event(
-                    conn,
-                    instance_id,
-                    dedup_key=push.dedup_key,
-                    repository=push.repository,
-                    tag=push.tag,
-                    digest=push.digest,
-                    payload=push.raw,
-                )
-                if event_id is not None:
-                    new_ids.append(event_id)
+        new_ids = store_pushes(settings, instance_id, parsed.pushes)
+        # Only after the commit: the worker must find the rows.
         for event_id in new_ids:
             enqueue_push_event(event_id)
         return {

@@ -16,7 +16,11 @@
         ├── DigestMismatch          bytes do not hash to the digest they claim
         └── UploadError             a blob upload session failed irrecoverably
 
-Messages are meant for people and never contain secrets.
+Messages are meant for people and never contain secrets. ``origin`` names the
+registry endpoint whose request failed (set by :mod:`common.registry`, compared
+by identity), so a copy can tell a source's failure from a target's; it sits on
+the base class because a network-policy refusal met mid-request (a redirect, a
+token realm) needs it as much as a RegistryError does.
 """
 
 from __future__ import annotations
@@ -26,12 +30,16 @@ class FerryError(Exception):
     """Base of every error Ferry raises on purpose."""
 
     retryable: bool = False
+    origin: object | None = None
 
-    def __init__(self, message: str = "", *, retryable: bool | None = None) -> None:
+    def __init__(
+        self, message: str = "", *, retryable: bool | None = None, origin: object | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if retryable is not None:
             self.retryable = retryable
+        self.origin = origin
 
     def __str__(self) -> str:
         return self.message

@@ -1,8 +1,10 @@
-"""Shared fixtures: real PostgreSQL, real Redis, real registries, real workers.
+"""Fixtures every layer shares: real PostgreSQL, real Redis, settings, the app, registries.
 
 PostgreSQL: one database per test session (and per xdist worker), migrated with
 the real migrations; tables are emptied after each test that used it.
-Redis: the local server, one database index per xdist worker, flushed after use.
+Redis: the local server, one database index per test process (each xdist worker
+claims its own with a lock key, so no two sessions share one), emptied after use.
+Each folder's conftest.py holds the fixtures only that layer uses.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 
 import psycopg
 import pytest
@@ -19,11 +20,10 @@ from cryptography.fernet import Fernet
 
 from common.runtime.embedded import pid_alive
 from common.settings import Settings, get_settings, load_settings
+from tests.support.databases import create_database, drop_database
 from tests.support.registry import RegistryServer
-from tests.support.worker import WorkerProcess
 
-# Where the test services are; CI and developer machines run them locally.
-ADMIN_URL = os.environ.get("FERRY_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Where the test Redis is; CI and developer machines run it locally.
 REDIS_BASE = os.environ.get("FERRY_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 TEST_KEY = Fernet.generate_key().decode()
 
@@ -39,16 +39,13 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     from common.db.migrate import upgrade
 
     name = f"ferry_test_{_worker_index(request.config)}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    url = create_database(name)
     upgrade(url)
     yield url
     from common.db import close_pool
 
     close_pool()
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(name)
 
 
 REDIS_LOCK = "ferry:test-session"
@@ -82,13 +79,18 @@ def _claim_redis_db() -> int:
                 if holder and not pid_alive(int(holder)):
                     claimed = bool(client.eval(_TAKEOVER, 1, REDIS_LOCK, holder, me, CLAIM_SECONDS))
             if claimed:
-                for key in client.scan_iter(count=1000):
-                    if key != REDIS_LOCK.encode():
-                        client.delete(key)
+                _empty_but_the_claim(client)
                 return index
         finally:
             client.close()
     raise RuntimeError("no free Redis database for this test session (1-14 all claimed)")
+
+
+def _empty_but_the_claim(client: redis_lib.Redis) -> None:
+    """Delete every key of the database but this session's claim on it."""
+    for key in client.scan_iter(count=1000):
+        if key != REDIS_LOCK.encode():
+            client.delete(key)
 
 
 @pytest.fixture(scope="session")
@@ -129,10 +131,7 @@ def settings(base_settings: Settings) -> Iterator[Settings]:
     yield base_settings
     _truncate(base_settings.require_database_url())
     client = redis_lib.Redis.from_url(base_settings.require_redis_url())
-    # Everything but this session's claim on the database.
-    for key in client.scan_iter(count=1000):
-        if key != REDIS_LOCK.encode():
-            client.delete(key)
+    _empty_but_the_claim(client)
     client.close()
 
 
@@ -172,23 +171,8 @@ def app(settings: Settings):
 
 @pytest.fixture
 def client(app):
+    """Flask's test client for ``app``."""
     return app.test_client()
-
-
-@pytest.fixture
-def unreachable_settings(settings: Settings) -> Settings:
-    """Settings whose database nothing listens on."""
-    from tests.support.registry import free_port
-
-    return replace(settings, database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/x")
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Iterator[WorkerProcess]:
-    """A real Celery worker process on all queues, stopped after the test."""
-    proc = WorkerProcess(settings).start()
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture

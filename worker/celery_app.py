@@ -13,9 +13,10 @@ from celery import Celery
 from celery.schedules import crontab
 from kombu import Exchange, Queue
 
+from common.domain.vocab import QueueName
 from common.settings import Settings, get_settings
 
-QUEUES = ("plan", "copy", "push")
+QUEUES = (QueueName.PLAN, QueueName.COPY, QueueName.PUSH)
 
 # Redis redelivers an unacknowledged message after the visibility timeout. With
 # acks_late a copy is acknowledged when it ends, so the timeout must exceed the
@@ -27,6 +28,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from Ferry's settings."""
     redis_url = settings.require_redis_url()
     transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    # Plain strings in what Celery and kombu keep; planning is the default queue.
+    plan, copy, push = QueueName.PLAN.value, QueueName.COPY.value, QueueName.PUSH.value
     return {
         "broker_url": redis_url,
         "result_backend": redis_url,
@@ -42,15 +45,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         # One exchange and routing key per queue: with a shared default binding,
         # Redis would copy every message into every queue.
-        "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
-        "task_default_exchange": "plan",
-        "task_default_routing_key": "plan",
-        "task_default_queue": "plan",
+        "task_queues": [Queue(q.value, Exchange(q.value), routing_key=q.value) for q in QUEUES],
+        "task_default_exchange": plan,
+        "task_default_routing_key": plan,
+        "task_default_queue": plan,
         "task_routes": {
-            "ferry.plan": {"queue": "plan"},
-            "ferry.finalize": {"queue": "plan"},
-            "ferry.copy": {"queue": "copy"},
-            "ferry.push_event": {"queue": "push"},
+            "ferry.plan": {"queue": plan},
+            "ferry.finalize": {"queue": plan},
+            "ferry.copy": {"queue": copy},
+            "ferry.push_event": {"queue": push},
         },
         "result_expires": 24 * 60 * 60,
         "worker_send_task_events": True,
@@ -64,7 +67,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Beat's periodic tasks: cron dispatcher, reconciliation, optional full rescan."""
-    every_minute = {"queue": "plan", "expires": 55}
+    every_minute = {"queue": QueueName.PLAN.value, "expires": 55}
     entries: dict[str, dict[str, Any]] = {
         "schedule": {"task": "ferry.schedule", "schedule": crontab(), "options": every_minute},
         "reconcile": {"task": "ferry.reconcile", "schedule": 60.0, "options": every_minute},
@@ -73,7 +76,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         entries["rescan"] = {
             "task": "ferry.rescan",
             "schedule": float(settings.full_rescan_interval),
-            "options": {"queue": "plan"},
+            "options": {"queue": QueueName.PLAN.value},
         }
     return entries
 

@@ -10,12 +10,13 @@ from uuid import UUID
 
 from celery.result import AsyncResult
 
+from common.domain.vocab import QueueName, Trigger
 from worker.celery_app import app
 
 
-def queue_for(trigger: str) -> str:
+def queue_for(trigger: Trigger) -> QueueName:
     """Push-triggered work has its own queue so a bulk rescan never delays it."""
-    return "push" if trigger == "push" else "copy"
+    return QueueName.PUSH if trigger == Trigger.PUSH else QueueName.COPY
 
 
 def send_ping() -> AsyncResult:
@@ -23,17 +24,17 @@ def send_ping() -> AsyncResult:
     return app.send_task("ferry.ping")
 
 
-def enqueue_plan(task_uuid: UUID | str, trigger: str) -> None:
+def enqueue_plan(task_uuid: UUID | str, trigger: Trigger) -> None:
     """Start a sync task: ``ferry.plan`` on the plan queue (push queue for pushes)."""
-    queue = "push" if trigger == "push" else "plan"
-    app.send_task("ferry.plan", args=[str(task_uuid)], queue=queue)
+    queue = QueueName.PUSH if trigger == Trigger.PUSH else QueueName.PLAN
+    app.send_task("ferry.plan", args=[str(task_uuid)], queue=queue.value)
 
 
-def enqueue_copy(item_id: int, trigger: str) -> None:
+def enqueue_copy(item_id: int, trigger: Trigger) -> None:
     """Re-send one item's copy (reconciliation)."""
-    app.send_task("ferry.copy", args=[item_id], queue=queue_for(trigger))
+    app.send_task("ferry.copy", args=[item_id], queue=queue_for(trigger).value)
 
 
 def enqueue_push_event(event_id: int) -> None:
     """Turn a stored push event into tasks (``ferry.push_event`` on the push queue)."""
-    app.send_task("ferry.push_event", args=[event_id], queue="push")
+    app.send_task("ferry.push_event", args=[event_id], queue=QueueName.PUSH.value)

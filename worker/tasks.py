@@ -14,6 +14,7 @@ from uuid import UUID
 import redis
 from celery import Task, chord
 
+from common.domain.vocab import Trigger
 from common.settings import get_settings
 from common.sync import push as push_flow
 from common.sync import runner
@@ -39,7 +40,8 @@ def plan(self: Task, task_uuid: str) -> dict[str, Any]:
     result = runner.plan_task(UUID(task_uuid), get_settings())
     if not result.item_ids:
         return {"task": task_uuid, "copies": 0}
-    queue = queue_for(result.trigger)
+    assert result.trigger is not None
+    queue = queue_for(result.trigger).value
     header = [copy.si(item_id).set(queue=queue) for item_id in result.item_ids]
     raise self.replace(chord(header, finalize.si(task_uuid).set(queue=queue)))
 
@@ -50,14 +52,14 @@ def copy(self: Task, item_id: int) -> str:
     result = runner.copy_item(item_id, get_settings(), _redis())
     if result.retry_in is not None:
         raise self.retry(countdown=result.retry_in)
-    return result.status
+    return str(result.status)
 
 
 @app.task(name="ferry.finalize")
 def finalize(task_uuid: str) -> str | None:
     """Compute the task's figures from its items (the chord's callback)."""
     task = runner.finalize(UUID(task_uuid), get_settings())
-    return task["status"] if task else None
+    return task.status.value if task else None
 
 
 @app.task(name="ferry.push_event")
@@ -65,9 +67,9 @@ def push_event(event_id: int) -> dict[str, int]:
     """Create push tasks for a stored webhook event (idempotent: the event is claimed once)."""
     result = push_flow.handle_event(event_id, get_settings())
     for task_uuid in result.new_tasks:
-        enqueue_plan(task_uuid, "push")
+        enqueue_plan(task_uuid, Trigger.PUSH)
     for item_id in result.added_items:
-        enqueue_copy(item_id, "push")
+        enqueue_copy(item_id, Trigger.PUSH)
     return {
         "rules": result.rules_matched,
         "tasks": len(result.new_tasks),

@@ -8,6 +8,8 @@ from marshmallow import Schema, fields
 from marshmallow.validate import Length, OneOf, Range
 
 from api.schemas.base import Bool, ReadOnlyTolerant, Text
+from common.domain.models import Instance
+from common.domain.vocab import InstanceKind
 from common.services.instances import KINDS, MAX_PASSWORD, MAX_USERNAME
 
 URL_DESCRIPTION = (
@@ -102,7 +104,7 @@ class InstanceSchema(ReadOnlyTolerant):
         metadata={"description": "Free-form region label.", "example": "ap-shanghai"},
     )
     kind = Text(
-        load_default="distribution",
+        load_default=InstanceKind.DISTRIBUTION,
         validate=OneOf(KINDS),
         metadata={"description": "Registry flavour.", "example": "distribution"},
     )
@@ -162,10 +164,10 @@ class WebhookSecretSchema(Schema):
     webhook_secret = fields.String(metadata={"example": EXAMPLE_SECRET})
 
 
-def present_instance(row: dict, webhook_secret: str | None = None) -> dict:
+def present_instance(row: Instance, webhook_secret: str | None = None) -> dict:
     """The API view of an instance row: no password, no hashes."""
     view = {
-        k: row[k]
+        k: getattr(row, k)
         for k in (
             "id",
             "name",
@@ -179,7 +181,7 @@ def present_instance(row: dict, webhook_secret: str | None = None) -> dict:
             "updated_at",
         )
     }
-    view["has_credentials"] = row["password_enc"] is not None
+    view["has_credentials"] = row.has_credentials
     if webhook_secret is not None:
         view["webhook_secret"] = webhook_secret
     return view

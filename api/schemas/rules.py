@@ -13,7 +13,9 @@ from marshmallow import EXCLUDE, Schema, fields
 from marshmallow.validate import Length, OneOf
 
 from api.schemas.base import Bool, ReadOnlyTolerant, Text
+from common.domain.models import Rule
 from common.domain.rules import MAX_NAMESPACE_LENGTH, MAX_PATTERN_LENGTH, RESOURCE_TYPES, SYNTAXES
+from common.domain.vocab import FilterSyntax
 from common.services.instances import MAX_PASSWORD, MAX_USERNAME
 
 FILTER_HELP = (
@@ -110,7 +112,9 @@ def _source_fields(partial: bool) -> dict[str, fields.Field]:
         "repository_exclude": pattern("tmp/.*", "Repositories to leave out, same syntax"),
         "tag_exclude": pattern(".*-rc[0-9]*", "Tags to leave out, same syntax"),
         "filter_syntax": Text(
-            validate=OneOf(SYNTAXES), **_d(partial, "regex"), metadata={"example": "regex"}
+            validate=OneOf(SYNTAXES),
+            **_d(partial, FilterSyntax.REGEX),
+            metadata={"example": "regex"},
         ),
     }
 
@@ -196,7 +200,7 @@ def _rule_fields(
         "resource_types": fields.List(
             Text(validate=OneOf(RESOURCE_TYPES)),
             validate=Length(min=1),
-            **_d(partial, lambda: ["image", "chart"]),
+            **_d(partial, lambda: list(RESOURCE_TYPES)),
             metadata={
                 "description": "Non-empty subset of image (images and multi-arch "
                 "indexes) and chart (Helm charts).",
@@ -293,10 +297,10 @@ class RuleQuerySchema(Schema):
     )
 
 
-def present_rule(row: dict) -> dict:
+def present_rule(row: Rule) -> dict:
     """The API view of a rule row: nested, and without the password."""
     from common.services.rules import spec_from_row
 
     view = spec_from_row(row)
-    view.update({k: row[k] for k in ("id", "next_run_at", "created_at", "updated_at")})
+    view.update({k: getattr(row, k) for k in ("id", "next_run_at", "created_at", "updated_at")})
     return view

@@ -13,16 +13,21 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import click
 
 from common.errors import FerryError
-from common.registry.client import RegistryClient, RetryPolicy
-from common.registry.copier import CopyOutcome, CopyStatus, ProgressEvent, copy_artifact
-from common.registry.media import check_reference, check_repository, is_digest
-from common.settings import get_settings
+from common.registry.client import RegistryClient
+from common.registry.copier import copy_artifact
+from common.registry.digest import is_digest
+from common.registry.media import check_reference, check_repository
+from common.registry.outcome import CopyOutcome, CopyStatus, ProgressEvent
+from common.registry.retry import RetryPolicy
+from common.settings import Settings, get_settings
 
 _MiB = 1024 * 1024
 
@@ -186,6 +191,47 @@ def copy_command(
     as_json: bool,
 ) -> None:
     """Copy SRC to DST (HOST[:PORT]/REPOSITORY[:TAG]), exactly and idempotently."""
+    s, d = _references(src, dst, plain_http)
+    try:
+        settings = get_settings()
+    except FerryError as exc:
+        _fail(str(exc))
+    src_user, src_pw = _creds(src_creds or settings.src_creds, "--src-creds")
+    dst_user, dst_pw = _creds(dst_creds or settings.dst_creds, "--dst-creds")
+    show = sys.stderr.isatty() if progress is None else progress
+
+    stop = threading.Event()
+    with _ctrl_c_sets(stop):
+        try:
+            retry = RetryPolicy(attempts=retries)
+            with (
+                _client(s.url, src_user, src_pw, settings, insecure, retry) as src_client,
+                _client(d.url, dst_user, dst_pw, settings, insecure, retry) as dst_client,
+            ):
+                outcome = copy_artifact(
+                    src_client,
+                    s.repository,
+                    s.digest or s.tag or "latest",
+                    dst_client,
+                    d.repository,
+                    d.tag or "latest",
+                    override=override,
+                    should_stop=stop.is_set,
+                    progress=_ProgressLine() if show else None,
+                    max_parallel_blobs=parallel,
+                )
+        except FerryError as exc:
+            _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(outcome.to_dict(), indent=2))
+    elif outcome.ok:
+        click.echo(_summary(outcome, s, d))
+    if not outcome.ok:
+        _fail(outcome.reason or str(outcome.status))
+
+
+def _references(src: str, dst: str, plain_http: bool) -> tuple[ImageReference, ImageReference]:
+    """SRC and DST parsed, with the defaults filled in (tag "latest", DST's tag from SRC)."""
     try:
         s = parse_reference(src, plain_http=plain_http)
     except ValueError as exc:
@@ -202,62 +248,39 @@ def copy_command(
         d = ImageReference(d.url, d.repository, s.tag or "latest")
     if s.tag is None and s.digest is None:
         s = ImageReference(s.url, s.repository, "latest")
-    try:
-        settings = get_settings()
-    except FerryError as exc:
-        _fail(str(exc))
-    src_user, src_pw = _creds(src_creds or settings.src_creds, "--src-creds")
-    dst_user, dst_pw = _creds(dst_creds or settings.dst_creds, "--dst-creds")
-    show = sys.stderr.isatty() if progress is None else progress
+    return s, d
 
-    stop = threading.Event()
+
+def _client(
+    url: str,
+    user: str | None,
+    password: str | None,
+    settings: Settings,
+    insecure: bool,
+    retry: RetryPolicy,
+) -> RegistryClient:
+    return RegistryClient(
+        url,
+        username=user,
+        password=password,
+        settings=settings,
+        verify_tls=not insecure,
+        retry=retry,
+    )
+
+
+@contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """While inside, the first Ctrl-C sets ``stop``: uploads are cancelled cleanly and the
+    target tag is left unchanged. Only the main thread can install signal handlers."""
     previous: Any = None
     if threading.current_thread() is threading.main_thread():
-        # First Ctrl-C: cancel uploads cleanly and leave the target tag unchanged.
         previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        retry = RetryPolicy(attempts=retries)
-        with (
-            RegistryClient(
-                s.url,
-                username=src_user,
-                password=src_pw,
-                settings=settings,
-                verify_tls=not insecure,
-                retry=retry,
-            ) as src_client,
-            RegistryClient(
-                d.url,
-                username=dst_user,
-                password=dst_pw,
-                settings=settings,
-                verify_tls=not insecure,
-                retry=retry,
-            ) as dst_client,
-        ):
-            outcome = copy_artifact(
-                src_client,
-                s.repository,
-                s.digest or s.tag or "latest",
-                dst_client,
-                d.repository,
-                d.tag or "latest",
-                override=override,
-                should_stop=stop.is_set,
-                progress=_ProgressLine() if show else None,
-                max_parallel_blobs=parallel,
-            )
-    except FerryError as exc:
-        _fail(str(exc))
+        yield
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    if as_json:
-        click.echo(json.dumps(outcome.to_dict(), indent=2))
-    elif outcome.ok:
-        click.echo(_summary(outcome, s, d))
-    if not outcome.ok:
-        _fail(outcome.reason or str(outcome.status))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from common.domain.vocab import QueueName
 from common.errors import FerryError
 from common.settings import Settings, load_settings
 
@@ -43,9 +44,9 @@ def up() -> None:
     """Run Ferry: API, worker, beat and Flower (embedded PostgreSQL/Redis by default)."""
     import time
 
-    from common.db.migrate import upgrade
     from common.runtime.embedded import servers_for
     from common.runtime.supervisor import Supervisor, ensure_flower_auth, ensure_secret_key
+    from common.services.database import upgrade_database
 
     started = time.monotonic()
     settings = current_settings()
@@ -54,7 +55,7 @@ def up() -> None:
     if settings.embedded:
         say(f"starting embedded PostgreSQL and Redis in {settings.data_dir}")
     with servers_for(settings) as live:
-        applied = upgrade(live.require_database_url())
+        applied = upgrade_database(live)
         if applied:
             say("applied migrations: " + ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
         flower_auth = ensure_flower_auth(live, say)
@@ -104,14 +105,14 @@ def api_command() -> None:
 @main.command("worker")
 @click.option(
     "--queues",
-    default="push,plan,copy",
+    default=",".join(QueueName),
     show_default=True,
-    help="Comma-separated queues: push, plan, copy.",
+    help=f"Comma-separated queues: {', '.join(QueueName)}.",
 )
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256))
 def worker_command(queues: str, concurrency: int) -> None:
     """Run only a Celery worker on the given queues."""
-    unknown = set(queues.split(",")) - {"push", "plan", "copy"}
+    unknown = set(queues.split(",")) - set(QueueName)
     if unknown:
         raise click.BadParameter(
             f"unknown queue(s): {', '.join(sorted(unknown))}", param_hint="--queues"
@@ -141,11 +142,11 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending database migrations (safe to run twice or concurrently)."""
-    from common.db.migrate import upgrade
     from common.runtime.embedded import servers_for
+    from common.services.database import upgrade_database
 
     with servers_for(current_settings()) as live:
-        applied = upgrade(live.require_database_url())
+        applied = upgrade_database(live)
     if applied:
         for m in applied:
             click.echo(f"applied {m.version:04d}_{m.name}")
@@ -163,19 +164,16 @@ def tenant() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def tenant_create(name: str, as_json: bool) -> None:
     """Create tenant NAME and print its id and an API token (shown once)."""
-    from common.db import connect
-    from common.db.migrate import upgrade
-    from common.db.tenants import create_tenant
     from common.runtime.embedded import servers_for
+    from common.services.database import upgrade_database
+    from common.services.tenants import create_tenant
 
     name = name.strip()
     if not name or len(name) > 128:
         raise click.BadParameter("must be 1 to 128 characters", param_hint="NAME")
     with servers_for(current_settings()) as live:
-        url = live.require_database_url()
-        upgrade(url)
-        with connect(url) as conn:
-            tenant_id, token = create_tenant(conn, name)
+        upgrade_database(live)
+        tenant_id, token = create_tenant(live, name)
     if as_json:
         click.echo(json.dumps({"tenant_id": str(tenant_id), "token": token}))
     else:
@@ -195,19 +193,16 @@ def keys_rotate() -> None:
 
     Put the new key first, keep the old ones after it, run this, then drop the old keys.
     """
-    from common.db import connect
-    from common.db.migrate import upgrade
     from common.runtime.embedded import servers_for
     from common.security.crypto import SecretBox
+    from common.services.database import upgrade_database
     from common.services.keys import rotate_secrets
 
     settings = current_settings()
     box = SecretBox(settings)  # fails before touching the database when no key is set
     with servers_for(settings) as live:
-        url = live.require_database_url()
-        upgrade(url)
-        with connect(url) as conn:
-            result = rotate_secrets(conn, box)
+        upgrade_database(live)
+        result = rotate_secrets(live, box)
     click.echo(
         f"re-encrypted {result.total} secret(s) under the first key: "
         f"{result.instance_passwords} instance password(s), "

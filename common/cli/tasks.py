@@ -8,9 +8,8 @@ import time
 import click
 
 from common.cli.apiclient import FerryApi
+from common.domain.vocab import FINAL_TASK_STATUSES, TaskStatus
 from common.settings import load_settings
-
-FINAL = {"Succeeded", "PartiallySucceeded", "Failed", "Stopped", "Skipped"}
 
 
 def _size(n: int | None) -> str:
@@ -69,14 +68,14 @@ def trigger_command(rule: str, wait: bool) -> None:
         if line != last:
             click.echo(("\r" + line) if tty else line, err=True, nl=not tty)
             last = line
-        if task["status"] in FINAL:
+        if task["status"] in FINAL_TASK_STATUSES:
             break
         time.sleep(0.5)
     if tty:
         click.echo(err=True)
     click.echo(_summary(task))
     # Scripts can rely on it: anything short of every item done is a failure.
-    if task["status"] != "Succeeded":
+    if task["status"] != TaskStatus.SUCCEEDED:
         sys.exit(1)
 
 

@@ -7,8 +7,17 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
 
+from common.db.rows import (
+    fetch_all,
+    fetch_one,
+    fetch_page,
+    fetch_tuples,
+    fetch_value,
+    insert_sql,
+    update_sql,
+)
+from common.domain.models import Instance
 from common.errors import Conflict
 
 COLUMNS = (
@@ -37,84 +46,79 @@ def _duplicate_name(name: str) -> Conflict:
 
 def insert_instance(
     conn: psycopg.Connection, tenant_id: UUID, values: Mapping[str, Any], webhook_secret_hash: bytes
-) -> dict:
+) -> Instance:
     """Insert an instance of ``tenant_id``; raises Conflict when its name is taken."""
     cols = [c for c in values if c in UPDATABLE]
-    query = sql.SQL(
-        "INSERT INTO instances (tenant_id, webhook_secret_hash, {cols}) "
-        "VALUES (%s, %s, {vals}) RETURNING " + COLUMNS
-    ).format(
-        cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
-        vals=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
-    )
+    query = insert_sql("instances", ["tenant_id", "webhook_secret_hash", *cols], COLUMNS)
     try:
         with conn.transaction():
-            return conn.execute(
-                query, (tenant_id, webhook_secret_hash, *(values[c] for c in cols))
-            ).fetchone()
+            row = fetch_one(
+                conn, Instance, query, (tenant_id, webhook_secret_hash, *(values[c] for c in cols))
+            )
     except psycopg.errors.UniqueViolation:
         raise _duplicate_name(values["name"]) from None
+    assert row is not None
+    return row
 
 
 def get_instance(
-    conn: psycopg.Connection, instance_id: UUID | str, tenant_id: UUID | str | None = None
-) -> dict | None:
-    """The instance row, or None; with ``tenant_id``, only if that tenant owns it."""
+    conn: psycopg.Connection, instance_id: UUID, tenant_id: UUID | None = None
+) -> Instance | None:
+    """The instance, or None; with ``tenant_id``, only if that tenant owns it."""
     if tenant_id is None:
-        return conn.execute(
-            f"SELECT {COLUMNS} FROM instances WHERE id = %s", (instance_id,)
-        ).fetchone()
-    return conn.execute(
+        return fetch_one(
+            conn, Instance, f"SELECT {COLUMNS} FROM instances WHERE id = %s", (instance_id,)
+        )
+    return fetch_one(
+        conn,
+        Instance,
         f"SELECT {COLUMNS} FROM instances WHERE id = %s AND tenant_id = %s",
         (instance_id, tenant_id),
-    ).fetchone()
+    )
 
 
 def instance_name_taken(
     conn: psycopg.Connection, tenant_id: UUID, name: str, except_id: UUID | None = None
 ) -> bool:
     """True when another instance of the tenant has ``name``."""
-    row = conn.execute(
+    found = fetch_value(
+        conn,
         "SELECT 1 FROM instances WHERE tenant_id = %s AND name = %s AND id IS DISTINCT FROM %s",
         (tenant_id, name, except_id),
-    ).fetchone()
-    return row is not None
+    )
+    return found is not None
 
 
 def list_instances(
     conn: psycopg.Connection, tenant_id: UUID, *, limit: int, offset: int
-) -> tuple[list[dict], int]:
+) -> tuple[list[Instance], int]:
     """One page of the tenant's instances by name, and the total count."""
-    total = conn.execute(
-        "SELECT count(*) AS n FROM instances WHERE tenant_id = %s", (tenant_id,)
-    ).fetchone()["n"]
-    if offset >= total:
-        return [], total  # also keeps a huge page number from overflowing OFFSET
-    rows = conn.execute(
-        f"SELECT {COLUMNS} FROM instances WHERE tenant_id = %s ORDER BY name, id "
-        "LIMIT %s OFFSET %s",
-        (tenant_id, limit, offset),
-    ).fetchall()
-    return rows, total
+    return fetch_page(
+        conn,
+        Instance,
+        columns=COLUMNS,
+        source="instances",
+        where="tenant_id = %s",
+        params=(tenant_id,),
+        order_by="name, id",
+        limit=limit,
+        offset=offset,
+    )
 
 
 def update_instance(
     conn: psycopg.Connection, instance_id: UUID, tenant_id: UUID, changes: Mapping[str, Any]
-) -> dict | None:
+) -> Instance | None:
     """Apply ``changes`` to the tenant's instance; the new row, or None if not found."""
     unknown = set(changes) - UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
     if not changes:
         return get_instance(conn, instance_id, tenant_id)
-    assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changes)
-    query = sql.SQL(
-        "UPDATE instances SET {a}, updated_at = now() WHERE id = %s AND tenant_id = %s "
-        "RETURNING " + COLUMNS
-    ).format(a=assignments)
+    query = update_sql("instances", list(changes), "id = %s AND tenant_id = %s", COLUMNS)
     try:
         with conn.transaction():
-            return conn.execute(query, (*changes.values(), instance_id, tenant_id)).fetchone()
+            return fetch_one(conn, Instance, query, (*changes.values(), instance_id, tenant_id))
     except psycopg.errors.UniqueViolation:
         raise _duplicate_name(str(changes.get("name"))) from None
 
@@ -124,25 +128,27 @@ def rules_using_instance(
 ) -> tuple[list[str], int]:
     """Names of the tenant's rules using the instance (source or target), and how many
     rules of other tenants target it."""
-    rows = conn.execute(
+    rows = fetch_tuples(
+        conn,
         "SELECT name, tenant_id = %s AS own FROM rules "
         "WHERE source_instance_id = %s OR target_instance_id = %s ORDER BY name",
         (tenant_id, instance_id, instance_id),
-    ).fetchall()
-    return [r["name"] for r in rows if r["own"]], sum(1 for r in rows if not r["own"])
+    )
+    return [name for name, own in rows if own], sum(1 for _, own in rows if not own)
 
 
 def delete_instance(conn: psycopg.Connection, instance_id: UUID, tenant_id: UUID) -> bool:
     """Delete the tenant's instance; False if not found. Raises Conflict if a rule uses it."""
     try:
         with conn.transaction():
-            row = conn.execute(
+            deleted = fetch_value(
+                conn,
                 "DELETE FROM instances WHERE id = %s AND tenant_id = %s RETURNING id",
                 (instance_id, tenant_id),
-            ).fetchone()
+            )
     except psycopg.errors.ForeignKeyViolation:
         raise Conflict("the instance is used by a rule") from None
-    return row is not None
+    return deleted is not None
 
 
 def rotate_webhook_secret(
@@ -150,21 +156,23 @@ def rotate_webhook_secret(
 ) -> bool:
     """Make ``new_hash`` the current secret and the current one the previous; False if
     not found. The secret before the previous one stops working."""
-    row = conn.execute(
+    updated = fetch_value(
+        conn,
         "UPDATE instances SET webhook_secret_prev_hash = webhook_secret_hash, "
         "webhook_secret_hash = %s, updated_at = now() "
         "WHERE id = %s AND tenant_id = %s RETURNING id",
         (new_hash, instance_id, tenant_id),
-    ).fetchone()
-    return row is not None
+    )
+    return updated is not None
 
 
-def encrypted_passwords(conn: psycopg.Connection) -> list[dict]:
-    """Every instance holding a password: ``{id, password_enc}``, locked for update."""
-    return conn.execute(
-        "SELECT id, password_enc FROM instances "
-        "WHERE password_enc IS NOT NULL ORDER BY id FOR UPDATE"
-    ).fetchall()
+def encrypted_passwords(conn: psycopg.Connection) -> list[Instance]:
+    """Every instance holding a password, locked for update."""
+    return fetch_all(
+        conn,
+        Instance,
+        f"SELECT {COLUMNS} FROM instances WHERE password_enc IS NOT NULL ORDER BY id FOR UPDATE",
+    )
 
 
 def set_encrypted_password(

@@ -1,4 +1,4 @@
-"""Rules: rows, tenant scoping and encrypted cross-tenant passwords."""
+"""Rules: rows, tenant scoping, encrypted cross-tenant passwords and the schedule claims."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
 
+from common.db.rows import fetch_all, fetch_one, fetch_page, fetch_value, insert_sql, update_sql
+from common.domain.models import Rule
 from common.errors import Conflict
 
 COLUMNS = (
@@ -56,43 +57,42 @@ def _translate(exc: psycopg.Error, values: Mapping[str, Any]) -> Exception:
     return exc
 
 
-def insert_rule(conn: psycopg.Connection, tenant_id: UUID, values: Mapping[str, Any]) -> dict:
+def insert_rule(conn: psycopg.Connection, tenant_id: UUID, values: Mapping[str, Any]) -> Rule:
     """Insert a rule of ``tenant_id``; Conflict when its name is taken on the source."""
     cols = [c for c in WRITABLE if c in values]
-    query = sql.SQL(
-        "INSERT INTO rules (tenant_id, {cols}) VALUES (%s, {vals}) RETURNING " + COLUMNS
-    ).format(
-        cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
-        vals=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
-    )
+    query = insert_sql("rules", ["tenant_id", *cols], COLUMNS)
     try:
         with conn.transaction():
-            return conn.execute(query, (tenant_id, *(values[c] for c in cols))).fetchone()
+            row = fetch_one(conn, Rule, query, (tenant_id, *(values[c] for c in cols)))
     except (psycopg.errors.UniqueViolation, psycopg.errors.ForeignKeyViolation) as exc:
         raise _translate(exc, values) from None
+    assert row is not None
+    return row
 
 
-def get_rule(
-    conn: psycopg.Connection, rule_id: UUID | str, tenant_id: UUID | str | None = None
-) -> dict | None:
-    """The rule row, or None; with ``tenant_id``, only if that tenant owns it."""
+def get_rule(conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID | None = None) -> Rule | None:
+    """The rule, or None; with ``tenant_id``, only if that tenant owns it."""
     if tenant_id is None:
-        return conn.execute(f"SELECT {COLUMNS} FROM rules WHERE id = %s", (rule_id,)).fetchone()
-    return conn.execute(
-        f"SELECT {COLUMNS} FROM rules WHERE id = %s AND tenant_id = %s", (rule_id, tenant_id)
-    ).fetchone()
+        return fetch_one(conn, Rule, f"SELECT {COLUMNS} FROM rules WHERE id = %s", (rule_id,))
+    return fetch_one(
+        conn,
+        Rule,
+        f"SELECT {COLUMNS} FROM rules WHERE id = %s AND tenant_id = %s",
+        (rule_id, tenant_id),
+    )
 
 
 def rule_name_taken(
     conn: psycopg.Connection, source_instance_id: UUID, name: str, except_id: UUID | None = None
 ) -> bool:
     """True when another rule on the source instance has ``name``."""
-    row = conn.execute(
+    found = fetch_value(
+        conn,
         "SELECT 1 FROM rules WHERE source_instance_id = %s AND name = %s "
         "AND id IS DISTINCT FROM %s",
         (source_instance_id, name, except_id),
-    ).fetchone()
-    return row is not None
+    )
+    return found is not None
 
 
 def list_rules(
@@ -102,37 +102,34 @@ def list_rules(
     source_instance_id: UUID | None = None,
     limit: int,
     offset: int,
-) -> tuple[list[dict], int]:
+) -> tuple[list[Rule], int]:
     """One page of the tenant's rules (optionally of one source instance), and the total."""
-    where = "tenant_id = %s AND (%s::uuid IS NULL OR source_instance_id = %s)"
-    args = (tenant_id, source_instance_id, source_instance_id)
-    total = conn.execute(f"SELECT count(*) AS n FROM rules WHERE {where}", args).fetchone()["n"]
-    if offset >= total:
-        return [], total  # also keeps a huge page number from overflowing OFFSET
-    rows = conn.execute(
-        f"SELECT {COLUMNS} FROM rules WHERE {where} ORDER BY name, id LIMIT %s OFFSET %s",
-        (*args, limit, offset),
-    ).fetchall()
-    return rows, total
+    return fetch_page(
+        conn,
+        Rule,
+        columns=COLUMNS,
+        source="rules",
+        where="tenant_id = %s AND (%s::uuid IS NULL OR source_instance_id = %s)",
+        params=(tenant_id, source_instance_id, source_instance_id),
+        order_by="name, id",
+        limit=limit,
+        offset=offset,
+    )
 
 
 def update_rule(
     conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID, values: Mapping[str, Any]
-) -> dict | None:
+) -> Rule | None:
     """Write ``values`` over the tenant's rule; the new row, or None if not found."""
     unknown = set(values) - set(WRITABLE)
     if unknown:
         raise ValueError(f"not writable: {sorted(unknown)}")
     if not values:
         return get_rule(conn, rule_id, tenant_id)
-    assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in values)
-    query = sql.SQL(
-        "UPDATE rules SET {a}, updated_at = now() WHERE id = %s AND tenant_id = %s "
-        "RETURNING " + COLUMNS
-    ).format(a=assignments)
+    query = update_sql("rules", list(values), "id = %s AND tenant_id = %s", COLUMNS)
     try:
         with conn.transaction():
-            return conn.execute(query, (*values.values(), rule_id, tenant_id)).fetchone()
+            return fetch_one(conn, Rule, query, (*values.values(), rule_id, tenant_id))
     except (psycopg.errors.UniqueViolation, psycopg.errors.ForeignKeyViolation) as exc:
         raise _translate(exc, values) from None
 
@@ -143,25 +140,103 @@ def set_rule_enabled(
     tenant_id: UUID,
     enabled: bool,
     next_run_at: dt.datetime | None,
-) -> dict | None:
+) -> Rule | None:
     """Enable or disable the tenant's rule; the new row, or None if not found."""
     return update_rule(conn, rule_id, tenant_id, {"enabled": enabled, "next_run_at": next_run_at})
 
 
 def delete_rule(conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID) -> bool:
     """Delete the tenant's rule (its tasks keep their history); False if not found."""
-    row = conn.execute(
-        "DELETE FROM rules WHERE id = %s AND tenant_id = %s RETURNING id", (rule_id, tenant_id)
-    ).fetchone()
-    return row is not None
+    deleted = fetch_value(
+        conn,
+        "DELETE FROM rules WHERE id = %s AND tenant_id = %s RETURNING id",
+        (rule_id, tenant_id),
+    )
+    return deleted is not None
 
 
-def encrypted_passwords(conn: psycopg.Connection) -> list[dict]:
-    """Every rule holding a password: ``{id, target_password_enc}``, locked for update."""
-    return conn.execute(
-        "SELECT id, target_password_enc FROM rules "
-        "WHERE target_password_enc IS NOT NULL ORDER BY id FOR UPDATE"
-    ).fetchall()
+def enabled_rules(conn: psycopg.Connection) -> list[Rule]:
+    """Every enabled rule."""
+    return fetch_all(conn, Rule, f"SELECT {COLUMNS} FROM rules WHERE enabled")
+
+
+def enabled_rules_on_source(conn: psycopg.Connection, instance_id: UUID) -> list[Rule]:
+    """Every enabled rule whose source is ``instance_id``."""
+    return fetch_all(
+        conn,
+        Rule,
+        f"SELECT {COLUMNS} FROM rules WHERE source_instance_id = %s AND enabled",
+        (instance_id,),
+    )
+
+
+def unscheduled_rules(conn: psycopg.Connection) -> list[Rule]:
+    """Enabled rules with a schedule but no next run yet (new, or the schedule was just set)."""
+    return fetch_all(
+        conn,
+        Rule,
+        f"SELECT {COLUMNS} FROM rules "
+        "WHERE enabled AND schedule IS NOT NULL AND next_run_at IS NULL",
+    )
+
+
+def set_first_run(conn: psycopg.Connection, rule_id: UUID, at: dt.datetime) -> None:
+    """Give an unscheduled rule its first run time, unless another dispatcher already did."""
+    conn.execute(
+        "UPDATE rules SET next_run_at = %s WHERE id = %s AND next_run_at IS NULL", (at, rule_id)
+    )
+
+
+def due_rules(conn: psycopg.Connection, now: dt.datetime) -> list[Rule]:
+    """Enabled rules whose scheduled run is due at ``now``."""
+    return fetch_all(
+        conn,
+        Rule,
+        f"""SELECT {COLUMNS} FROM rules
+            WHERE enabled AND schedule IS NOT NULL AND next_run_at <= %s""",
+        (now,),
+    )
+
+
+def claim_scheduled_run(
+    conn: psycopg.Connection, rule: Rule, following: dt.datetime | None
+) -> bool:
+    """Move a due rule's next run from the time it was read with to ``following``.
+
+    False when another dispatcher moved it first (or the rule was disabled).
+    """
+    claimed = fetch_value(
+        conn,
+        "UPDATE rules SET next_run_at = %s WHERE id = %s AND next_run_at = %s "
+        "AND enabled RETURNING id",
+        (following, rule.id, rule.next_run_at),
+    )
+    return claimed is not None
+
+
+def claim_rescan(
+    conn: psycopg.Connection, rule_id: UUID, now: dt.datetime, min_interval_seconds: float
+) -> bool:
+    """Record a full rescan of the rule at ``now``, unless one ran within the interval."""
+    claimed = fetch_value(
+        conn,
+        """UPDATE rules SET last_rescan_at = %(now)s
+           WHERE id = %(id)s AND enabled
+             AND (last_rescan_at IS NULL
+                  OR last_rescan_at <= %(now)s - make_interval(secs => %(s)s))
+           RETURNING id""",
+        {"now": now, "id": rule_id, "s": min_interval_seconds},
+    )
+    return claimed is not None
+
+
+def encrypted_passwords(conn: psycopg.Connection) -> list[Rule]:
+    """Every rule holding a password, locked for update."""
+    return fetch_all(
+        conn,
+        Rule,
+        f"SELECT {COLUMNS} FROM rules WHERE target_password_enc IS NOT NULL ORDER BY id FOR UPDATE",
+    )
 
 
 def set_encrypted_password(conn: psycopg.Connection, rule_id: UUID, password_enc: bytes) -> None:

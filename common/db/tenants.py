@@ -6,20 +6,22 @@ from uuid import UUID
 
 import psycopg
 
+from common.db.rows import fetch_value
 from common.errors import Conflict
 from common.security.tokens import hash_token, new_token
 
 
 def create_tenant(conn: psycopg.Connection, name: str) -> tuple[UUID, str]:
     """Create a tenant with one API token; returns (tenant id, token). The token is not stored."""
-    row = conn.execute(
+    tenant_id = fetch_value(
+        conn,
         "INSERT INTO tenants (name) VALUES (%s) ON CONFLICT (name) DO NOTHING RETURNING id",
         (name,),
-    ).fetchone()
-    if row is None:
+    )
+    if tenant_id is None:
         raise Conflict(f"a tenant named {name!r} already exists")
-    token = issue_token(conn, row["id"])
-    return row["id"], token
+    token = issue_token(conn, tenant_id)
+    return tenant_id, token
 
 
 def issue_token(conn: psycopg.Connection, tenant_id: UUID, description: str = "") -> str:
@@ -38,8 +40,8 @@ def tenant_for_token(conn: psycopg.Connection, token: str) -> UUID | None:
     The lookup is by the token's SHA-256 through a unique index, so timing
     reveals nothing about stored tokens.
     """
-    row = conn.execute(
+    return fetch_value(
+        conn,
         "SELECT tenant_id FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL",
         (hash_token(token),),
-    ).fetchone()
-    return row["tenant_id"] if row else None
+    )

@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
+from common.domain.models import Rule
+from common.domain.vocab import KINDS_FOR_TYPE, ArtifactKind, FilterSyntax, ResourceType
 from common.errors import ValidationError
 
-SYNTAXES = ("regex", "glob")
-RESOURCE_TYPES = ("image", "chart")
-# What each resource type selects among the kinds an artifact can be.
-KINDS_FOR_TYPE = {"image": frozenset({"image", "index"}), "chart": frozenset({"chart"})}
+SYNTAXES = tuple(FilterSyntax)
+RESOURCE_TYPES = tuple(ResourceType)
 MAX_PATTERN_LENGTH = 1024
 MAX_NAMESPACE_LENGTH = 255
 
@@ -61,11 +61,11 @@ def compile_pattern(pattern: str, syntax: str, field: str) -> re.Pattern[str] | 
             f"pattern is longer than {MAX_PATTERN_LENGTH} characters "
             f"at position {MAX_PATTERN_LENGTH}",
         )
-    source = pattern if syntax == "regex" else glob_to_regex(pattern, field)
+    source = pattern if syntax == FilterSyntax.REGEX else glob_to_regex(pattern, field)
     try:
         return re.compile(source)
     except re.error as exc:
-        if syntax == "glob":  # glob_to_regex only emits valid regexes; defensive
+        if syntax == FilterSyntax.GLOB:  # glob_to_regex only emits valid regexes; defensive
             raise _fail(field, f"invalid glob: {exc.msg} at position 0") from None
         pos = exc.pos if exc.pos is not None else 0
         raise _fail(field, f"invalid regular expression: {exc.msg} at position {pos}") from None
@@ -257,19 +257,19 @@ class Selector:
     tag_filter: re.Pattern[str] | None = None
     repository_exclude: re.Pattern[str] | None = None
     tag_exclude: re.Pattern[str] | None = None
-    kinds: frozenset[str] = frozenset({"image", "index", "chart"})
+    kinds: frozenset[str] = frozenset({ArtifactKind.IMAGE, ArtifactKind.INDEX, ArtifactKind.CHART})
 
     @classmethod
-    def from_rule(cls, rule_row: Mapping) -> Selector:
-        """The selector of a rule row (``common.db.rules`` columns); ValidationError if invalid."""
-        syntax = rule_row.get("filter_syntax") or "regex"
+    def from_rule(cls, rule: Rule) -> Selector:
+        """The selector of a stored rule; ValidationError if its filters are invalid."""
+        syntax = rule.filter_syntax or FilterSyntax.REGEX
 
         def pattern(column: str, field: str) -> re.Pattern[str] | None:
-            return compile_pattern(rule_row.get(column) or "", syntax, field)
+            return compile_pattern(getattr(rule, column) or "", syntax, field)
 
-        types = check_resource_types(rule_row.get("resource_types") or ())
+        types = check_resource_types(rule.resource_types or ())
         return cls(
-            namespace=rule_row["source_namespace"],
+            namespace=rule.source_namespace,
             repository_filter=pattern("repository_filter", "source.repository_filter"),
             tag_filter=pattern("tag_filter", "source.tag_filter"),
             repository_exclude=pattern("repository_exclude", "source.repository_exclude"),

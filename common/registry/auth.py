@@ -6,6 +6,13 @@ process-wide :class:`TokenCache` and refreshed before they expire, or once
 after a 401. A realm on another host than the registry is used only when
 ``FERRY_TOKEN_REALM_HOSTS`` allows it, and credentials never travel over plain
 http except to the plain-http registry's own host.
+
+The transport runs one :class:`AuthStep` per request: it supplies the header
+and decides whether a 401 taught something worth one more try. Those tries
+are not retries of a failure and never count against the retry policy.
+The :class:`Authenticator` is handed its ``send`` function, so token requests
+get the transport's timeouts, retries and network policy without this module
+importing the transport.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from urllib.parse import urlsplit
 import requests
 
 from common.errors import AuthError, NetworkPolicyError, RegistryError
+from common.registry.reply import Reply
 from common.security.netpolicy import check_url
 from common.settings import Settings
 
@@ -140,7 +148,7 @@ DEFAULT_TOKEN_CACHE = TokenCache()
 
 # send(method, url, headers, params) -> response; supplied by the client so
 # token requests get the same timeouts, retries and network policy.
-Sender = Callable[[str, str, dict[str, str], list[tuple[str, str]]], requests.Response]
+Sender = Callable[[str, str, dict[str, str], list[tuple[str, str]]], Reply]
 
 
 def _host_allowed(host: str, port: int, allowed: Iterable[str]) -> bool:
@@ -306,3 +314,35 @@ class Authenticator:
             raise RegistryError(f"{self.display}: token service {realm_host} sent no token")
         self._secrets.add(token)
         return token, max(expires_in, 1.0)
+
+
+class AuthStep:
+    """The auth step of one request: the header to send, and what a 401 teaches.
+
+    A 401 earns at most one more try to learn the scheme (when nothing was
+    sent) and one to replace a refused token; a retry cannot help otherwise.
+    """
+
+    def __init__(self, auth: Authenticator, scopes: Scopes) -> None:
+        self._auth = auth
+        self.scopes = scopes
+        self._learn_left = 1
+        self._refresh_left = 1
+
+    def header(self) -> dict[str, str]:
+        """The Authorization header for the next try (may fetch a token)."""
+        return self._auth.header(self.scopes)
+
+    def learn(self, resp: requests.Response, sent: dict[str, str]) -> bool:
+        """True when the 401 ``resp`` (answering ``sent``) is worth one more try."""
+        if not (self._refresh_left if sent else self._learn_left):
+            return False
+        scopes = self._auth.on_unauthorized(resp, self.scopes, sent)
+        if scopes is None:
+            return False
+        if sent:
+            self._refresh_left -= 1
+        else:
+            self._learn_left -= 1
+        self.scopes = scopes
+        return True

@@ -16,15 +16,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from common.errors import AuthError, FerryError, ManifestInvalid
-from common.registry.blobs import RemoteBlob, Stopped, UploadSession
+from common.registry.blob_reader import RemoteBlob
 from common.registry.client import RegistryClient
 from common.registry.coordination import DEFAULT_COORDINATOR, BlobCoordinator
-from common.registry.media import Descriptor, Kind, Manifest, classify
+from common.registry.media import Descriptor, Manifest, classify
+from common.registry.outcome import CopyOutcome, CopyStatus, ProgressEvent
+from common.registry.upload_session import UploadSession
+from common.registry.uploader import Stopped
 
 log = logging.getLogger("ferry.registry.copier")
 
@@ -32,58 +33,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 MAX_INDEX_DEPTH = 3
 _MiB = 1024 * 1024
-
-
-class CopyStatus(StrEnum):
-    COPIED = "copied"
-    UP_TO_DATE = "up-to-date"
-    KEPT = "kept"
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-
-@dataclass
-class CopyOutcome:
-    """What one copy did. ``bytes_transferred`` counts blob bytes sent to the target."""
-
-    status: CopyStatus
-    digest: str | None = None
-    kind: Kind | None = None
-    bytes_transferred: int = 0
-    blobs_skipped: int = 0
-    blobs_mounted: int = 0
-    blobs_uploaded: int = 0
-    manifests_pushed: int = 0
-    reason: str | None = None
-    retryable: bool = False
-    seconds: float = 0.0
-    note: str | None = None
-    target_digest: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True for the statuses that count as success (copied, up-to-date, kept)."""
-        return self.status in (CopyStatus.COPIED, CopyStatus.UP_TO_DATE, CopyStatus.KEPT)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (enums as strings)."""
-        d = asdict(self)
-        d["status"] = str(self.status)
-        d["kind"] = str(self.kind) if self.kind else None
-        return d
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """A snapshot of a copy in progress; ``bytes_done`` counts handled blob bytes."""
-
-    phase: str  # "blobs", "blob", "manifests", "done"
-    blobs_total: int = 0
-    blobs_done: int = 0
-    bytes_total: int = 0
-    bytes_done: int = 0
-    bytes_transferred: int = 0
-    digest: str | None = None
 
 
 def copy_artifact(
@@ -180,10 +129,11 @@ class _Copy:
         return self._abort.is_set() or bool(self.should_stop and self.should_stop())
 
     def _reason(self, exc: FerryError) -> str:
-        origin = getattr(exc, "origin", None)
-        if origin is not None and origin is self.src and origin is not self.dst:
+        """The error's message, prefixed with the side that raised it when only one did."""
+        by_src, by_dst = self.src.raised(exc), self.dst.raised(exc)
+        if by_src and not by_dst:
             return f"source: {exc}"
-        if origin is not None and origin is self.dst and origin is not self.src:
+        if by_dst and not by_src:
             return f"target: {exc}"
         return str(exc)
 
@@ -287,60 +237,29 @@ class _Copy:
     def _copy_blob(self, desc: Descriptor) -> None:
         if self.stopping():
             raise Stopped()
-        digest, key = desc.digest, self.dst.key
-        if self.dst.blob_exists(self.dst_repo, digest):
-            self.coordinator.remember(key, digest, self.dst_repo)
-            self._blob_done(desc, "skipped")
+        if self._already_there(desc):
             return
-        if desc.urls and not self.src.blob_exists(self.src_repo, digest):
-            # A foreign (non-distributable) layer: it lives at its URLs, not in registries.
-            self._blob_done(desc, "skipped")
-            return
-        mounted, session = self._try_mount(desc, self._mount_candidates(digest))
+        mounted, session = self._try_mount(desc, self._mount_candidates(desc.digest))
         if mounted:
             return
         # Short enough that a holder that died (worker killed) delays the others
         # by seconds, long enough for a healthy upload at 32 MiB/s. A slower
         # upload past it only costs a second upload of the same bytes.
         ttl = 15.0 + max(desc.size, 0) / (32 * _MiB)
+        key, digest = self.dst.key, desc.digest
         claimed = self.coordinator.claim_upload(key, digest, ttl)
         if claimed:
-            # Another copy may have finished this blob between our first look and
-            # the claim: look again, or the same bytes cross the wire twice.
-            where = self.coordinator.locate(key, digest)
-            if where == self.dst_repo and self.dst.blob_exists(self.dst_repo, digest):
-                # A copy of another tag of this repository brought it meanwhile.
-                if session is not None:
-                    session.cancel()
-                self.coordinator.release_upload(key, digest)
-                self._blob_done(desc, "skipped")
-                return
-            if where and where != self.dst_repo:
-                if session is not None:
-                    session.cancel()
-                mounted, session = self._try_mount(desc, [where])
-                if mounted:
-                    self.coordinator.release_upload(key, digest)
-                    return
+            done, session = self._look_again(desc, session)
         else:
-            # Someone else is sending this blob to this target: wait, then mount from there.
-            if session is not None:
-                session.cancel()
-                session = None
-            where = self.coordinator.wait_for(key, digest, ttl)
-            if self.dst.blob_exists(self.dst_repo, digest):
-                self._blob_done(desc, "skipped")
-                return
-            if where and where != self.dst_repo:
-                mounted, session = self._try_mount(desc, [where])
-                if mounted:
-                    return
+            done, session = self._wait_for_holder(desc, session, ttl)
+        if done:
+            return
         try:
             self.dst.upload_blob(
                 self.dst_repo,
                 digest,
                 desc.size,
-                RemoteBlob(self.src, self.src_repo, digest),
+                RemoteBlob(self.src.blobs, self.src_repo, digest),
                 session=session,
                 should_stop=self.stopping,
                 on_sent=lambda n: self._sent(digest, n),
@@ -350,6 +269,61 @@ class _Copy:
         finally:
             if claimed:
                 self.coordinator.release_upload(key, digest)
+
+    def _already_there(self, desc: Descriptor) -> bool:
+        """True (and counted as skipped) when the blob needs no transfer."""
+        if self.dst.blob_exists(self.dst_repo, desc.digest):
+            self.coordinator.remember(self.dst.key, desc.digest, self.dst_repo)
+            self._blob_done(desc, "skipped")
+            return True
+        if desc.urls and not self.src.blob_exists(self.src_repo, desc.digest):
+            # A foreign (non-distributable) layer: it lives at its URLs, not in registries.
+            self._blob_done(desc, "skipped")
+            return True
+        return False
+
+    def _look_again(
+        self, desc: Descriptor, session: UploadSession | None
+    ) -> tuple[bool, UploadSession | None]:
+        """With the upload claimed: (True, None) when the blob arrived meanwhile (claim
+        released); else (False, the session to upload with)."""
+        # Another copy may have finished this blob between our first look and
+        # the claim: look again, or the same bytes cross the wire twice.
+        key, digest = self.dst.key, desc.digest
+        where = self.coordinator.locate(key, digest)
+        if where == self.dst_repo and self.dst.blob_exists(self.dst_repo, digest):
+            # A copy of another tag of this repository brought it meanwhile.
+            if session is not None:
+                session.cancel()
+            self.coordinator.release_upload(key, digest)
+            self._blob_done(desc, "skipped")
+            return True, None
+        if where and where != self.dst_repo:
+            if session is not None:
+                session.cancel()
+            mounted, session = self._try_mount(desc, [where])
+            if mounted:
+                self.coordinator.release_upload(key, digest)
+                return True, None
+        return False, session
+
+    def _wait_for_holder(
+        self, desc: Descriptor, session: UploadSession | None, ttl: float
+    ) -> tuple[bool, UploadSession | None]:
+        """Someone else is sending this blob to this target: wait, then mount from there.
+        (True, None) when done; else (False, the session to upload with)."""
+        if session is not None:
+            session.cancel()
+            session = None
+        where = self.coordinator.wait_for(self.dst.key, desc.digest, ttl)
+        if self.dst.blob_exists(self.dst_repo, desc.digest):
+            self._blob_done(desc, "skipped")
+            return True, None
+        if where and where != self.dst_repo:
+            mounted, session = self._try_mount(desc, [where])
+            if mounted:
+                return True, None
+        return False, session
 
     def _mount_candidates(self, digest: str) -> list[str]:
         found = [self.coordinator.locate(self.dst.key, digest)]

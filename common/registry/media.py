@@ -1,21 +1,21 @@
-"""Media types, manifests as exact bytes, digests, names, and what a tag points to.
+"""Media types, manifests as exact bytes, names, and what a tag points to.
 
 A :class:`Manifest` is the registry's bytes plus the Content-Type it was
 served with; Ferry never re-serialises it, so digests on the target equal
-digests on the source.
+digests on the source. Digests themselves live in :mod:`common.registry.digest`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+from common.domain.vocab import ArtifactKind
 from common.errors import DigestMismatch, ManifestInvalid
+from common.registry.digest import algorithm_of, check_digest, digest_of, is_digest
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -42,32 +42,13 @@ MANIFEST_ACCEPT = ", ".join(
 # A bigger answer is refused rather than held in memory.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
-_DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPO_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
-class Kind(StrEnum):
-    """What a tag points to."""
-
-    IMAGE = "image"
-    INDEX = "index"
-    CHART = "chart"
-    ARTIFACT = "artifact"
-
-
-def is_digest(ref: str) -> bool:
-    """True when ``ref`` is a well-formed sha256/sha512 digest."""
-    return bool(_DIGEST_RE.match(ref))
-
-
-def check_digest(digest: str, where: str = "") -> str:
-    """Return ``digest`` if well formed; anything else could escape a URL path."""
-    if not isinstance(digest, str) or not is_digest(digest):
-        place = f" in {where}" if where else ""
-        raise ManifestInvalid(f"invalid digest {str(digest)[:80]!r}{place}")
-    return digest
+# What a tag points to: the one vocabulary, under the name the registry code uses.
+Kind = ArtifactKind
 
 
 def check_repository(name: str) -> str:
@@ -82,16 +63,6 @@ def check_reference(ref: str) -> str:
     if not (is_digest(ref) or _TAG_RE.match(ref)):
         raise ManifestInvalid(f"invalid tag or digest {ref[:80]!r}")
     return ref
-
-
-def new_hasher(digest: str) -> Any:
-    """A hashlib object for the algorithm ``digest`` is written in."""
-    return hashlib.new(digest.split(":", 1)[0])
-
-
-def digest_of(data: bytes, algorithm: str = "sha256") -> str:
-    """The ``algorithm:hex`` digest of ``data``."""
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -142,8 +113,7 @@ class Manifest:
         cls, raw: bytes, content_type: str | None, digest: str | None = None
     ) -> Manifest:
         """Build a manifest, computing (and, if given, checking) its digest."""
-        algorithm = digest.split(":", 1)[0] if digest else "sha256"
-        actual = digest_of(raw, algorithm)
+        actual = digest_of(raw, algorithm_of(digest) if digest else "sha256")
         if digest and actual != digest:
             raise DigestMismatch(f"manifest bytes hash to {actual}, not {digest}")
         media_type = _media_type(raw, content_type)

@@ -246,31 +246,34 @@ class EmbeddedServers:
         ident, uid, gid = self._pg_user()
         log = self.data_dir / "postgres.log"
         if not (self.pgdata / "PG_VERSION").exists():
-            self.pgdata.mkdir(parents=True, exist_ok=True)
-            if uid is not None:
-                os.chown(self.pgdata, uid, gid or -1)
-            done = subprocess.run(
-                [
-                    self._pg_bin("initdb"),
-                    "-D",
-                    str(self.pgdata),
-                    "--auth=trust",
-                    "-U",
-                    PG_USER,
-                    "--encoding=UTF8",
-                    "--no-instructions",
-                ],
-                capture_output=True,
-                text=True,
-                cwd="/",
-                **ident,
-            )
-            if done.returncode != 0:
-                raise ConfigError(f"initdb failed: {done.stderr.strip()[-500:]}")
+            self._initdb(ident, uid, gid)
         if uid is not None:
             with open(log, "a"):
                 pass
             os.chown(log, uid, gid or -1)
+        self._remove_stale_pid()
+        port = _free_port()
+        argv = [self._pg_bin("postgres"), "-D", str(self.pgdata), "-h", "127.0.0.1"]
+        argv += ["-p", str(port), "-k", "", "-c", "max_connections=200", "-c", "fsync=on"]
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd="/", **ident
+            )
+        _wait_port(port, 30, proc, "embedded PostgreSQL", log)
+        self._ensure_database(port)
+        return port, proc.pid
+
+    def _initdb(self, ident: dict[str, object], uid: int | None, gid: int | None) -> None:
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        if uid is not None:
+            os.chown(self.pgdata, uid, gid or -1)
+        argv = [self._pg_bin("initdb"), "-D", str(self.pgdata), "--auth=trust", "-U", PG_USER]
+        argv += ["--encoding=UTF8", "--no-instructions"]
+        done = subprocess.run(argv, capture_output=True, text=True, cwd="/", **ident)
+        if done.returncode != 0:
+            raise ConfigError(f"initdb failed: {done.stderr.strip()[-500:]}")
+
+    def _remove_stale_pid(self) -> None:
         # A postmaster.pid left by a killed server would block the start.
         stale = self.pgdata / "postmaster.pid"
         if stale.exists():
@@ -280,45 +283,16 @@ class EmbeddedServers:
                 old = 0
             if not pid_alive(old):
                 stale.unlink()
-        port = _free_port()
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                [
-                    self._pg_bin("postgres"),
-                    "-D",
-                    str(self.pgdata),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-k",
-                    "",
-                    "-c",
-                    "max_connections=200",
-                    "-c",
-                    "fsync=on",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd="/",
-                **ident,
-            )
-        _wait_port(port, 30, proc, "embedded PostgreSQL", log)
-        self._ensure_database(port)
-        return port, proc.pid
 
     def _ensure_database(self, port: int) -> None:
+        from common.db.bootstrap import ensure_database
+
         url = f"postgresql://{PG_USER}@127.0.0.1:{port}/postgres"
         deadline = time.monotonic() + 20
         while True:
             try:
                 with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
-                    exists = conn.execute(
-                        "SELECT 1 FROM pg_database WHERE datname = %s", (PG_DATABASE,)
-                    ).fetchone()
-                    if not exists:
-                        conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+                    ensure_database(conn, PG_DATABASE)
                     return
             except psycopg.OperationalError:
                 # Listening is not accepting: the server may still be recovering.

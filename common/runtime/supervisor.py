@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.domain.vocab import QueueName
 from common.settings import Settings, child_environment
 
 STOP_TIMEOUT = 10.0
@@ -32,7 +33,41 @@ class Child:
     process: subprocess.Popen | None = None
 
 
-ALL_QUEUES = "push,plan,copy"
+ALL_QUEUES = ",".join((QueueName.PUSH, QueueName.PLAN, QueueName.COPY))
+
+
+def _api_argv(settings: Settings, level: str) -> list[str]:
+    host, port = settings.api_bind
+    gunicorn = ["--bind", f"{host}:{port}", "--workers", "2", "--threads", "4"]
+    gunicorn += ["--graceful-timeout", "4", "--access-logfile", "-", "--log-level", level]
+    return [sys.executable, "-m", "gunicorn", *gunicorn, "api.wsgi:app"]
+
+
+def _celery(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", *args]
+
+
+def _worker_argv(queues: str, concurrency: int, level: str) -> list[str]:
+    hostname = f"ferry-{queues.replace(',', '-')}@%h"
+    return _celery(
+        "worker", "--queues", queues, "--concurrency", str(concurrency),
+        "--hostname", hostname, "--loglevel", level,
+    )  # fmt: skip
+
+
+def _beat_argv(settings: Settings, level: str) -> list[str]:
+    schedule = str(settings.data_dir / "celerybeat-schedule")
+    return _celery("beat", "--schedule", schedule, "--loglevel", level)
+
+
+def _flower_argv(settings: Settings, flower_auth: str | None) -> list[str]:
+    host, port = settings.flower_bind
+    argv = _celery(
+        "flower", f"--address={host}", f"--port={port}",
+        f"--db={settings.data_dir / 'flower.db'}", "--persistent=False",
+    )  # fmt: skip
+    auth = flower_auth or settings.flower_basic_auth
+    return [*argv, f"--basic-auth={auth}"] if auth else argv
 
 
 def role_argv(
@@ -44,63 +79,15 @@ def role_argv(
     flower_auth: str | None = None,
 ) -> list[str]:
     """The command line of one Ferry process role, using this interpreter."""
-    py = sys.executable
     level = settings.log_level.lower()
-    celery = [py, "-m", "celery", "-A", "worker.celery_app"]
     if role == "api":
-        host, port = settings.api_bind
-        return [
-            py,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"{host}:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--graceful-timeout",
-            "4",
-            "--access-logfile",
-            "-",
-            "--log-level",
-            level,
-            "api.wsgi:app",
-        ]
+        return _api_argv(settings, level)
     if role == "worker":
-        return [
-            *celery,
-            "worker",
-            "--queues",
-            queues,
-            "--concurrency",
-            str(concurrency),
-            "--hostname",
-            f"ferry-{queues.replace(',', '-')}@%h",
-            "--loglevel",
-            level,
-        ]
+        return _worker_argv(queues, concurrency, level)
     if role == "beat":
-        return [
-            *celery,
-            "beat",
-            "--schedule",
-            str(settings.data_dir / "celerybeat-schedule"),
-            "--loglevel",
-            level,
-        ]
+        return _beat_argv(settings, level)
     if role == "flower":
-        host, port = settings.flower_bind
-        argv = [
-            *celery,
-            "flower",
-            f"--address={host}",
-            f"--port={port}",
-            f"--db={settings.data_dir / 'flower.db'}",
-            "--persistent=False",
-        ]
-        auth = flower_auth or settings.flower_basic_auth
-        return [*argv, f"--basic-auth={auth}"] if auth else argv
+        return _flower_argv(settings, flower_auth)
     raise ValueError(f"unknown role {role!r}")
 
 

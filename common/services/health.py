@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 
 from common.db import connect, first_line
+from common.db.bootstrap import ping
 from common.db.migrate import pending
 from common.errors import FerryError
 from common.settings import Settings
@@ -15,7 +16,7 @@ def readiness(settings: Settings) -> dict[str, str]:
     checks: dict[str, str] = {}
     try:
         with connect(settings.require_database_url()) as conn:
-            conn.execute("SELECT 1")
+            ping(conn)
             checks["postgresql"] = "ok"
             todo = pending(conn)
             checks["migrations"] = (

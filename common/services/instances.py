@@ -18,6 +18,8 @@ from uuid import UUID
 
 from common import db as database
 from common.db import instances as q
+from common.domain.models import Instance
+from common.domain.vocab import InstanceKind
 from common.errors import (
     AuthError,
     Conflict,
@@ -32,7 +34,7 @@ from common.security.tokens import hash_token
 from common.settings import Settings
 from common.sync.credentials import check_registry, instance_credentials
 
-KINDS = ("distribution", "harbor")
+KINDS = tuple(InstanceKind)
 WEBHOOK_SECRET_PREFIX = "fwh_"
 MAX_USERNAME = 255
 MAX_PASSWORD = 8192  # cloud registry tokens (ECR, GCR) run to a few kilobytes
@@ -130,11 +132,11 @@ def verify_instance(
 
 def create_instance(
     settings: Settings, tenant_id: UUID, data: Mapping[str, Any]
-) -> tuple[dict, str]:
+) -> tuple[Instance, str]:
     """Validate, check against the registry and store an instance; (row, webhook secret)."""
     name = check_name(data["name"])
     url = normalize_url(data["url"], settings)
-    kind = data.get("kind") or "distribution"
+    kind = data.get("kind") or InstanceKind.DISTRIBUTION
     if kind not in KINDS:
         raise _invalid("kind", f"must be one of {', '.join(KINDS)}")
     username, password = check_credentials_pair(data.get("username"), data.get("password"))
@@ -161,7 +163,7 @@ def create_instance(
     return row, secret
 
 
-def get_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> dict:
+def get_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> Instance:
     """The tenant's instance; NotFound when it does not exist for this tenant."""
     with database.transaction(settings) as conn:
         row = q.get_instance(conn, instance_id, tenant_id)
@@ -172,7 +174,7 @@ def get_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> dict
 
 def list_instances(
     settings: Settings, tenant_id: UUID, *, limit: int, offset: int
-) -> tuple[list[dict], int]:
+) -> tuple[list[Instance], int]:
     """One page of the tenant's instances and the total count."""
     with database.transaction(settings) as conn:
         return q.list_instances(conn, tenant_id, limit=limit, offset=offset)
@@ -180,7 +182,7 @@ def list_instances(
 
 def update_instance(
     settings: Settings, tenant_id: UUID, instance_id: UUID, changes: Mapping[str, Any]
-) -> dict:
+) -> Instance:
     """Apply a partial change; the registry is re-checked when the URL, TLS setting or
     credentials change. Username and password change together (both null clears them)."""
     current = get_instance(settings, tenant_id, instance_id)
@@ -204,13 +206,13 @@ def update_instance(
         username, password = check_credentials_pair(
             changes.get("username"), changes.get("password")
         )
-    url = values.get("url", current["url"])
-    verify_tls = values.get("verify_tls", current["verify_tls"])
+    url = values.get("url", current.url)
+    verify_tls = values.get("verify_tls", current.verify_tls)
     if "name" in values:
         with database.transaction(settings) as conn:
             if q.instance_name_taken(conn, tenant_id, values["name"], except_id=instance_id):
                 raise Conflict(f"an instance named {values['name']!r} already exists")
-    if credentials_changed or url != current["url"] or verify_tls != current["verify_tls"]:
+    if credentials_changed or url != current.url or verify_tls != current.verify_tls:
         if not credentials_changed:
             username, password = instance_credentials(current, SecretBox(settings))
         verify_instance(url, username, password, verify_tls, settings)

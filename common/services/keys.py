@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psycopg
-
+from common import db as database
 from common.db import instances, rules
 from common.security.crypto import SecretBox
+from common.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,19 @@ class RotationResult:
         return self.instance_passwords + self.rule_passwords
 
 
-def rotate_secrets(conn: psycopg.Connection, box: SecretBox) -> RotationResult:
+def rotate_secrets(settings: Settings, box: SecretBox) -> RotationResult:
     """Re-encrypt every stored password under the box's first key, in one transaction.
 
     All or nothing: if one secret cannot be decrypted with any configured key,
     ConfigError is raised and nothing is changed.
     """
-    with conn.transaction():
+    with database.transaction(settings) as conn:
         rows = instances.encrypted_passwords(conn)
-        for row in rows:
-            instances.set_encrypted_password(conn, row["id"], box.rotate(row["password_enc"]))
+        for instance in rows:
+            assert instance.password_enc is not None
+            instances.set_encrypted_password(conn, instance.id, box.rotate(instance.password_enc))
         rule_rows = rules.encrypted_passwords(conn)
-        for row in rule_rows:
-            rules.set_encrypted_password(conn, row["id"], box.rotate(row["target_password_enc"]))
+        for rule in rule_rows:
+            assert rule.target_password_enc is not None
+            rules.set_encrypted_password(conn, rule.id, box.rotate(rule.target_password_enc))
     return RotationResult(instance_passwords=len(rows), rule_passwords=len(rule_rows))

@@ -11,9 +11,11 @@ import hashlib
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+
+import psycopg
 
 from common.db.instances import get_instance
+from common.domain.models import Rule
 from common.errors import NotFound
 from common.registry import RegistryClient
 from common.security.crypto import SecretBox
@@ -57,18 +59,18 @@ class Endpoints:
     target_user: tuple[str | None, str | None]
 
 
-def endpoints_for(conn: Any, rule: dict[str, Any], settings: Settings) -> Endpoints:
+def endpoints_for(conn: psycopg.Connection, rule: Rule, settings: Settings) -> Endpoints:
     """Clients for a rule's source and target, with the credentials the rule uses."""
     box = SecretBox(settings)
-    source = get_instance(conn, rule["source_instance_id"])
-    target = get_instance(conn, rule["target_instance_id"])
+    source = get_instance(conn, rule.source_instance_id)
+    target = get_instance(conn, rule.target_instance_id)
     if source is None or target is None:
         raise NotFound("the rule's source or target instance no longer exists")
     su, sp = source_credentials(conn, rule, box)
     tu, tp = target_credentials(conn, rule, box)
     return Endpoints(
-        client_for(source["url"], su, sp, source["verify_tls"], settings),
-        client_for(target["url"], tu, tp, target["verify_tls"], settings),
-        target["kind"],
+        client_for(source.url, su, sp, source.verify_tls, settings),
+        client_for(target.url, tu, tp, target.verify_tls, settings),
+        target.kind,
         (tu, tp),
     )

@@ -8,11 +8,10 @@ accepts the credentials, and (optionally) lets them push to a repository.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import psycopg
 
 from common.db.instances import get_instance
+from common.domain.models import Instance, Rule
 from common.errors import NotFound
 from common.registry import RegistryClient, RetryPolicy
 from common.security.crypto import SecretBox
@@ -27,43 +26,43 @@ CHECK_RETRY = RetryPolicy(attempts=2, backoff=0.2, max_backoff=1.0, max_retry_af
 
 
 def instance_credentials(
-    instance_row: Mapping, box: SecretBox | None
+    instance: Instance, box: SecretBox | None
 ) -> tuple[str | None, str | None]:
     """The instance's own (username, password), decrypted; (None, None) when it has none.
 
     ``box`` may be None only for an instance without a password.
     """
-    enc = instance_row.get("password_enc")
+    enc = instance.password_enc
     if enc is not None and box is None:
         raise ValueError("a SecretBox is needed to decrypt the stored password")
     password = box.decrypt(enc) if enc is not None and box is not None else None
-    return instance_row.get("username"), password
+    return instance.username, password
 
 
 def source_credentials(
-    conn: psycopg.Connection, rule_row: Mapping, box: SecretBox
+    conn: psycopg.Connection, rule: Rule, box: SecretBox
 ) -> tuple[str | None, str | None]:
     """The (username, password) to read the rule's source with: its instance's own."""
-    instance = get_instance(conn, rule_row["source_instance_id"], rule_row["tenant_id"])
+    instance = get_instance(conn, rule.source_instance_id, rule.tenant_id)
     if instance is None:
-        raise NotFound(f"source instance of rule {rule_row['id']} no longer exists")
+        raise NotFound(f"source instance of rule {rule.id} no longer exists")
     return instance_credentials(instance, box)
 
 
 def target_credentials(
-    conn: psycopg.Connection, rule_row: Mapping, box: SecretBox
+    conn: psycopg.Connection, rule: Rule, box: SecretBox
 ) -> tuple[str | None, str | None]:
     """The (username, password) to write to the rule's target with.
 
     Cross-tenant rules carry their own credentials; same-tenant rules use the
     target instance's stored ones.
     """
-    if rule_row["cross_tenant"]:
-        enc = rule_row.get("target_password_enc")
-        return rule_row.get("target_username"), box.decrypt(enc) if enc is not None else None
-    instance = get_instance(conn, rule_row["target_instance_id"], rule_row["tenant_id"])
+    if rule.cross_tenant:
+        enc = rule.target_password_enc
+        return rule.target_username, box.decrypt(enc) if enc is not None else None
+    instance = get_instance(conn, rule.target_instance_id, rule.tenant_id)
     if instance is None:
-        raise NotFound(f"target instance of rule {rule_row['id']} no longer exists")
+        raise NotFound(f"target instance of rule {rule.id} no longer exists")
     return instance_credentials(instance, box)
 
 

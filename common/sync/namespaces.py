@@ -10,6 +10,7 @@ import base64
 import json
 import threading
 
+from common.domain.vocab import InstanceKind
 from common.errors import PermissionDenied, RegistryError
 from common.registry import RegistryClient
 
@@ -21,7 +22,7 @@ def ensure_namespace(
     kind: str, client: RegistryClient, namespace: str, username: str | None, password: str | None
 ) -> None:
     """Make sure ``namespace`` exists on the target where its kind needs it (Harbor)."""
-    if kind != "harbor":
+    if kind != InstanceKind.HARBOR:
         return
     key = (client.key, namespace)
     with _lock:

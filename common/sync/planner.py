@@ -8,13 +8,13 @@ kind) and a HEAD of the target tag. Nothing here writes to a registry.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
-from common.db.tasks import NewItem
+from common.domain.models import NewItem, Rule
 from common.domain.rules import Selector, map_repository
+from common.domain.vocab import ItemStatus
 from common.errors import FerryError, ManifestNotFound
 from common.registry import RegistryClient, classify
 from common.registry.media import Kind
@@ -52,12 +52,12 @@ def kind_of(source: RegistryClient, repository: str, tag: str) -> tuple[str, Kin
 def _resolve(
     source: RegistryClient,
     target: RegistryClient,
-    rule: Mapping[str, Any],
+    rule: Rule,
     selector: Selector,
     repository: str,
     tag: str,
 ) -> Candidate | None:
-    target_repo = map_repository(repository, rule["source_namespace"], rule["target_namespace"])
+    target_repo = map_repository(repository, rule.source_namespace, rule.target_namespace)
     try:
         found = kind_of(source, repository, tag)
     except FerryError as exc:
@@ -66,7 +66,7 @@ def _resolve(
             tag,
             target_repo,
             tag,
-            status="failed",
+            status=ItemStatus.FAILED,
             reason=f"cannot read source manifest: {exc}",
         )
         return Candidate(item, None)
@@ -80,11 +80,11 @@ def _resolve(
     except FerryError:
         # The copy will meet the same problem and report it properly.
         there = None
-    status, reason = "pending", None
+    status, reason = ItemStatus.PENDING, None
     if there is not None and there.digest == digest:
-        status = "up-to-date"
-    elif there is not None and not rule["override"]:
-        status, reason = "kept", f"target tag points to {there.digest}; override is off"
+        status = ItemStatus.UP_TO_DATE
+    elif there is not None and not rule.override:
+        status, reason = ItemStatus.KEPT, f"target tag points to {there.digest}; override is off"
     item = NewItem(
         repository,
         tag,
@@ -93,7 +93,7 @@ def _resolve(
         kind=str(kind),
         source_digest=digest,
         status=status,
-        digest=digest if status != "pending" else None,
+        digest=digest if status != ItemStatus.PENDING else None,
         reason=reason,
     )
     return Candidate(item, there.digest if there else None)
@@ -111,7 +111,7 @@ def selected_repositories(
 def plan(
     source: RegistryClient,
     target: RegistryClient,
-    rule: Mapping[str, Any],
+    rule: Rule,
     *,
     threads: int = PLAN_THREADS,
     window: int = REPOSITORY_WINDOW,
@@ -136,7 +136,7 @@ def plan(
         ThreadPoolExecutor(window, thread_name_prefix="ferry-plan-repo") as repo_pool,
     ):
         in_flight: deque[Future[list[Candidate]]] = deque()
-        for repository in selected_repositories(source, rule["source_namespace"], selector):
+        for repository in selected_repositories(source, rule.source_namespace, selector):
             in_flight.append(repo_pool.submit(resolve, repository))
             if len(in_flight) >= window:
                 batch = in_flight.popleft().result()

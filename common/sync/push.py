@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
 import psycopg
 
 from common.db import events as ev
+from common.db import items as qi
 from common.db import tasks as q
 from common.db import transaction
-from common.db.tasks import NewItem
+from common.db.rules import enabled_rules_on_source
+from common.domain.models import NewItem, Rule, WebhookEvent
 from common.domain.rules import Selector, map_repository
+from common.domain.vocab import TaskStatus, Trigger
 from common.errors import FerryError
 from common.settings import Settings
 from common.sync.clients import endpoints_for
@@ -38,45 +40,45 @@ class PushResult:
     rules_matched: int = 0
 
 
-def _kind(settings: Settings, rule: dict[str, Any], event: dict[str, Any]) -> str | None:
+def _kind(settings: Settings, rule: Rule, event: WebhookEvent) -> str | None:
     """The kind of what the event's tag points to, read from the source."""
     with transaction(settings) as conn:
         source = endpoints_for(conn, rule, settings).source
-    found = kind_of(source, event["repository"], event["digest"] or event["tag"])
-    if found is None and event["digest"]:
-        found = kind_of(source, event["repository"], event["tag"])
+    found = kind_of(source, event.repository, event.digest or event.tag)
+    if found is None and event.digest:
+        found = kind_of(source, event.repository, event.tag)
     return str(found[1]) if found else None
 
 
 def _seed(
     conn: psycopg.Connection,
-    rule: dict[str, Any],
-    event: dict[str, Any],
+    rule: Rule,
+    event: WebhookEvent,
     kind: str | None,
     result: PushResult,
 ) -> None:
     item = NewItem(
-        source_repository=event["repository"],
-        source_tag=event["tag"],
+        source_repository=event.repository,
+        source_tag=event.tag,
         target_repository=map_repository(
-            event["repository"], rule["source_namespace"], rule["target_namespace"]
+            event.repository, rule.source_namespace, rule.target_namespace
         ),
-        target_tag=event["tag"],
+        target_tag=event.tag,
         kind=kind,
-        source_digest=event["digest"],
+        source_digest=event.digest,
     )
-    task = ev.open_push_task(conn, rule["id"], COALESCE_SECONDS)
+    task = q.open_push_task(conn, rule.id, COALESCE_SECONDS)
     if task is not None:
-        item_id = q.insert_item(conn, task["id"], item)
+        item_id = qi.insert_item(conn, task.id, item)
         if item_id is not None:
             # A Pending task's plan will fan the item out; a running one needs a message.
-            if task["status"] == "InProgress":
+            if task.status == TaskStatus.IN_PROGRESS:
                 result.added_items.append(item_id)
             return
         # The same tag is already in that task: a newer push needs its own copy.
-    created = q.create_task(conn, rule, "push")
-    q.insert_items(conn, created["id"], [item])
-    result.new_tasks.append(created["id"])
+    created = q.create_task(conn, rule, Trigger.PUSH)
+    qi.insert_items(conn, created.id, [item])
+    result.new_tasks.append(created.id)
 
 
 def handle_event(event_id: int, settings: Settings) -> PushResult:
@@ -84,12 +86,12 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
     result = PushResult()
     with transaction(settings) as conn:
         event = ev.get_event(conn, event_id)
-        if event is None or event["processed_at"] is not None:
+        if event is None or event.processed_at is not None:
             return result
         rules = [
             r
-            for r in ev.enabled_rules_on_source(conn, event["instance_id"])
-            if Selector.from_rule(r).selects(event["repository"], event["tag"])
+            for r in enabled_rules_on_source(conn, event.instance_id)
+            if Selector.from_rule(r).selects(event.repository, event.tag)
         ]
     if not rules:
         with transaction(settings) as conn:
@@ -99,9 +101,7 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
         kind = _kind(settings, rules[0], event)
     except FerryError as exc:
         # The copy will meet the same problem and record it on the item.
-        log.warning(
-            "push of %s:%s: cannot read its kind: %s", event["repository"], event["tag"], exc
-        )
+        log.warning("push of %s:%s: cannot read its kind: %s", event.repository, event.tag, exc)
         kind = None
     with transaction(settings) as conn:
         # Claimed in the same transaction as the tasks: a crash before the

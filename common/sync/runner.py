@@ -18,11 +18,14 @@ from uuid import UUID
 
 import redis
 
+from common.db import items as qi
 from common.db import tasks as q
 from common.db import transaction
 from common.db.events import purge_processed, unprocessed_events
 from common.db.instances import get_instance
 from common.db.rules import get_rule
+from common.domain.models import Item, Rule, Task
+from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, Trigger
 from common.errors import FerryError
 from common.registry import CopyOutcome, copy_artifact
 from common.settings import Settings
@@ -51,7 +54,7 @@ class PlanResult:
     """Items to fan out after planning (empty when the task already finished)."""
 
     task_uuid: UUID
-    trigger: str
+    trigger: Trigger | None
     item_ids: list[int] = field(default_factory=list)
 
 
@@ -68,26 +71,26 @@ def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
     with transaction(settings) as conn:
         task = q.start_task(conn, task_uuid)
         if task is None:
-            return PlanResult(task_uuid, "")
-        rule = get_rule(conn, task["rule_id"]) if task["rule_id"] else None
+            return PlanResult(task_uuid, None)
+        rule = get_rule(conn, task.rule_id) if task.rule_id else None
         if rule is None:
             q.fail_task(conn, task_uuid, "the rule was deleted")
-            return PlanResult(task_uuid, task["trigger"])
-    trigger = task["trigger"]
+            return PlanResult(task_uuid, task.trigger)
+    trigger = task.trigger
     # Push and retry tasks are created with their items; only scans list.
-    if trigger in ("manual", "schedule") and task["retry_of"] is None:
+    if trigger in (Trigger.MANUAL, Trigger.SCHEDULE) and task.retry_of is None:
         try:
             with transaction(settings) as conn:
                 ends = endpoints_for(conn, rule, settings)
             for batch in plan(ends.source, ends.target, rule):
                 with transaction(settings) as conn:
-                    q.insert_items(conn, task_uuid, [c.item for c in batch])
+                    qi.insert_items(conn, task_uuid, [c.item for c in batch])
         except FerryError as exc:
             with transaction(settings) as conn:
                 q.fail_task(conn, task_uuid, f"cannot list the source: {exc}")
             return PlanResult(task_uuid, trigger)
     with transaction(settings) as conn:
-        ids = q.pending_item_ids(conn, task_uuid)
+        ids = qi.pending_item_ids(conn, task_uuid)
         if not ids:
             q.finalize_task(conn, task_uuid)
     return PlanResult(task_uuid, trigger, ids)
@@ -106,7 +109,7 @@ class _Heartbeat(threading.Thread):
         while not self.done.wait(HEARTBEAT_SECONDS):
             try:
                 with transaction(self.settings) as conn:
-                    if not q.renew_lease(conn, self.item_id, LEASE_SECONDS):
+                    if not qi.renew_lease(conn, self.item_id, LEASE_SECONDS):
                         self.stop_requested.set()
                 self.sem.renew(self.token)
             except (FerryError, redis.RedisError):
@@ -116,22 +119,18 @@ class _Heartbeat(threading.Thread):
 def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> CopyResult:
     """Claim one item, copy it under the target's concurrency limit, record the outcome."""
     with transaction(settings) as conn:
-        row = conn.execute(
-            """SELECT i.status, i.task_id, t.rule_id FROM sync_items i
-               JOIN sync_tasks t ON t.id = i.task_id WHERE i.id = %s""",
-            (item_id,),
-        ).fetchone()
-        if row is None or row["status"] not in ("pending", "running"):
-            return CopyResult(row["status"] if row else "missing")
-        rule = get_rule(conn, row["rule_id"]) if row["rule_id"] else None
+        state = qi.item_state(conn, item_id)
+        if state is None or state.status not in OPEN_ITEM_STATUSES:
+            return CopyResult(state.status if state else "missing")
+        rule = get_rule(conn, state.rule_id) if state.rule_id else None
         if rule is None:
-            q.abandon_item(conn, item_id, "the rule was deleted")
-        target = get_instance(conn, rule["target_instance_id"]) if rule else None
+            qi.abandon_item(conn, item_id, "the rule was deleted")
+        target = get_instance(conn, rule.target_instance_id) if rule else None
     if rule is None:
-        finalize(row["task_id"], settings)
-        return CopyResult("stopped")
-    limit = target["max_concurrent_copies"] if target else 1
-    sem = TargetSemaphore(redis_client, str(rule["target_instance_id"]), limit, ttl=LEASE_SECONDS)
+        finalize(state.task_uuid, settings)
+        return CopyResult(ItemStatus.STOPPED)
+    limit = target.max_concurrent_copies if target else 1
+    sem = TargetSemaphore(redis_client, str(rule.target_instance_id), limit, ttl=LEASE_SECONDS)
     token = sem.acquire(SLOT_WAIT_SECONDS)
     if token is None:
         return CopyResult("waiting", retry_in=0.5 + random.random())
@@ -143,14 +142,14 @@ def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> Co
 
 def _copy_claimed(
     item_id: int,
-    rule: dict[str, Any],
+    rule: Rule,
     settings: Settings,
     redis_client: redis.Redis,
     sem: TargetSemaphore,
     token: str,
 ) -> CopyResult:
     with transaction(settings) as conn:
-        item = q.claim_item(conn, item_id, LEASE_SECONDS)
+        item = qi.claim_item(conn, item_id, LEASE_SECONDS)
     if item is None:
         return CopyResult("not-claimed")
     try:
@@ -159,26 +158,26 @@ def _copy_claimed(
         ensure_namespace(
             ends.target_kind,
             ends.target,
-            item["target_repository"].split("/")[0],
+            item.target_repository.split("/")[0],
             *ends.target_user,
         )
     except FerryError as exc:
-        _finish(settings, item, status="failed", digest=None, kind=None, reason=str(exc))
-        return CopyResult("failed")
+        _finish(settings, item, status=ItemStatus.FAILED, digest=None, kind=None, reason=str(exc))
+        return CopyResult(ItemStatus.FAILED)
     beat = _Heartbeat(settings, item_id, sem, token)
     beat.start()
     try:
         outcome = copy_artifact(
             ends.source,
-            item["source_repository"],
-            item["source_tag"],
+            item.source_repository,
+            item.source_tag,
             ends.target,
-            item["target_repository"],
-            item["target_tag"],
-            override=rule["override"],
+            item.target_repository,
+            item.target_tag,
+            override=rule.override,
             coordinator=RedisBlobCoordinator(redis_client),
             should_stop=beat.stop_requested.is_set,
-            expected_digest=item["source_digest"],
+            expected_digest=item.source_digest,
         )
     finally:
         beat.done.set()
@@ -186,22 +185,22 @@ def _copy_claimed(
     return _record(settings, item, outcome)
 
 
-def _record(settings: Settings, item: dict[str, Any], outcome: CopyOutcome) -> CopyResult:
-    status = str(outcome.status)
+def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
+    status = ItemStatus(outcome.status)
     reason = outcome.reason
     note = getattr(outcome, "note", None)
     if note:
         reason = f"{reason}; {note}" if reason else note
-    if status == "failed" and outcome.retryable and item["attempts"] < MAX_ATTEMPTS:
+    if status == ItemStatus.FAILED and outcome.retryable and item.attempts < MAX_ATTEMPTS:
         with transaction(settings) as conn:
-            q.release_item(
+            qi.release_item(
                 conn,
-                item["id"],
-                reason=f"attempt {item['attempts']}: {reason}",
+                item.id,
+                reason=f"attempt {item.attempts}: {reason}",
                 bytes_transferred=outcome.bytes_transferred,
             )
         # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
-        return CopyResult("retrying", retry_in=2 ** item["attempts"] + random.random())
+        return CopyResult("retrying", retry_in=2**item.attempts + random.random())
     _finish(
         settings,
         item,
@@ -217,7 +216,7 @@ def _record(settings: Settings, item: dict[str, Any], outcome: CopyOutcome) -> C
     return CopyResult(status)
 
 
-def _finish(settings: Settings, item: dict[str, Any], **outcome: Any) -> None:
+def _finish(settings: Settings, item: Item, **outcome: Any) -> None:
     """Record an item's outcome, then finish its task if it was the last one.
 
     Two transactions on purpose: a finalize inside the recording transaction
@@ -227,11 +226,11 @@ def _finish(settings: Settings, item: dict[str, Any], **outcome: Any) -> None:
     this keeps the log exact when a worker died and the chord never fires.)
     """
     with transaction(settings) as conn:
-        q.record_outcome(conn, item["id"], **outcome)
-    finalize(item["task_id"], settings)
+        qi.record_outcome(conn, item.id, **outcome)
+    finalize(item.task_id, settings)
 
 
-def finalize(task_uuid: UUID, settings: Settings) -> dict[str, Any] | None:
+def finalize(task_uuid: UUID, settings: Settings) -> Task | None:
     """Finish the task from its items if nothing is left to run."""
     with transaction(settings) as conn:
         return q.finalize_task(conn, task_uuid)
@@ -239,8 +238,8 @@ def finalize(task_uuid: UUID, settings: Settings) -> dict[str, Any] | None:
 
 def reconcile(
     settings: Settings,
-    enqueue_copy: Callable[[int, str], None],
-    enqueue_plan: Callable[[UUID, str], None],
+    enqueue_copy: Callable[[int, Trigger], None],
+    enqueue_plan: Callable[[UUID, Trigger], None],
     enqueue_event: Callable[[int], None] | None = None,
     *,
     stale_seconds: float = 120.0,
@@ -251,7 +250,7 @@ def reconcile(
     ``now`` lets tests move the clock past leases instead of sleeping.
     """
     with transaction(settings) as conn:
-        requeue = q.expired_items(conn, stale_seconds=stale_seconds, now=now)
+        requeue = qi.expired_items(conn, stale_seconds=stale_seconds, now=now)
         unplanned = q.unplanned_tasks(conn, stale_seconds)
         finished = [t for t in q.unfinished_tasks(conn) if q.finalize_task(conn, t)]
         events = unprocessed_events(conn, stale_seconds) if enqueue_event else []
@@ -259,8 +258,8 @@ def reconcile(
     for r in requeue:
         for item_id in r.item_ids:
             enqueue_copy(item_id, r.trigger)
-    for t in unplanned:
-        enqueue_plan(t["id"], t["trigger"])
+    for task_uuid, trigger in unplanned:
+        enqueue_plan(task_uuid, trigger)
     for event_id in events:
         assert enqueue_event is not None
         enqueue_event(event_id)

@@ -12,65 +12,64 @@ import datetime as dt
 from collections.abc import Callable
 from uuid import UUID
 
+import psycopg
+
+from common.db import rules as rules_q
 from common.db import tasks as q
 from common.db import transaction
-from common.db.rules import COLUMNS as RULE_COLUMNS
+from common.domain.models import Rule
 from common.domain.rules import next_run
+from common.domain.vocab import Trigger
 from common.settings import Settings
 
+# A rescan may run this much earlier than its interval, so that ticks drifting
+# by a few seconds never push a rule's rescan to the next interval.
+RESCAN_SLACK = 0.9
 
-def _start_or_skip(conn, rule: dict, trigger: str, message: str) -> UUID | None:
+
+def _start_or_skip(
+    conn: psycopg.Connection, rule: Rule, trigger: Trigger, message: str
+) -> UUID | None:
     """Create the run's task, or a Skipped row when the previous task still runs."""
-    running = q.open_tasks_of_rule(conn, rule["id"])
+    running = q.open_tasks_of_rule(conn, rule.id)
     if running:
         previous = q.get_task(conn, running[0])
         q.skip_task(
             conn,
             rule,
             trigger,
-            f"skipped: task {previous['task_id'] if previous else '?'} is still running",
+            f"skipped: task {previous.task_id if previous else '?'} is still running",
         )
         return None
-    return q.create_task(conn, rule, trigger, message=message)["id"]
+    return q.create_task(conn, rule, trigger, message=message).id
 
 
 def dispatch_due(
-    settings: Settings, now: dt.datetime, enqueue_plan: Callable[[UUID, str], None]
+    settings: Settings, now: dt.datetime, enqueue_plan: Callable[[UUID, Trigger], None]
 ) -> dict[str, int]:
     """Trigger every rule whose cron schedule is due at ``now``; returns counts."""
     started = skipped = 0
     with transaction(settings) as conn:
         # Rules never scheduled yet (new, or schedule just set) get their first time.
-        for rule in conn.execute(
-            "SELECT id, schedule, schedule_timezone FROM rules "
-            "WHERE enabled AND schedule IS NOT NULL AND next_run_at IS NULL"
-        ).fetchall():
-            conn.execute(
-                "UPDATE rules SET next_run_at = %s WHERE id = %s AND next_run_at IS NULL",
-                (next_run(rule["schedule"], now, rule["schedule_timezone"]), rule["id"]),
+        for rule in rules_q.unscheduled_rules(conn):
+            assert rule.schedule is not None
+            rules_q.set_first_run(
+                conn, rule.id, next_run(rule.schedule, now, rule.schedule_timezone)
             )
-        due = conn.execute(
-            f"""SELECT {RULE_COLUMNS} FROM rules
-                WHERE enabled AND schedule IS NOT NULL AND next_run_at <= %s""",
-            (now,),
-        ).fetchall()
+        due = rules_q.due_rules(conn, now)
     for rule in due:
+        assert rule.schedule is not None
         # Missed runs collapse into one: the next time is computed from now.
-        following = next_run(rule["schedule"], now, rule["schedule_timezone"])
+        following = next_run(rule.schedule, now, rule.schedule_timezone)
         with transaction(settings) as conn:
-            claimed = conn.execute(
-                "UPDATE rules SET next_run_at = %s WHERE id = %s AND next_run_at = %s "
-                "AND enabled RETURNING id",
-                (following, rule["id"], rule["next_run_at"]),
-            ).fetchone()
-            if claimed is None:
+            if not rules_q.claim_scheduled_run(conn, rule, following):
                 continue  # another dispatcher took it
-            task_uuid = _start_or_skip(conn, rule, "schedule", f"schedule {rule['schedule']}")
+            task_uuid = _start_or_skip(conn, rule, Trigger.SCHEDULE, f"schedule {rule.schedule}")
         if task_uuid is None:
             skipped += 1
         else:
             started += 1
-            enqueue_plan(task_uuid, "schedule")
+            enqueue_plan(task_uuid, Trigger.SCHEDULE)
     return {"started": started, "skipped": skipped}
 
 
@@ -78,25 +77,18 @@ def rescan_all(
     settings: Settings,
     now: dt.datetime,
     interval_seconds: int,
-    enqueue_plan: Callable[[UUID, str], None],
+    enqueue_plan: Callable[[UUID, Trigger], None],
 ) -> dict[str, int]:
     """Rescan every enabled rule not rescanned within the interval (the webhook safety net)."""
     started = 0
     with transaction(settings) as conn:
-        candidates = conn.execute(f"SELECT {RULE_COLUMNS} FROM rules WHERE enabled").fetchall()
+        candidates = rules_q.enabled_rules(conn)
     for rule in candidates:
         with transaction(settings) as conn:
-            claimed = conn.execute(
-                """UPDATE rules SET last_rescan_at = %(now)s
-                   WHERE id = %(id)s AND enabled
-                     AND (last_rescan_at IS NULL
-                          OR last_rescan_at <= %(now)s - make_interval(secs => %(s)s))
-                   RETURNING id""",
-                {"now": now, "id": rule["id"], "s": interval_seconds * 0.9},
-            ).fetchone()
-            if claimed is None or q.has_open_task(conn, rule["id"]):
+            claimed = rules_q.claim_rescan(conn, rule.id, now, interval_seconds * RESCAN_SLACK)
+            if not claimed or q.has_open_task(conn, rule.id):
                 continue
-            task_uuid = q.create_task(conn, rule, "schedule", message="full rescan")["id"]
+            task_uuid = q.create_task(conn, rule, Trigger.SCHEDULE, message="full rescan").id
         started += 1
-        enqueue_plan(task_uuid, "schedule")
+        enqueue_plan(task_uuid, Trigger.SCHEDULE)
     return {"started": started}

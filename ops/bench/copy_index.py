@@ -42,35 +42,15 @@ ARCHES = ("amd64", "arm64", "ppc64le", "s390x", "riscv64", "386", "mips64le", "a
 
 def push_index(server: RegistryServer, repo: str, platforms: int) -> tuple[str, int]:
     """Push the benchmark index; (digest, total blob bytes)."""
-    s = server.session()
-    children, total = [], 0
-    for arch in ARCHES[:platforms]:
-        layers = [os.urandom(n) for n in LAYERS]
-        total += sum(LAYERS)
-        child = oci.push_image(
-            s,
-            server.url,
-            repo,
-            None,
-            layers=layers,
-            config={
-                "architecture": arch,
-                "os": "linux",
-                "rootfs": {"type": "layers", "diff_ids": []},
-            },
-        )
-        children.append(
-            {
-                "mediaType": child.media_type,
-                "digest": child.digest,
-                "size": len(child.body),
-                "platform": {"architecture": arch, "os": "linux"},
-            }
-        )
-    body = json.dumps(
-        {"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": children}
-    ).encode()
-    return oci.push_manifest(s, server.url, repo, "v1", body, oci.OCI_INDEX).digest, total
+    pushed = oci.push_index(
+        server.session(),
+        server.url,
+        repo,
+        "v1",
+        platforms=ARCHES[:platforms],
+        layer_sizes=LAYERS,
+    )
+    return pushed.digest, platforms * sum(LAYERS)
 
 
 def ferry_copy(src: str, dst: str) -> tuple[dict, float]:

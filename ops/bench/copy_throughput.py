@@ -30,6 +30,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from common.domain.vocab import ItemStatus  # noqa: E402
 from tests.support.registry import RegistryServer  # noqa: E402
 
 MiB = 1024 * 1024
@@ -185,7 +186,7 @@ def main() -> None:
                     if out is None:  # skopeo: no outcome, the wall time is the copy time
                         secs = wall
                     else:
-                        assert out["status"] == "copied", out
+                        assert out["status"] == ItemStatus.COPIED, out
                         assert out["bytes_transferred"] >= size
                         secs = out["seconds"]
                     print(

@@ -19,9 +19,10 @@ import psycopg
 import redis
 from cryptography.fernet import Fernet
 
+from common.domain.vocab import FINAL_TASK_STATUSES
+
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/15"
-FINAL = ("Succeeded", "PartiallySucceeded", "Failed", "Stopped")
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Ferry:
     def wait(self, task_id: str) -> dict:
         while True:
             task = self.call("GET", f"/tasks/{task_id}")
-            if task["status"] in FINAL:
+            if task["status"] in FINAL_TASK_STATUSES:
                 return task
             time.sleep(0.05)
 

@@ -56,20 +56,12 @@ def main() -> None:
                     "target": {"instance_id": dst_id},
                 },
             )
-            src.stop()
-            src.extra_config["notifications"] = {
-                "endpoints": [
-                    {
-                        "name": "ferry",
-                        "url": f"{live.url}/api/v1/webhooks/{created['id']}",
-                        "headers": {"Authorization": [f"Bearer {created['webhook_secret']}"]},
-                        "timeout": "2s",
-                        "threshold": 5,
-                        "backoff": "100ms",
-                    }
-                ]
-            }
-            src.start()
+            src.notify(
+                f"{live.url}/api/v1/webhooks/{created['id']}",
+                created["webhook_secret"],
+                threshold=5,
+                backoff="100ms",
+            )
             worker = f.worker(args.concurrency)
             s_src, s_dst = src.session(), dst.session()
             try:

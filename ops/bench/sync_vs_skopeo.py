@@ -95,6 +95,7 @@ def ferry_sync(
 ) -> dict[str, Any]:
     """Cold sync and no-op resync through the API and a real worker."""
     from common.db import transaction
+    from common.domain.vocab import ItemStatus, TaskStatus
 
     figures: dict[str, Any] = {}
     with harness.ferry() as f:
@@ -116,7 +117,7 @@ def ferry_sync(
                 task = f.wait(f.call("POST", f"/rules/{rule}/trigger")["task_id"])
                 figures[f"{label}_seconds"] = time.monotonic() - start
                 figures[f"{label}_bytes"] = task["bytes_transferred"]
-                assert task["status"] == "Succeeded", task
+                assert task["status"] == TaskStatus.SUCCEEDED, task
                 with transaction(f.settings) as conn:
                     stats = conn.execute(
                         """SELECT sum(blobs_uploaded) AS up, sum(blobs_mounted) AS mounted,
@@ -125,8 +126,8 @@ def ferry_sync(
                                   extract(epoch FROM max(i.finished_at) - min(i.started_at))
                                       AS span
                            FROM sync_items i JOIN sync_tasks t ON t.id = i.task_id
-                           WHERE t.task_id = %s AND i.status <> 'up-to-date'""",
-                        (task["task_id"],),
+                           WHERE t.task_id = %s AND i.status <> %s""",
+                        (task["task_id"], ItemStatus.UP_TO_DATE),
                     ).fetchone()
                 figures[f"{label}_stats"] = {
                     k: (round(float(v), 2) if v is not None else None) for k, v in stats.items()

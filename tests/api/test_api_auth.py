@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.support.api import assert_error, create_instance, make_tenant, rule_body
+from tests.support.api import assert_error, make_tenant, rule_body, tenant_api
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -76,12 +76,12 @@ def test_missing_or_wrong_token_is_401_on_every_tenant_route(client, settings, h
 
 
 def test_a_valid_token_is_accepted_and_a_revoked_one_is_not(client, settings, db):
-    alice = make_tenant(settings, "alice-co")
-    assert client.get("/api/v1/instances", headers=alice.headers).status_code == 200
-    lower = {"Authorization": "bearer " + alice.token}
+    alice = tenant_api(client, settings, "alice-co")
+    assert alice.request("GET", "/instances").status_code == 200
+    lower = {"Authorization": "bearer " + alice.tenant.token}
     assert client.get("/api/v1/instances", headers=lower).status_code == 200
-    db.execute("UPDATE api_tokens SET revoked_at = now() WHERE tenant_id = %s", (alice.id,))
-    assert_error(client.get("/api/v1/instances", headers=alice.headers), 401)
+    db.execute("UPDATE api_tokens SET revoked_at = now() WHERE tenant_id = %s", (alice.tenant.id,))
+    assert_error(alice.request("GET", "/instances"), 401)
 
 
 def test_tokens_are_stored_hashed(settings, db):
@@ -96,14 +96,14 @@ def test_health_and_docs_need_no_token(client):
 
 
 def test_another_tenants_instance_and_rule_are_404_everywhere(client, settings, registry):
-    alice, bob = make_tenant(settings, "alice-co"), make_tenant(settings, "bob-co")
-    src = create_instance(client, alice, registry, "src")
-    dst = create_instance(client, alice, registry, "dst")
+    alice, bob = tenant_api(client, settings, "alice-co"), tenant_api(client, settings, "bob-co")
+    src = alice.create_instance(registry, "src")
+    dst = alice.create_instance(registry, "dst")
     body = rule_body(src["id"], dst["id"], target_namespace="mirror")
-    rule = client.post("/api/v1/rules", json=body, headers=alice.headers).get_json()
+    rule = alice.request("POST", "/rules", json=body).get_json()
     before = {
-        "src": client.get(f"/api/v1/instances/{src['id']}", headers=alice.headers).get_json(),
-        "rule": client.get(f"/api/v1/rules/{rule['id']}", headers=alice.headers).get_json(),
+        "src": alice.request("GET", f"/instances/{src['id']}").get_json(),
+        "rule": alice.request("GET", f"/rules/{rule['id']}").get_json(),
     }
     swept = 0
     for method, path, _ in _tenant_operations(client):
@@ -111,47 +111,41 @@ def test_another_tenants_instance_and_rule_are_404_everywhere(client, settings, 
             continue
         url = _fill(path, rule_id=rule["id"], instance_id=src["id"])
         payload = body if method == "put" else {} if method == "patch" else None
-        r = getattr(client, method)(url, headers=bob.headers, json=payload)
+        r = getattr(client, method)(url, headers=bob.tenant.headers, json=payload)
         assert_error(r, 404)
         assert "alice" not in r.get_data(as_text=True)
         swept += 1
     assert swept >= 10
-    assert (
-        client.get(f"/api/v1/instances/{src['id']}", headers=alice.headers).get_json()
-        == before["src"]
-    )
-    assert (
-        client.get(f"/api/v1/rules/{rule['id']}", headers=alice.headers).get_json()
-        == before["rule"]
-    )
+    assert alice.request("GET", f"/instances/{src['id']}").get_json() == before["src"]
+    assert alice.request("GET", f"/rules/{rule['id']}").get_json() == before["rule"]
 
     # Bob's lists show nothing of Alice's, even when he names her instance.
-    assert client.get("/api/v1/instances", headers=bob.headers).get_json() == []
-    assert client.get("/api/v1/rules", headers=bob.headers).get_json() == []
-    r = client.get(f"/api/v1/rules?source_instance_id={src['id']}", headers=bob.headers)
+    assert bob.request("GET", "/instances").get_json() == []
+    assert bob.request("GET", "/rules").get_json() == []
+    r = bob.request("GET", f"/rules?source_instance_id={src['id']}")
     assert r.status_code == 200 and r.get_json() == []
 
 
 def test_another_tenants_instances_cannot_be_used_in_rules(client, settings, registry):
-    alice, bob = make_tenant(settings, "alice-co"), make_tenant(settings, "bob-co")
-    a_src = create_instance(client, alice, registry, "a-src")
-    b_src = create_instance(client, bob, registry, "b-src")
+    alice, bob = tenant_api(client, settings, "alice-co"), tenant_api(client, settings, "bob-co")
+    a_src = alice.create_instance(registry, "a-src")
+    b_src = bob.create_instance(registry, "b-src")
     # Bob names Alice's instance as his same-tenant target, then as his source.
     for body, field in (
         (rule_body(b_src["id"], a_src["id"], target_namespace="x"), "target.instance_id"),
         (rule_body(a_src["id"], b_src["id"], target_namespace="x"), "source.instance_id"),
     ):
-        r = client.post("/api/v1/rules", json=body, headers=bob.headers)
+        r = bob.request("POST", "/rules", json=body)
         assert_error(r, 422, field)
         # The answer is the same as for an id that exists nowhere.
         ghost = {**body}
         key = field.split(".")[0]
         ghost[key] = {**body[key], "instance_id": str(uuid.uuid4())}
-        r2 = client.post("/api/v1/rules", json=ghost, headers=bob.headers)
+        r2 = bob.request("POST", "/rules", json=ghost)
         assert r2.get_json()["errors"] == r.get_json()["errors"]
 
 
 def test_malformed_ids_are_404(client, settings):
-    alice = make_tenant(settings, "alice-co")
-    for path in ("/api/v1/instances/not-a-uuid", "/api/v1/rules/123", "/api/v1/rules/zzz/enable"):
-        assert_error(client.get(path, headers=alice.headers), 404)
+    alice = tenant_api(client, settings, "alice-co")
+    for path in ("/instances/not-a-uuid", "/rules/123", "/rules/zzz/enable"):
+        assert_error(alice.request("GET", path), 404)

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.app import create_app
 from common.settings import load_settings
-from tests.support.api import create_instance, make_tenant, rule_body
+from tests.support.api import rule_body, tenant_api
 from tests.support.registry import RegistryServer
 
 MAX_EXAMPLES = 40
@@ -71,18 +71,17 @@ def fuzz_world(settings, registry, offline_resolver):
     )
     app = create_app(limited)
     app.config["TESTING"] = True
-    client = app.test_client()
-    tenant = make_tenant(settings, "fuzz-co")
-    src = create_instance(client, tenant, registry, "src")
-    dst = create_instance(client, tenant, registry, "dst")
-    rule = client.post(
-        "/api/v1/rules",
+    api = tenant_api(app.test_client(), settings, "fuzz-co")
+    src = api.create_instance(registry, "src")
+    dst = api.create_instance(registry, "dst")
+    rule = api.request(
+        "POST",
+        "/rules",
         json=rule_body(src["id"], dst["id"], "fuzz-rule", target_namespace="mirror"),
-        headers=tenant.headers,
     ).get_json()
     return {
         "app": app,
-        "tenant": tenant,
+        "tenant": api.tenant,
         "ids": {"instance_id": src["id"], "rule_id": rule["id"]},
         "instance_ids": (src["id"], dst["id"]),
     }

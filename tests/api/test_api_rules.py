@@ -1,27 +1,12 @@
-"""/api/v1/rules: validation, cross-tenant credentials, PUT/PATCH, enable/disable, listing."""
+"""/api/v1/rules: validation, PUT/PATCH, enable/disable, delete, listing, schedules."""
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from common.security.crypto import SecretBox
-from tests.support.api import (
-    Tenant,
-    assert_error,
-    create_instance,
-    leaks,
-    make_tenant,
-    raw_rows_text,
-    rule_body,
-)
-from tests.support.registry import RegistryServer
-from tests.support.tokenserver import TokenServer, User
+from tests.support.api import assert_error, rule_body
 
 RULE_KEYS = {
     "id",
@@ -38,6 +23,8 @@ RULE_KEYS = {
     "created_at",
     "updated_at",
 }
+
+
 SOURCE_KEYS = {
     "instance_id",
     "namespace",
@@ -47,6 +34,8 @@ SOURCE_KEYS = {
     "tag_exclude",
     "filter_syntax",
 }
+
+
 TARGET_KEYS = {
     "instance_id",
     "namespace",
@@ -55,67 +44,6 @@ TARGET_KEYS = {
     "username",
     "has_credentials",
 }
-ROBOT_PW = "robot-Pushes-pw"
-
-
-@dataclass
-class World:
-    client: Any
-    alice: Tenant
-    bob: Tenant
-    src: dict  # alice's source instance
-    dst: dict  # alice's second instance (same-tenant target)
-    bob_dst: dict  # bob's instance (cross-tenant target)
-    bob_registry: RegistryServer
-
-    def post(self, body: dict, tenant: Tenant | None = None):
-        return self.client.post("/api/v1/rules", json=body, headers=(tenant or self.alice).headers)
-
-    def rule(self, name: str = "sync-prod", **extra: Any) -> dict:
-        extra.setdefault("target_namespace", "mirror")
-        return rule_body(self.src["id"], self.dst["id"], name, **extra)
-
-    def cross(self, name: str = "to-bob", password: str = ROBOT_PW, **target: Any) -> dict:
-        return rule_body(
-            self.src["id"],
-            self.bob_dst["id"],
-            name,
-            target={
-                "cross_tenant": True,
-                "account_id": str(self.bob.id),
-                "username": "robot",
-                "password": password,
-                "namespace": "team",
-                **target,
-            },
-        )
-
-
-@pytest.fixture(scope="module")
-def registries() -> Iterator[tuple[RegistryServer, RegistryServer]]:
-    """Alice's and Bob's registries, shared by the module (tests leave them running)."""
-    pair = (
-        RegistryServer(users={"alice": "alice-pw"}).start(),
-        RegistryServer(users={"bob": "bob-pw", "robot": ROBOT_PW}).start(),
-    )
-    yield pair
-    for server in pair:
-        server.cleanup()
-
-
-@pytest.fixture
-def world(client, settings, registries) -> World:
-    alice, bob = make_tenant(settings, "alice-co"), make_tenant(settings, "bob-co")
-    alice_registry, bob_registry = registries
-    return World(
-        client,
-        alice,
-        bob,
-        src=create_instance(client, alice, alice_registry, "src"),
-        dst=create_instance(client, alice, alice_registry, "dst"),
-        bob_dst=create_instance(client, bob, bob_registry, "bob-target"),
-        bob_registry=bob_registry,
-    )
 
 
 def test_create_returns_the_rule_with_defaults(world):
@@ -149,7 +77,7 @@ def test_create_returns_the_rule_with_defaults(world):
         None,
         None,
     )
-    got = world.client.get(f"/api/v1/rules/{rule['id']}", headers=world.alice.headers)
+    got = world.alice.request("GET", f"/rules/{rule['id']}")
     assert got.status_code == 200 and got.get_json() == rule
 
 
@@ -310,7 +238,7 @@ def test_names_are_unique_per_source_instance(world):
 
 
 def test_unknown_or_foreign_instances_are_refused(world):
-    foreign = create_instance(world.client, world.bob, world.bob_registry, "bob-src")
+    foreign = world.bob.create_instance(world.bob_registry, "bob-src")
     body = rule_body(foreign["id"], world.dst["id"])
     assert_error(world.post(body), 422, "source.instance_id")
     # Bob's instance cannot be a same-tenant target of Alice's.
@@ -320,247 +248,72 @@ def test_unknown_or_foreign_instances_are_refused(world):
     assert_error(world.post(body), 422, "target.instance_id")
 
 
-def test_cross_tenant_rule_with_good_credentials(world, settings, db, caplog):
-    caplog.set_level(logging.DEBUG)
-    assert world.post(world.cross("bad-first", password="wrong-pw")).status_code == 422
-    r = world.post(world.cross())
-    assert r.status_code == 201, r.get_json()
-    rule = r.get_json()
-    assert rule["target"] == {
-        "instance_id": world.bob_dst["id"],
-        "namespace": "team",
-        "cross_tenant": True,
-        "account_id": str(world.bob.id),
-        "username": "robot",
-        "has_credentials": True,
-    }
-    assert ROBOT_PW not in r.get_data(as_text=True)
-    for path in ("/api/v1/rules", f"/api/v1/rules/{rule['id']}"):
-        assert ROBOT_PW not in world.client.get(path, headers=world.alice.headers).get_data(
-            as_text=True
-        )
-    row = db.execute(
-        "SELECT target_password_enc FROM rules WHERE id = %s", (rule["id"],)
-    ).fetchone()
-    assert SecretBox(settings).decrypt(row["target_password_enc"]) == ROBOT_PW
-    rows = raw_rows_text(settings)
-    for secret in (
-        ROBOT_PW,
-        "alice-pw",
-        "bob-pw",
-        world.alice.token,
-        world.bob.token,
-        world.src["webhook_secret"],
-    ):
-        assert not leaks(secret, rows), secret
-    assert ROBOT_PW not in caplog.text and "wrong-pw" not in caplog.text
-
-
-def test_cross_tenant_rule_with_bad_credentials_is_422_with_the_registry_reason(world):
-    r = world.post(world.cross(password="wrong-pw"))
-    body = assert_error(r, 422, "target.password")
-    assert body["message"].startswith(
-        f"credentials rejected by target instance {world.bob_dst['id']}"
-    )
-    assert "401" in body["message"]
-    text = r.get_data(as_text=True)
-    assert "wrong-pw" not in text
-    # Nothing about Bob's registry beyond what the caller sent: not even its address.
-    assert str(world.bob_registry.port) not in text
-
-
-def test_cross_tenant_push_permission_is_checked_on_the_target_namespace(world, settings):
-    tokens = TokenServer(
-        users={
-            "reader": User("reader-pw", [("team/*", {"pull"})]),
-            "writer": User("writer-pw", [("team/*", {"pull", "push"})]),
-        }
-    ).start()
-    reg = RegistryServer(extra_config=tokens.registry_config()).start()
-    try:
-        inst = create_instance(
-            world.client, world.bob, reg, "bob-token-reg", username="writer", password="writer-pw"
-        )
-        body = rule_body(
-            world.src["id"],
-            inst["id"],
-            "perm",
-            target={
-                "cross_tenant": True,
-                "account_id": str(world.bob.id),
-                "username": "reader",
-                "password": "reader-pw",
-                "namespace": "team",
-            },
-        )
-        r = world.post(body)
-        msg = assert_error(r, 422, "target.password")["message"]
-        assert "credentials rejected by target instance" in msg and "push" in msg
-        body["target"].update(username="writer", password="writer-pw")
-        assert world.post(body).status_code == 201
-        body["name"], body["target"]["namespace"] = "perm-2", "other"
-        assert_error(world.post(body), 422, "target.password")
-    finally:
-        reg.cleanup()
-        tokens.stop()
-
-
-@pytest.mark.parametrize(
-    ("target", "field"),
-    [
-        ({"account_id": None}, "target.account_id"),
-        ({"username": None}, "target.username"),
-        ({"password": None}, "target.password"),
-        ({"account_id": "00000000-0000-4000-8000-000000000000"}, "target.instance_id"),
-    ],
-)
-def test_cross_tenant_requires_account_and_credentials(world, target, field):
-    assert_error(world.post(world.cross(**target)), 422, field)
-
-
-def test_cross_tenant_instance_must_belong_to_the_named_account(world, settings, registry):
-    carol = make_tenant(settings, "carol-co")
-    r = world.post(world.cross(account_id=str(carol.id)))
-    body = assert_error(r, 422, "target.instance_id")
-    assert "bob" not in r.get_data(as_text=True)
-    # Alice's own instance named as cross-tenant: refused, use a same-tenant rule.
-    body = world.cross(account_id=str(world.alice.id), instance_id=world.dst["id"])
-    assert_error(world.post(body), 422, "target.account_id")
-
-
-def test_bob_cannot_delete_an_instance_alices_rules_target(world):
-    assert world.post(world.cross()).status_code == 201
-    r = world.client.delete(f"/api/v1/instances/{world.bob_dst['id']}", headers=world.bob.headers)
-    body = assert_error(r, 409)
-    assert "1 rule(s) of other accounts" in body["message"] and "to-bob" not in body["message"]
-
-
 def test_put_replaces_and_a_get_body_can_be_sent_back(world):
     rule = world.post(world.rule(schedule="0 3 * * *", description="x")).get_json()
-    path = f"/api/v1/rules/{rule['id']}"
+    path = f"/rules/{rule['id']}"
     edited = {**rule, "description": "edited", "override": True}
-    r = world.client.put(path, json=edited, headers=world.alice.headers)
+    r = world.alice.request("PUT", path, json=edited)
     assert r.status_code == 200, r.get_json()
     got = r.get_json()
     assert got["description"] == "edited" and got["override"] is True
     assert got["next_run_at"] == rule["next_run_at"]  # schedule unchanged
     # PUT is a replacement: omitted optional fields return to their defaults.
-    r = world.client.put(path, json=world.rule(), headers=world.alice.headers)
+    r = world.alice.request("PUT", path, json=world.rule())
     assert r.get_json()["description"] == "" and r.get_json()["schedule"] is None
     assert_error(
-        world.client.put(path, json=world.rule(name="Bad"), headers=world.alice.headers),
+        world.alice.request("PUT", path, json=world.rule(name="Bad")),
         422,
         "name",
     )
 
 
-def test_put_keeps_the_cross_tenant_password_only_for_the_same_target_and_user(world):
-    rule = world.post(world.cross()).get_json()
-    path = f"/api/v1/rules/{rule['id']}"
-    r = world.client.put(path, json={**rule, "description": "kept"}, headers=world.alice.headers)
-    assert r.status_code == 200, r.get_json()
-    assert r.get_json()["target"]["has_credentials"] is True
-    changed = {**rule, "target": {**rule["target"], "username": "bob"}}
-    assert_error(
-        world.client.put(path, json=changed, headers=world.alice.headers), 422, "target.password"
-    )
-
-
 def test_patch_merges_then_validates_the_whole_rule(world):
     rule = world.post(world.rule()).get_json()
-    path = f"/api/v1/rules/{rule['id']}"
-    r = world.client.patch(
-        path, json={"source": {"tag_filter": "v.*"}, "enabled": False}, headers=world.alice.headers
-    )
+    path = f"/rules/{rule['id']}"
+    r = world.alice.request("PATCH", path, json={"source": {"tag_filter": "v.*"}, "enabled": False})
     assert r.status_code == 200, r.get_json()
     got = r.get_json()
     assert got["source"]["tag_filter"] == "v.*" and got["enabled"] is False
     assert got["source"]["namespace"] == "project" and got["target"] == rule["target"]
     assert_error(
-        world.client.patch(
-            path, json={"source": {"tag_filter": "v("}}, headers=world.alice.headers
-        ),
+        world.alice.request("PATCH", path, json={"source": {"tag_filter": "v("}}),
         422,
         "source.tag_filter",
     )
     # Merged validation: "a}" is a valid regex, but switching to glob makes it invalid.
-    r = world.client.patch(
-        path, json={"source": {"repository_filter": "a}"}}, headers=world.alice.headers
-    )
+    r = world.alice.request("PATCH", path, json={"source": {"repository_filter": "a}"}})
     assert r.status_code == 200, r.get_json()
-    r = world.client.patch(
-        path, json={"source": {"filter_syntax": "glob"}}, headers=world.alice.headers
-    )
+    r = world.alice.request("PATCH", path, json={"source": {"filter_syntax": "glob"}})
     assert "unmatched '}' at position 1" in " ".join(
         assert_error(r, 422, "source.repository_filter")["errors"]["source.repository_filter"]
     )
     # ... and a target namespace equal to the source's makes the same repository set.
     assert_error(
-        world.client.patch(
-            path, json={"target": {"namespace": "project"}}, headers=world.alice.headers
-        ),
+        world.alice.request("PATCH", path, json={"target": {"namespace": "project"}}),
         422,
         "target.namespace",
     )
-    r = world.client.patch(path, json={}, headers=world.alice.headers)
+    r = world.alice.request("PATCH", path, json={})
     assert r.status_code == 200
-
-
-def test_patch_rechecks_cross_tenant_credentials_only_when_they_or_the_target_change(world):
-    rule = world.post(world.cross()).get_json()
-    path = f"/api/v1/rules/{rule['id']}"
-    world.bob_registry.stop()
-    try:
-        r = world.client.patch(
-            path, json={"enabled": False, "description": "no check"}, headers=world.alice.headers
-        )
-        assert r.status_code == 200, r.get_json()
-        r = world.client.patch(
-            path, json={"target": {"namespace": "elsewhere"}}, headers=world.alice.headers
-        )
-        body = assert_error(r, 422, "target.instance_id")
-        assert "unreachable" in body["message"]
-        assert str(world.bob_registry.port) not in r.get_data(as_text=True)
-    finally:
-        world.bob_registry.start()
-    r = world.client.patch(
-        path, json={"target": {"password": "bad-pw"}}, headers=world.alice.headers
-    )
-    assert_error(r, 422, "target.password")
-    # Back to a same-tenant target: the cross-tenant fields go away with one flag.
-    r = world.client.patch(
-        path,
-        json={"target": {"cross_tenant": False, "instance_id": world.dst["id"]}},
-        headers=world.alice.headers,
-    )
-    assert r.status_code == 200, r.get_json()
-    assert r.get_json()["target"] == {
-        "instance_id": world.dst["id"],
-        "namespace": "team",
-        "cross_tenant": False,
-        "account_id": None,
-        "username": None,
-        "has_credentials": False,
-    }
 
 
 def test_enable_and_disable(world):
     rule = world.post(world.rule(schedule="*/5 * * * *")).get_json()
-    path = f"/api/v1/rules/{rule['id']}"
-    r = world.client.post(f"{path}/disable", headers=world.alice.headers)
+    path = f"/rules/{rule['id']}"
+    r = world.alice.request("POST", f"{path}/disable")
     assert r.status_code == 200 and r.get_json()["enabled"] is False
-    r = world.client.post(f"{path}/enable", headers=world.alice.headers)
+    r = world.alice.request("POST", f"{path}/enable")
     assert r.status_code == 200 and r.get_json()["enabled"] is True
     assert r.get_json()["next_run_at"] is not None
 
 
 def test_delete(world):
     rule = world.post(world.rule()).get_json()
-    path = f"/api/v1/rules/{rule['id']}"
-    r = world.client.delete(path, headers=world.alice.headers)
+    path = f"/rules/{rule['id']}"
+    r = world.alice.request("DELETE", path)
     assert r.status_code == 204 and r.data == b""
-    assert_error(world.client.get(path, headers=world.alice.headers), 404)
-    assert_error(world.client.delete(path, headers=world.alice.headers), 404)
+    assert_error(world.alice.request("GET", path), 404)
+    assert_error(world.alice.request("DELETE", path), 404)
 
 
 def test_list_filters_by_source_and_paginates(world):
@@ -568,17 +321,16 @@ def test_list_filters_by_source_and_paginates(world):
         assert world.post(world.rule(name)).status_code == 201
     other = rule_body(world.dst["id"], world.src["id"], "z", target_namespace="m")
     assert world.post(other).status_code == 201
-    h = world.alice.headers
-    r = world.client.get("/api/v1/rules?page_size=2", headers=h)
+    r = world.alice.request("GET", "/rules?page_size=2")
     assert [x["name"] for x in r.get_json()] == ["a", "b"]
     assert json.loads(r.headers["X-Pagination"])["total"] == 4
-    r = world.client.get(
-        f"/api/v1/rules?source_instance_id={world.src['id']}&page=2&page_size=2", headers=h
+    r = world.alice.request(
+        "GET", f"/rules?source_instance_id={world.src['id']}&page=2&page_size=2"
     )
     assert [x["name"] for x in r.get_json()] == ["c"]
     assert json.loads(r.headers["X-Pagination"])["total"] == 3
     assert_error(
-        world.client.get("/api/v1/rules?source_instance_id=nope", headers=h),
+        world.alice.request("GET", "/rules?source_instance_id=nope"),
         422,
         "source_instance_id",
     )

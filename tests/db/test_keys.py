@@ -45,9 +45,9 @@ def _store_secrets(db, box: SecretBox) -> None:
         alice,
         {
             "name": "to-bob",
-            "source_instance_id": src["id"],
+            "source_instance_id": src.id,
             "source_namespace": "p",
-            "target_instance_id": dst["id"],
+            "target_instance_id": dst.id,
             "target_namespace": "t",
             "cross_tenant": True,
             "target_account_id": bob,
@@ -71,7 +71,7 @@ def _stored(db) -> list[bytes]:
 def test_rotate_re_encrypts_every_secret_under_the_first_key(settings, db):
     _store_secrets(db, SecretBox(replace(settings, secret_keys=(OLD,))))
     before = _stored(db)
-    result = rotate_secrets(db, SecretBox(replace(settings, secret_keys=(NEW, OLD))))
+    result = rotate_secrets(settings, SecretBox(replace(settings, secret_keys=(NEW, OLD))))
     assert (result.instance_passwords, result.rule_passwords, result.total) == (2, 1, 3)
     after = _stored(db)
     assert len(after) == 3 and not set(before) & set(after)
@@ -86,7 +86,7 @@ def test_rotate_is_all_or_nothing_when_a_secret_cannot_be_decrypted(settings, db
     _store_secrets(db, SecretBox(replace(settings, secret_keys=(OLD,))))
     before = _stored(db)
     with pytest.raises(ConfigError) as info:
-        rotate_secrets(db, SecretBox(replace(settings, secret_keys=(NEW,))))
+        rotate_secrets(settings, SecretBox(replace(settings, secret_keys=(NEW,))))
     assert OLD not in str(info.value) and NEW not in str(info.value)
     assert _stored(db) == before
 

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
 
 from common.db.migrate import available, upgrade
-from tests.conftest import ADMIN_URL
-
-
-@pytest.fixture
-def empty_database() -> str:
-    name = f"ferry_mig_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def recorded(url: str) -> list[int]:

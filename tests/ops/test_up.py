@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,11 +13,10 @@ import psutil
 import pytest
 import requests
 
+from tests.support.cli import FERRY, ferry
 from tests.support.registry import free_port
 
 pytestmark = pytest.mark.slow
-
-FERRY = [sys.executable, "-m", "common.cli"]
 
 
 def _env(data_dir: Path, api: int, flower: int) -> dict[str, str]:
@@ -81,13 +79,7 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
             time.sleep(0.3)
         assert requests.get(f"http://127.0.0.1:{flower}/", timeout=2).status_code == 401
         # A CLI command on the same data dir uses the running embedded servers.
-        out = subprocess.run(
-            [*FERRY, "tenant", "create", "acme", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = ferry("tenant", "create", "acme", "--json", env=env)
         assert out.returncode == 0, out.stderr
         created = json.loads(out.stdout)
         assert set(created) == {"tenant_id", "token"}
@@ -105,13 +97,7 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
     proc = _start(env)
     try:
         _wait_ready(f"http://127.0.0.1:{api}/readyz", proc)
-        again = subprocess.run(
-            [*FERRY, "tenant", "create", "acme"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        again = ferry("tenant", "create", "acme", env=env)
         assert again.returncode == 1
         assert again.stderr.startswith("error: a tenant named 'acme' already exists")
         assert "Traceback" not in again.stderr
@@ -123,9 +109,7 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
 def test_cli_config_error_is_one_line(tmp_path):
     env = _env(tmp_path, free_port(), free_port())
     env["FERRY_API_BIND"] = "nonsense"
-    out = subprocess.run(
-        [*FERRY, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=30
-    )
+    out = ferry("db", "upgrade", env=env, timeout=30)
     assert out.returncode == 1
     assert out.stderr.strip() == "error: FERRY_API_BIND: expected HOST:PORT, got 'nonsense'"
 
@@ -133,6 +117,6 @@ def test_cli_config_error_is_one_line(tmp_path):
 def test_external_urls_require_secret_keys(tmp_path, database_url, redis_url):
     env = _env(tmp_path, free_port(), free_port())
     env.update(FERRY_DATABASE_URL=database_url, FERRY_REDIS_URL=redis_url)
-    out = subprocess.run([*FERRY, "up"], env=env, capture_output=True, text=True, timeout=30)
+    out = ferry("up", env=env, timeout=30)
     assert out.returncode == 1
     assert out.stderr.strip().startswith("error: FERRY_SECRET_KEYS:")

@@ -15,7 +15,6 @@ from tests.support import oci
 from tests.support.copyenv import Tenants, client, corrupt_blob, mode, unique
 from tests.support.faultproxy import Fault, FaultProxy
 
-pytest_plugins = ["tests.support.copy_fixtures"]
 pytestmark = pytest.mark.usefixtures("no_secret_logs")
 
 

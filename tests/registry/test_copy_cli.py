@@ -17,7 +17,6 @@ from common.settings import get_settings
 from tests.support import oci
 from tests.support.copyenv import Tenants, secret, unique
 
-pytest_plugins = ["tests.support.copy_fixtures"]
 pytestmark = pytest.mark.usefixtures("no_secret_logs")
 ROOT = Path(__file__).resolve().parents[2]
 SRC_CREDS = "alice:alice-Secr3t-pw"
@@ -36,6 +35,19 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def run(*args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(copy_command, list(args), env=env, catch_exceptions=False)
+
+
+def same_tag(tenants: Tenants, repo: str, dst_creds: str = DST_CREDS) -> list[str]:
+    """Arguments copying ``repo:v1`` from the source registry to the target, over plain HTTP."""
+    return [
+        f"{tenants.src.host}/{repo}:v1",
+        f"{tenants.dst.host}/{repo}:v1",
+        "--plain-http",
+        "--src-creds",
+        SRC_CREDS,
+        "--dst-creds",
+        dst_creds,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -108,15 +120,7 @@ def test_kept_and_override(tenants: Tenants) -> None:
     repo = unique("ov/")
     oci.push_image(tenants.src.session(), tenants.src.url, repo, "v1")
     oci.push_image(tenants.dst.session(), tenants.dst.url, repo, "v1")
-    args = [
-        f"{tenants.src.host}/{repo}:v1",
-        f"{tenants.dst.host}/{repo}:v1",
-        "--plain-http",
-        "--src-creds",
-        SRC_CREDS,
-        "--dst-creds",
-        DST_CREDS,
-    ]
+    args = same_tag(tenants, repo)
     kept = run(*args)
     assert kept.exit_code == 0 and kept.output.startswith("kept") and "override" in kept.output
     replaced = run(*args, "--override")
@@ -127,15 +131,7 @@ def test_failure_prints_the_reason_without_traceback(tenants: Tenants) -> None:
     repo = unique("bad/")
     oci.push_image(tenants.src.session(), tenants.src.url, repo, "v1")
     wrong = secret("bob:Wr0ng-cli-pw")
-    result = run(
-        f"{tenants.src.host}/{repo}:v1",
-        f"{tenants.dst.host}/{repo}:v1",
-        "--plain-http",
-        "--src-creds",
-        SRC_CREDS,
-        "--dst-creds",
-        wrong,
-    )
+    result = run(*same_tag(tenants, repo, dst_creds=wrong))
     assert result.exit_code == 1
     assert (
         f"error: target: {tenants.dst.host} refused the credentials for user bob" in result.output

@@ -16,7 +16,6 @@ from tests.support.copyenv import Tenants, client, register_user, settings, uniq
 from tests.support.registry import RegistryServer
 from tests.support.tokenserver import TokenServer, User
 
-pytest_plugins = ["tests.support.copy_fixtures"]
 pytestmark = pytest.mark.usefixtures("no_secret_logs")
 
 CAROL_PW = "carol-T0ken-pw"

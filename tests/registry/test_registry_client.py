@@ -22,7 +22,6 @@ from tests.support import oci
 from tests.support.copyenv import Tenants, client, corrupt_blob, mode, unique
 from tests.support.faultproxy import FaultProxy
 
-pytest_plugins = ["tests.support.copy_fixtures"]
 pytestmark = pytest.mark.usefixtures("no_secret_logs")
 
 

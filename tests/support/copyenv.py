@@ -1,8 +1,4 @@
-"""Fixtures and helpers for the registry client and copier tests.
-
-The fixtures live in :mod:`tests.support.copy_fixtures`; test modules load
-them with ``pytest_plugins = ["tests.support.copy_fixtures"]``.
-"""
+"""Helpers for the registry client and copier tests (their fixtures: tests/registry/conftest.py)."""
 
 from __future__ import annotations
 

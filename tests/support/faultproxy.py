@@ -27,9 +27,10 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.servers import HandlerServer, QuietHandler
 
 HOP_BY_HOP = {
     "connection",
@@ -63,26 +64,155 @@ class Fault:
         return self.after < self.seen <= self.after + self.times
 
 
+class ProxyHandler(QuietHandler):
+    """Forwards to ``owner.upstream``, acting out the first matching :class:`Fault`."""
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _reset(self) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _headers_out(self, body: bytes) -> dict[str, str]:
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers.pop("Content-Length", None)
+        if body or self.command in ("PUT", "PATCH", "POST"):
+            headers["Content-Length"] = str(len(body))
+        return headers
+
+    def _forward(self, path: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        conn = http.client.HTTPConnection(self.owner.upstream, timeout=30)
+        try:
+            conn.request(self.command, path, body=body or None, headers=self._headers_out(body))
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, resp.getheaders(), data
+        finally:
+            conn.close()
+
+    def _reply(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        data: bytes,
+        truncate: bool = False,
+    ) -> None:
+        self.send_response(status)
+        has_length = False
+        for k, v in headers:
+            if k.lower() in HOP_BY_HOP:
+                continue
+            if k.lower() == "content-length":
+                if self.command == "HEAD":
+                    has_length = True
+                    self.send_header(k, v)
+                continue
+            self.send_header(k, v)
+        if self.command != "HEAD":
+            self.send_header("Content-Length", str(len(data)))
+        elif not has_length:
+            self.send_header("Content-Length", "0")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if truncate:
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self._reset()
+            return
+        self.wfile.write(data)
+
+    def _handle(self) -> None:
+        path = self.path
+        body = self._body()
+        fault = self.owner.match(self.command, path)
+        action = fault.action if fault else "forward"
+        self.owner.record(self.command, path, action)
+        if fault and fault.action == "status":
+            data = json.dumps(
+                {"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]}
+            ).encode()
+            hdrs = [("Content-Type", "application/json"), *fault.headers.items()]
+            self._reply(fault.status, hdrs, data)
+            return
+        if fault and fault.action == "reset":
+            self._reset()
+            return
+        if fault and fault.action == "hang":
+            time.sleep(fault.delay)
+        if fault and fault.action == "partial_body":
+            self._partial(path, body)
+            self._reset()
+            return
+        if self.owner.paginate_tags and self.command == "GET" and "/tags/list" in path:
+            self._paginated_tags(path)
+            return
+        status, headers, data = self._forward(path, body)
+        if fault and fault.action == "reset_after":
+            self._reset()
+            return
+        self._reply(status, headers, data, truncate=bool(fault and fault.action == "truncate"))
+
+    def _partial(self, path: str, body: bytes) -> None:
+        host, port = self.owner.upstream.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            lines = [f"{self.command} {path} HTTP/1.1"]
+            lines += [f"{k}: {v}" for k, v in self._headers_out(body).items()]
+            s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            s.sendall(body[: len(body) // 2])
+
+    def _paginated_tags(self, path: str) -> None:
+        parts = urlsplit(path)
+        query = parse_qs(parts.query)
+        status, headers, data = self._forward(parts.path, b"")
+        if status != 200:
+            self._reply(status, headers, data)
+            return
+        doc = json.loads(data)
+        tags = sorted(doc.get("tags") or [])
+        n = min(int(query.get("n", [self.owner.paginate_tags])[0]), self.owner.paginate_tags or 0)
+        last = query.get("last", [""])[0]
+        rest = [t for t in tags if t > last] if last else tags
+        page = rest[:n]
+        doc["tags"] = page
+        out = [("Content-Type", "application/json")]
+        if len(rest) > n:
+            link = f"{parts.path}?n={n}&last={page[-1]}"
+            if self.owner.absolute_links:
+                link = f"http://{self.headers['Host']}{link}"
+            out.append(("Link", f'<{link}>; rel="next"'))
+        self._reply(200, out, json.dumps(doc).encode())
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
+
+
 @dataclass
-class FaultProxy:
+class FaultProxy(HandlerServer):
+    """The proxy in front of ``upstream``; :meth:`start` it, then point clients at ``url``."""
+
     upstream: str  # host:port
     faults: list[Fault] = field(default_factory=list)
     paginate_tags: int | None = None
     absolute_links: bool = False
     log: list[tuple[str, str, str]] = field(default_factory=list)
 
+    handler: ClassVar[type[QuietHandler]] = ProxyHandler
+
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def host(self) -> str:
-        assert self._server is not None
-        return f"127.0.0.1:{self._server.server_port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
@@ -107,172 +237,14 @@ class FaultProxy:
                 if m == method and re.search(pattern, p) and (outcome is None or o == outcome)
             )
 
-    def _match(self, method: str, path: str) -> Fault | None:
+    def match(self, method: str, path: str) -> Fault | None:
+        """The first fault that takes this request (counting it), if any."""
         with self._lock:
             for fault in self.faults:
                 if fault.take(method, path):
                     return fault
         return None
 
-    def _record(self, method: str, path: str, outcome: str) -> None:
+    def record(self, method: str, path: str, outcome: str) -> None:
         with self._lock:
             self.log.append((method, path, outcome))
-
-    def start(self) -> FaultProxy:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    out = bytearray()
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return bytes(out)
-                        out += self.rfile.read(size)
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
-            def _reset(self) -> None:
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
-                self.connection.close()
-                self.close_connection = True
-
-            def _headers_out(self, body: bytes) -> dict[str, str]:
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                headers.pop("Content-Length", None)
-                if body or self.command in ("PUT", "PATCH", "POST"):
-                    headers["Content-Length"] = str(len(body))
-                return headers
-
-            def _forward(self, path: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-                conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
-                try:
-                    conn.request(
-                        self.command, path, body=body or None, headers=self._headers_out(body)
-                    )
-                    resp = conn.getresponse()
-                    data = resp.read()
-                    return resp.status, resp.getheaders(), data
-                finally:
-                    conn.close()
-
-            def _reply(
-                self,
-                status: int,
-                headers: list[tuple[str, str]],
-                data: bytes,
-                truncate: bool = False,
-            ) -> None:
-                self.send_response(status)
-                has_length = False
-                for k, v in headers:
-                    if k.lower() in HOP_BY_HOP:
-                        continue
-                    if k.lower() == "content-length":
-                        if self.command == "HEAD":
-                            has_length = True
-                            self.send_header(k, v)
-                        continue
-                    self.send_header(k, v)
-                if self.command != "HEAD":
-                    self.send_header("Content-Length", str(len(data)))
-                elif not has_length:
-                    self.send_header("Content-Length", "0")
-                self.end_headers()
-                if self.command == "HEAD":
-                    return
-                if truncate:
-                    self.wfile.write(data[: len(data) // 2])
-                    self.wfile.flush()
-                    self._reset()
-                    return
-                self.wfile.write(data)
-
-            def _handle(self) -> None:
-                path = self.path
-                body = self._body()
-                fault = proxy._match(self.command, path)
-                action = fault.action if fault else "forward"
-                proxy._record(self.command, path, action)
-                if fault and fault.action == "status":
-                    data = json.dumps(
-                        {"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]}
-                    ).encode()
-                    hdrs = [("Content-Type", "application/json"), *fault.headers.items()]
-                    self._reply(fault.status, hdrs, data)
-                    return
-                if fault and fault.action == "reset":
-                    self._reset()
-                    return
-                if fault and fault.action == "hang":
-                    time.sleep(fault.delay)
-                if fault and fault.action == "partial_body":
-                    self._partial(path, body)
-                    self._reset()
-                    return
-                if proxy.paginate_tags and self.command == "GET" and "/tags/list" in path:
-                    self._paginated_tags(path)
-                    return
-                status, headers, data = self._forward(path, body)
-                if fault and fault.action == "reset_after":
-                    self._reset()
-                    return
-                self._reply(
-                    status, headers, data, truncate=bool(fault and fault.action == "truncate")
-                )
-
-            def _partial(self, path: str, body: bytes) -> None:
-                host, port = proxy.upstream.rsplit(":", 1)
-                with socket.create_connection((host, int(port)), timeout=10) as s:
-                    lines = [f"{self.command} {path} HTTP/1.1"]
-                    lines += [f"{k}: {v}" for k, v in self._headers_out(body).items()]
-                    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-                    s.sendall(body[: len(body) // 2])
-
-            def _paginated_tags(self, path: str) -> None:
-                parts = urlsplit(path)
-                query = parse_qs(parts.query)
-                status, headers, data = self._forward(parts.path, b"")
-                if status != 200:
-                    self._reply(status, headers, data)
-                    return
-                doc = json.loads(data)
-                tags = sorted(doc.get("tags") or [])
-                n = min(int(query.get("n", [proxy.paginate_tags])[0]), proxy.paginate_tags or 0)
-                last = query.get("last", [""])[0]
-                rest = [t for t in tags if t > last] if last else tags
-                page = rest[:n]
-                doc["tags"] = page
-                out = [("Content-Type", "application/json")]
-                if len(rest) > n:
-                    link = f"{parts.path}?n={n}&last={page[-1]}"
-                    if proxy.absolute_links:
-                        link = f"http://{self.headers['Host']}{link}"
-                    out.append(("Link", f'<{link}>; rel="next"'))
-                self._reply(200, out, json.dumps(doc).encode())
-
-            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None

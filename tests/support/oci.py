@@ -106,8 +106,10 @@ def push_index(
     *,
     platforms: tuple[str, ...] = ("amd64", "arm64"),
     oci: bool = True,
+    layer_sizes: tuple[int, ...] = (2048,),
 ) -> Pushed:
-    """A multi-arch index (OCI index or Docker manifest list) with one child per platform."""
+    """A multi-arch index (OCI index or Docker manifest list) with one child per platform,
+    each child an image of random layers of ``layer_sizes`` bytes."""
     children = []
     for arch in platforms:
         child = push_image(
@@ -116,7 +118,7 @@ def push_index(
             repo,
             None,
             oci=oci,
-            layers=[os.urandom(2048)],
+            layers=[os.urandom(n) for n in layer_sizes],
             config={
                 "architecture": arch,
                 "os": "linux",

@@ -21,6 +21,8 @@ from typing import Any
 import bcrypt
 import requests
 
+from tests.support.servers import Loopback
+
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
@@ -43,7 +45,7 @@ def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> 
 
 
 @dataclass
-class RegistryServer:
+class RegistryServer(Loopback):
     """One running docker-registry; ``users`` maps user names to passwords."""
 
     users: dict[str, str] = field(default_factory=dict)
@@ -51,14 +53,6 @@ class RegistryServer:
     port: int = 0
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ferry-reg-")))
     process: subprocess.Popen | None = None
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
 
     @property
     def storage(self) -> Path:
@@ -122,6 +116,24 @@ class RegistryServer:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
         self.process = None
+
+    def notify(self, url: str, secret: str, threshold: int = 3, backoff: str = "200ms") -> None:
+        """Restart on the same port and storage, now posting push notifications to ``url``
+        with ``secret`` as the bearer token (as a Ferry instance's webhook expects)."""
+        self.stop()
+        self.extra_config["notifications"] = {
+            "endpoints": [
+                {
+                    "name": "ferry",
+                    "url": url,
+                    "headers": {"Authorization": [f"Bearer {secret}"]},
+                    "timeout": "2s",
+                    "threshold": threshold,
+                    "backoff": backoff,
+                }
+            ]
+        }
+        self.start()
 
     def cleanup(self) -> None:
         self.stop()

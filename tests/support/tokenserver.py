@@ -24,15 +24,17 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from socketserver import TCPServer
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+
+from tests.support.servers import HandlerServer, QuietHandler
 
 SERVICE = "ferry-test-registry"
 # Every token any TokenServer issued: secrets that must never reach a log line.
@@ -85,8 +87,31 @@ class User:
     grants: list[tuple[str, set[str]]] = field(default_factory=list)
 
 
+class TokenHandler(QuietHandler):
+    """``GET /token``: Basic credentials (optional) checked, then a token for the scopes."""
+
+    def do_GET(self) -> None:
+        server: TokenServer = self.owner
+        parts = urlsplit(self.path)
+        if parts.path != "/token":
+            self.send_json(404, {"error": "not found"})
+            return
+        query = parse_qs(parts.query)
+        user = None
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            name, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
+            known = server.users.get(name)
+            if not known or known.password != pw:
+                self.send_json(401, {"details": "invalid username or password"})
+                return
+            user = name
+        scopes = [s for v in query.get("scope", []) for s in v.split(" ") if s]
+        self.send_json(200, server.answer(user, scopes, query.get("service", [""])[0]))
+
+
 @dataclass
-class TokenServer:
+class TokenServer(HandlerServer):
     """A threaded token endpoint; ``realm`` is the URL to configure in the registry."""
 
     users: dict[str, User] = field(default_factory=dict)
@@ -99,6 +124,8 @@ class TokenServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
 
+    handler: ClassVar[type[QuietHandler]] = TokenHandler
+
     def __post_init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="ferry-token-"))
         self._key, cert_pem, key_pem = make_cert((self.realm_host, "127.0.0.1", "localhost"))
@@ -109,7 +136,6 @@ class TokenServer:
         cert = x509.load_pem_x509_certificate(cert_pem)
         self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     # -- JWT ---------------------------------------------------------------------------
     def _granted(self, user: str | None, scope: str) -> dict[str, Any] | None:
@@ -152,10 +178,12 @@ class TokenServer:
 
     # -- HTTP --------------------------------------------------------------------------
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
     def realm(self) -> str:
-        assert self._server is not None
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://{self.realm_host}:{self._server.server_port}/token"
+        return f"{self.scheme}://{self.realm_host}:{self.port}/token"
 
     def registry_config(self) -> dict[str, Any]:
         """The ``auth`` section for a docker-registry that trusts this server."""
@@ -170,67 +198,25 @@ class TokenServer:
             }
         }
 
-    def start(self) -> TokenServer:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                if parts.path != "/token":
-                    self._send(404, {"error": "not found"})
-                    return
-                query = parse_qs(parts.query)
-                user = None
-                auth = self.headers.get("Authorization", "")
-                if auth.startswith("Basic "):
-                    name, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
-                    known = server.users.get(name)
-                    if not known or known.password != pw:
-                        self._send(401, {"details": "invalid username or password"})
-                        return
-                    user = name
-                scopes = [s for v in query.get("scope", []) for s in v.split(" ") if s]
-                access = [a for a in (server._granted(user, s) for s in scopes) if a]
-                with server._lock:
-                    server.requests.append(
-                        {"user": user, "scopes": scopes, "service": query.get("service", [""])[0]}
-                    )
-                    expired = server.expired_first > 0
-                    if expired:
-                        server.expired_first -= 1
-                # An expired token is also past the registry's 60 s leeway.
-                token = server.make_token(user or "", access, -120 if expired else 600)
-                body: dict[str, Any] = {server.token_field: token}
-                if server.expires_in is not None:
-                    body["expires_in"] = server.expires_in
-                self._send(200, body)
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+    def make_server(self) -> TCPServer:
+        server = super().make_server()
         if self.tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(self.cert_path, self.key_path)
-            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        return server
 
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def answer(self, user: str | None, scopes: list[str], service: str) -> dict[str, Any]:
+        """The token response for ``user`` (None: anonymous) asking for ``scopes``."""
+        access = [a for a in (self._granted(user, s) for s in scopes) if a]
+        with self._lock:
+            self.requests.append({"user": user, "scopes": scopes, "service": service})
+            expired = self.expired_first > 0
+            if expired:
+                self.expired_first -= 1
+        # An expired token is also past the registry's 60 s leeway.
+        token = self.make_token(user or "", access, -120 if expired else 600)
+        body: dict[str, Any] = {self.token_field: token}
+        if self.expires_in is not None:
+            body["expires_in"] = self.expires_in
+        return body

@@ -8,14 +8,12 @@ import json
 import redis as redis_lib
 
 from tests.support.oci import push_image
-from tests.support.world import Api, new_tenant
 
 
-def test_messages_carry_ids_only(client, settings, registry_factory):
+def test_messages_carry_ids_only(api, settings, registry_factory):
     src = registry_factory({"alice": "alice-pw-secret"})
     dst = registry_factory({"bob": "bob-pw-secret"})
     push_image(src.session(), src.url, "project/app", "v1")
-    api = Api(client, new_tenant(settings, "acme"))
     rule = api.rule("r", api.instance("src", src), api.instance("dst", dst))
     task_id = api.trigger(rule)  # no worker runs: the message stays in Redis
 

@@ -2,58 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from types import SimpleNamespace
 
 import pytest
-import requests
 
-from tests.support.liveserver import LiveServer
+from tests.support.api import post_webhook
 from tests.support.oci import get_manifest, push_chart, push_image
-from tests.support.world import Api, new_tenant
 
 pytestmark = pytest.mark.slow
 
-DIST = "application/vnd.docker.distribution.events.v1+json"
-
 
 @pytest.fixture
-def live(app):
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def world(client, settings, registry_factory, live):
+def world(api, src, dst, live):
     """A source registry that notifies the live API, a target, and a rule between them."""
-    api = Api(client, new_tenant(settings, "acme"))
-    src = registry_factory({"alice": "alice-pw"})
-    dst = registry_factory({"bob": "bob-pw"})
-    created = api.post(
-        "/instances",
-        {"name": "src", "url": src.url, "username": "alice", "password": "alice-pw"},
-        expect=201,
-    )
+    created = api.create_instance(src, "src")
     src_id, secret = created["id"], created["webhook_secret"]
     dst_id = api.instance("dst", dst)
-    # Restart the source on the same port and storage, now notifying Ferry.
-    src.stop()
-    src.extra_config["notifications"] = {
-        "endpoints": [
-            {
-                "name": "ferry",
-                "url": f"{live.url}/api/v1/webhooks/{src_id}",
-                "headers": {"Authorization": [f"Bearer {secret}"]},
-                "timeout": "2s",
-                "threshold": 3,
-                "backoff": "200ms",
-            }
-        ]
-    }
-    src.start()
+    src.notify(f"{live.url}/api/v1/webhooks/{src_id}", secret)
     rule = api.rule("on-push", src_id, dst_id, target_namespace="mirror")
     return SimpleNamespace(
         api=api, src=src, dst=dst, src_id=src_id, secret=secret, rule=rule, live=live
@@ -109,15 +76,6 @@ def envelope(repo="project/app", tag="v1", event_id=None, digest="sha256:" + "c"
     }
 
 
-def post(live, src_id, body, secret, content_type=DIST):
-    return requests.post(
-        f"{live.url}/api/v1/webhooks/{src_id}",
-        data=json.dumps(body),
-        headers={"Authorization": f"Bearer {secret}", "Content-Type": content_type},
-        timeout=10,
-    )
-
-
 def wait_processed(db, timeout=10.0):
     deadline = time.monotonic() + timeout
     while db.execute(
@@ -131,21 +89,23 @@ def test_replay_wrong_secret_and_unmatched_push(world, worker, db):
     src_id, secret, live = world.src_id, world.secret, world.live
     # Envelopes are posted by hand here (nothing pushed to the registry itself).
     body = envelope(event_id="evt-1")
-    first = post(live, src_id, body, secret)
-    assert first.status_code == 202 and first.json()["accepted"] == 1
-    replay = post(live, src_id, body, secret)
+    first = post_webhook(live.client(), src_id, body, secret)
+    assert first.status_code == 202 and first.get_json()["accepted"] == 1
+    replay = post_webhook(live.client(), src_id, body, secret)
     assert replay.status_code == 202
-    assert (replay.json()["accepted"], replay.json()["duplicates"]) == (0, 1)
+    assert (replay.get_json()["accepted"], replay.get_json()["duplicates"]) == (0, 1)
 
-    wrong = post(live, src_id, envelope(), "not-the-secret")
-    assert wrong.status_code == 401 and wrong.json()["code"] == 401
-    missing = requests.post(f"{live.url}/api/v1/webhooks/{src_id}", json=envelope(), timeout=10)
+    wrong = post_webhook(live.client(), src_id, envelope(), "not-the-secret")
+    assert wrong.status_code == 401 and wrong.get_json()["code"] == 401
+    missing = live.client().post(f"/api/v1/webhooks/{src_id}", json=envelope())
     assert missing.status_code == 401
-    unknown = post(live, str(uuid.uuid4()), envelope(), secret)
+    unknown = post_webhook(live.client(), str(uuid.uuid4()), envelope(), secret)
     assert unknown.status_code == 401
 
-    outside = post(live, src_id, envelope(repo="other/app", event_id="evt-2"), secret)
-    assert outside.json()["accepted"] == 1
+    outside = post_webhook(
+        live.client(), src_id, envelope(repo="other/app", event_id="evt-2"), secret
+    )
+    assert outside.get_json()["accepted"] == 1
     wait_processed(db)
     stored = db.execute("SELECT dedup_key FROM webhook_events ORDER BY id").fetchall()
     assert [r["dedup_key"] for r in stored] == ["id:evt-1", "id:evt-2"]
@@ -158,20 +118,15 @@ def test_replay_wrong_secret_and_unmatched_push(world, worker, db):
 
 def test_bad_bodies(world):
     src_id, secret, live = world.src_id, world.secret, world.live
-    r = requests.post(
-        f"{live.url}/api/v1/webhooks/{src_id}",
-        data=b"{nope",
-        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
-        timeout=10,
-    )
-    assert r.status_code == 400 and "JSON" in r.json()["message"]
-    assert "Traceback" not in r.text
-    r = post(live, src_id, {"what": "ever"}, secret)
-    assert r.status_code == 400 and "unknown notification shape" in r.json()["message"]
+    r = post_webhook(live.client(), src_id, b"{nope", secret, content_type="application/json")
+    assert r.status_code == 400 and "JSON" in r.get_json()["message"]
+    assert "Traceback" not in r.get_data(as_text=True)
+    r = post_webhook(live.client(), src_id, {"what": "ever"}, secret)
+    assert r.status_code == 400 and "unknown notification shape" in r.get_json()["message"]
     big = {"events": [], "pad": "x" * (1024 * 1024 + 1)}
-    r = post(live, src_id, big, secret)
-    assert r.status_code == 413 and r.json()["code"] == 413
-    r = post(live, src_id, envelope(), secret, content_type="text/plain")
+    r = post_webhook(live.client(), src_id, big, secret)
+    assert r.status_code == 413 and r.get_json()["code"] == 413
+    r = post_webhook(live.client(), src_id, envelope(), secret, content_type="text/plain")
     assert r.status_code == 415
 
 
@@ -189,21 +144,21 @@ def test_harbor_payload_creates_a_push_task(world, worker):
             "repository": {"name": "app", "namespace": "project", "repo_full_name": "project/app"},
         },
     }
-    r = post(live, src_id, body, secret, content_type="application/json")
-    assert r.status_code == 202 and r.json()["format"] == "harbor"
+    r = post_webhook(live.client(), src_id, body, secret, content_type="application/json")
+    assert r.status_code == 202 and r.get_json()["format"] == "harbor"
     wait_for_manifest(dst, "mirror/app", "v7", image.digest)
 
 
 def test_late_event_for_a_moved_tag_copies_what_it_points_to_now(world, worker, db):
     src, dst, src_id, secret, live = world.src, world.dst, world.src_id, world.secret, world.live
-    world.api._do("PATCH", f"/rules/{world.rule}", 200, json={"override": True})
+    world.api.patch(f"/rules/{world.rule}", {"override": True})
     old = push_image(src.session(), src.url, "project/app", "v1")
     wait_for_manifest(dst, "mirror/app", "v1", old.digest)
     new = push_image(src.session(), src.url, "project/app", "v1")
     wait_for_manifest(dst, "mirror/app", "v1", new.digest)
     # The first push's notification arrives once more, late, under another id.
-    late = post(live, src_id, envelope(digest=old.digest, event_id="late"), secret)
-    assert late.json()["accepted"] == 1
+    late = post_webhook(live.client(), src_id, envelope(digest=old.digest, event_id="late"), secret)
+    assert late.get_json()["accepted"] == 1
     deadline = time.monotonic() + 15
     while True:
         row = db.execute(
@@ -224,8 +179,10 @@ def test_burst_for_one_rule_lands_in_one_task(world, settings, db):
 
     src_id, secret, live = world.src_id, world.secret, world.live
     for i in range(3):  # no worker runs: the events wait, as in a burst
-        r = post(live, src_id, envelope(tag=f"v{i}", event_id=f"burst-{i}"), secret)
-        assert r.json()["accepted"] == 1
+        r = post_webhook(
+            live.client(), src_id, envelope(tag=f"v{i}", event_id=f"burst-{i}"), secret
+        )
+        assert r.get_json()["accepted"] == 1
     ids = [r["id"] for r in db.execute("SELECT id FROM webhook_events ORDER BY id")]
     results = [handle_event(event_id, settings) for event_id in ids]
     assert [len(r.new_tasks) for r in results] == [1, 0, 0]

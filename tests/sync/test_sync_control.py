@@ -3,37 +3,26 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
+from tests.support.cli import ferry
 from tests.support.faultproxy import Fault, FaultProxy
-from tests.support.liveserver import LiveServer
 from tests.support.oci import get_manifest, push_image
-from tests.support.world import Api, new_tenant
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def api(client, settings):
-    return Api(client, new_tenant(settings, "acme"))
+def slow_source(src):
+    """The source registry behind a proxy (that the test tells to hold blob downloads)."""
+    with FaultProxy(src.host) as proxy:
+        yield src, proxy
 
 
-@pytest.fixture
-def slow_source(registry_factory):
-    """A source registry behind a proxy that holds every blob download for 2 seconds."""
-    src = registry_factory({"alice": "alice-pw"})
-    proxy = FaultProxy(src.host).start()
-    yield src, proxy
-    proxy.stop()
-
-
-def test_stop_ends_a_running_copy_within_seconds(api, worker, slow_source, registry_factory):
+def test_stop_ends_a_running_copy_within_seconds(api, worker, slow_source, dst):
     src, proxy = slow_source
-    dst = registry_factory({"bob": "bob-pw"})
     push_image(
         src.session(),
         src.url,
@@ -41,11 +30,7 @@ def test_stop_ends_a_running_copy_within_seconds(api, worker, slow_source, regis
         "v1",
         layers=[os.urandom(256 * 1024) for _ in range(12)],
     )
-    src_id = api.post(
-        "/instances",
-        {"name": "src", "url": proxy.url, "username": "alice", "password": "alice-pw"},
-        expect=201,
-    )["id"]
+    src_id = api.instance("src", src, url=proxy.url)
     rule = api.rule("slow", src_id, api.instance("dst", dst))
     proxy.add(Fault("hang", path=r"/blobs/sha256:", method="GET", times=100, delay=2.0))
     task_id = api.trigger(rule)
@@ -63,11 +48,10 @@ def test_stop_ends_a_running_copy_within_seconds(api, worker, slow_source, regis
     assert get_manifest(dst.session(), dst.url, "project/big", "v1") is None
 
 
-def test_deleting_a_rule_stops_its_tasks_and_keeps_the_log(api, settings, src_dst):
+def test_deleting_a_rule_stops_its_tasks_and_keeps_the_log(api, settings, src, dst):
     from common.db import transaction
     from common.sync import runner
 
-    src, dst = src_dst
     for i in range(3):
         push_image(src.session(), src.url, f"project/r{i}", "v1")
     rule = api.rule("doomed", api.instance("src", src), api.instance("dst", dst))
@@ -81,90 +65,43 @@ def test_deleting_a_rule_stops_its_tasks_and_keeps_the_log(api, settings, src_ds
     assert {i["outcome"] for i in api.items(task_id)} == {"stopped"}
 
 
-@pytest.fixture
-def src_dst(registry_factory):
-    return registry_factory({"alice": "alice-pw"}), registry_factory({"bob": "bob-pw"})
-
-
-def test_cli_trigger_wait_and_tasks(api, app, worker, src_dst):
-    src, dst = src_dst
+def test_cli_trigger_wait_and_tasks(api, live, worker, src, dst):
     push_image(src.session(), src.url, "project/app", "v1")
     push_image(src.session(), src.url, "project/lib", "v1")
     api.rule("cli-rule", api.instance("src", src), api.instance("dst", dst))
-    server = LiveServer(app).start()
-    env = {**os.environ, "FERRY_URL": server.url, "FERRY_TOKEN": api.tenant.token}
-    try:
-        run = subprocess.run(
-            [sys.executable, "-m", "common.cli", "trigger", "cli-rule", "--wait"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert run.returncode == 0, run.stderr
-        assert "Succeeded" in run.stdout and "2 copied" in run.stdout
-        assert "2/2 items" in run.stderr  # the progress display
-        log = subprocess.run(
-            [sys.executable, "-m", "common.cli", "tasks", "cli-rule"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert log.returncode == 0, log.stderr
-        header, row = log.stdout.splitlines()[:2]
-        assert header.split()[:3] == ["TASK", "TRIGGER", "STATUS"]
-        assert row.split()[1:3] == ["manual", "Succeeded"]
-        bad = subprocess.run(
-            [sys.executable, "-m", "common.cli", "trigger", "no-such-rule"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert bad.returncode == 1
-        assert bad.stderr.strip() == "error: no rule named 'no-such-rule'"
-        anon = subprocess.run(
-            [sys.executable, "-m", "common.cli", "tasks", "cli-rule"],
-            env={**env, "FERRY_TOKEN": ""},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert anon.returncode == 1 and anon.stderr.startswith("error: FERRY_TOKEN:")
-    finally:
-        server.stop()
+    env = {**os.environ, "FERRY_URL": live.url, "FERRY_TOKEN": api.tenant.token}
+    run = ferry("trigger", "cli-rule", "--wait", env=env)
+    assert run.returncode == 0, run.stderr
+    assert "Succeeded" in run.stdout and "2 copied" in run.stdout
+    assert "2/2 items" in run.stderr  # the progress display
+    log = ferry("tasks", "cli-rule", env=env)
+    assert log.returncode == 0, log.stderr
+    header, row = log.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["TASK", "TRIGGER", "STATUS"]
+    assert row.split()[1:3] == ["manual", "Succeeded"]
+    bad = ferry("trigger", "no-such-rule", env=env)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "error: no rule named 'no-such-rule'"
+    anon = ferry("tasks", "cli-rule", env={**env, "FERRY_TOKEN": ""})
+    assert anon.returncode == 1 and anon.stderr.startswith("error: FERRY_TOKEN:")
 
 
 @pytest.fixture
-def harbor_like(registry_factory):
+def harbor_like(dst):
     """A real registry behind a front that answers Harbor's project API (Harbor cannot run
     here; only POST /api/v2.0/projects is answered by the front, the rest is the registry)."""
-    registry = registry_factory({"bob": "bob-pw"})
-    front = FaultProxy(registry.host).start()
-    yield registry, front
-    front.stop()
+    with FaultProxy(dst.host) as front:
+        yield dst, front
 
 
 @pytest.mark.parametrize(("answer", "outcome"), [(201, "copied"), (403, "failed")])
-def test_harbor_target_project_is_created_first(api, worker, src_dst, harbor_like, answer, outcome):
-    src, _ = src_dst
+def test_harbor_target_project_is_created_first(api, worker, src, harbor_like, answer, outcome):
     registry, front = harbor_like
     front.add(Fault("status", path=r"^/api/v2\.0/projects", method="POST", status=answer, times=1))
     front.add(Fault("status", path=r"^/api/v2\.0/projects", method="POST", status=409, times=100))
     for repo in ("project/a", "project/b"):
         push_image(src.session(), src.url, repo, "v1")
-    dst_id = api.post(
-        "/instances",
-        {
-            "name": "harbor",
-            "url": front.url,
-            "kind": "harbor",
-            "username": "bob",
-            "password": "bob-pw",
-        },
-        expect=201,
-    )["id"]
+    dst_id = api.instance("harbor", registry, url=front.url, kind="harbor")
     rule = api.rule("to-harbor", api.instance("src", src), dst_id, target_namespace="team")
     task = api.wait(api.trigger(rule))
     outcomes = [i["outcome"] for i in api.items(task["task_id"])]

@@ -8,26 +8,11 @@ import pytest
 
 from common.db import transaction
 from common.sync import runner
+from tests.support.api import tenant_api
 from tests.support.oci import get_manifest, push_blob, push_chart, push_image, push_index
-from tests.support.world import Api, new_tenant
 from worker.dispatch import enqueue_copy, enqueue_plan
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def src(registry_factory):
-    return registry_factory({"alice": "alice-pw"})
-
-
-@pytest.fixture
-def dst(registry_factory):
-    return registry_factory({"bob": "bob-pw"})
-
-
-@pytest.fixture
-def api(client, settings):
-    return Api(client, new_tenant(settings, "acme"))
 
 
 def seed(src):
@@ -144,7 +129,7 @@ def test_cross_tenant_target_with_its_own_credentials(
     api, client, settings, worker, src, registry_factory
 ):
     other_registry = registry_factory({"owner": "owner-pw", "writer": "writer-pw"})
-    other = Api(client, new_tenant(settings, "globex"))
+    other = tenant_api(client, settings, "globex")
     target = other.instance("theirs", other_registry, user="owner")
     pushed = push_image(src.session(), src.url, "project/app", "v1")
     rule = api.rule(
@@ -348,7 +333,7 @@ def test_another_tenant_sees_no_task(api, client, settings, worker, src, dst):
     push_image(src.session(), src.url, "project/app", "v1")
     rule = api.rule("all", api.instance("src", src), api.instance("dst", dst))
     task_id = api.wait(api.trigger(rule))["task_id"]
-    other = Api(client, new_tenant(settings, "globex"))
+    other = tenant_api(client, settings, "globex")
     for path in (
         f"/tasks/{task_id}",
         f"/tasks/{task_id}/items",

@@ -10,8 +10,9 @@ import pytest
 from common.errors import DigestMismatch, ManifestInvalid, RegistryUnavailable
 from common.registry import Kind, Manifest, classify
 from common.registry.auth import Challenge, TokenCache, _host_allowed, parse_challenges
-from common.registry.blobs import BytesSource, _received, _Refill
-from common.registry.client import RetryPolicy, _just_before, _retry_after
+from common.registry.blob_reader import BytesSource
+from common.registry.digest import digest_of
+from common.registry.listing import _just_before
 from common.registry.media import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -20,8 +21,10 @@ from common.registry.media import (
     MANIFEST_ACCEPT,
     OCI_INDEX,
     OCI_MANIFEST,
-    digest_of,
 )
+from common.registry.retry import RetryPolicy, retry_after
+from common.registry.upload_session import _received
+from common.registry.uploader import _Refill
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -200,9 +203,9 @@ def test_retry_after_parsing() -> None:
     class R:
         headers = {"Retry-After": "3"}
 
-    assert _retry_after(R()) == 3.0  # type: ignore[arg-type]
+    assert retry_after(R.headers) == 3.0
     R.headers = {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}
-    assert _retry_after(R()) == 0.0  # type: ignore[arg-type]
+    assert retry_after(R.headers) == 0.0
 
 
 @pytest.mark.parametrize("prefix", ["proj", "a", "team-1", "x.y", "ns0"])
@@ -214,13 +217,8 @@ def test_catalog_skip_ahead_sorts_before_prefix(prefix: str) -> None:
         assert not (last < prefix[:-1] + c < prefix) or c == prefix[-1]
 
 
-class _Client:
-    class retry:
-        attempts = 3
-
-        @staticmethod
-        def delay(attempt: int) -> float:
-            return 0.0
+# Three tries, no waiting between them.
+_NO_WAIT = RetryPolicy(attempts=3, backoff=0.0, max_backoff=0.0)
 
 
 @pytest.mark.parametrize(
@@ -238,7 +236,7 @@ class _Client:
 )
 def test_chunk_reader_cuts_exact_pieces(size: int, n: int) -> None:
     data = os.urandom(size)
-    reader = _Refill(BytesSource(data), _Client())  # type: ignore[arg-type]
+    reader = _Refill(BytesSource(data), _NO_WAIT)
     pieces = []
     while piece := reader.read(n):
         pieces.append(bytes(piece))
@@ -260,6 +258,6 @@ def test_chunk_reader_reopens_the_source_where_it_broke() -> None:
                 raise RegistryUnavailable("broke")
             yield data[offset + 1500 :]
 
-    reader = _Refill(Flaky(), _Client())  # type: ignore[arg-type]
+    reader = _Refill(Flaky(), _NO_WAIT)
     assert bytes(reader.read(4000)) + bytes(reader.read(4000)) == data
     assert opened == [0, 1500]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 
@@ -140,7 +141,7 @@ def _rule(**overrides):
         "resource_types": ["image", "chart"],
     }
     row.update(overrides)
-    return row
+    return SimpleNamespace(**row)
 
 
 # (rule overrides, repository, tag, selected)

@@ -1,4 +1,4 @@
-"""Pytest fixtures for the registry client and copier tests (a plugin module).
+"""Fixtures of the registry client and copier tests: two tenants' registries, secret-free logs.
 
 ``no_secret_logs`` captures every log record at DEBUG and fails the test if a
 password, token or Basic header value shows up in it.

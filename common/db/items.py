@@ -1,0 +1,323 @@
+"""Items of sync tasks: planning writes them, copies claim them, reconciliation rescues them.
+
+Claims are conditional UPDATEs with a lease, so a redelivered message or a
+second worker finds nothing to do, and a dead worker's item can be claimed
+again once its lease has lapsed. Statuses reach the SQL as parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import psycopg
+
+from common.db.rows import fetch_one, fetch_page, fetch_tuples, fetch_value, fetch_values
+from common.domain.models import Item, NewItem
+from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, TaskStatus, Trigger
+
+FIELDS = (
+    "id",
+    "task_id",
+    "source_repository",
+    "source_tag",
+    "target_repository",
+    "target_tag",
+    "kind",
+    "source_digest",
+    "digest",
+    "status",
+    "reason",
+    "attempts",
+    "lease_until",
+    "bytes_transferred",
+    "blobs_skipped",
+    "blobs_mounted",
+    "blobs_uploaded",
+    "started_at",
+    "finished_at",
+)
+COLUMNS = ", ".join(FIELDS)
+OPEN_ITEMS = list(OPEN_ITEM_STATUSES)
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """Where an item is, and the rule of its task (None once the rule was deleted)."""
+
+    status: ItemStatus
+    task_uuid: UUID
+    rule_id: UUID | None
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """Items reconciliation found abandoned, by task, with the queue they belong on."""
+
+    task_uuid: UUID
+    trigger: Trigger
+    item_ids: Sequence[int]
+
+
+def list_items(
+    conn: psycopg.Connection,
+    task_uuid: UUID,
+    *,
+    status: ItemStatus | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Item], int]:
+    """A page of a task's items (optionally of one status), and the matching count."""
+    where, params = "task_id = %s", [task_uuid]
+    if status:
+        where += " AND status = %s"
+        params.append(status)
+    return fetch_page(
+        conn,
+        Item,
+        columns=f"{COLUMNS}, EXTRACT(EPOCH FROM (finished_at - started_at))::float8 AS seconds",
+        source="sync_items",
+        where=where,
+        params=params,
+        order_by="source_repository, source_tag",
+        limit=limit,
+        offset=offset,
+    )
+
+
+def insert_items(conn: psycopg.Connection, task_uuid: UUID, items: Iterable[NewItem]) -> int:
+    """Insert items, ignoring any already there (a re-run plan); returns how many were new.
+
+    An item planned with its outcome (up-to-date, kept, failed) starts and ends now.
+    """
+    rows = [
+        (
+            task_uuid,
+            i.source_repository,
+            i.source_tag,
+            i.target_repository,
+            i.target_tag,
+            i.kind,
+            i.source_digest,
+            i.status,
+            i.digest,
+            i.reason,
+            i.status != ItemStatus.PENDING,
+        )
+        for i in items
+    ]
+    if not rows:
+        return 0
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO sync_items (task_id, source_repository, source_tag, target_repository,
+                                       target_tag, kind, source_digest, status, digest, reason,
+                                       started_at, finished_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                       CASE WHEN %s THEN now() END, CASE WHEN %s THEN now() END)
+               ON CONFLICT (task_id, source_repository, source_tag) DO NOTHING""",
+            [(*r, r[10]) for r in rows],
+        )
+        return cur.rowcount if cur.rowcount >= 0 else len(rows)
+
+
+def insert_item(conn: psycopg.Connection, task_uuid: UUID, item: NewItem) -> int | None:
+    """Insert one pending item; its id, or None if the task already has that repository:tag."""
+    return fetch_value(
+        conn,
+        """INSERT INTO sync_items (task_id, source_repository, source_tag, target_repository,
+                                   target_tag, kind, source_digest)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (task_id, source_repository, source_tag) DO NOTHING RETURNING id""",
+        (
+            task_uuid,
+            item.source_repository,
+            item.source_tag,
+            item.target_repository,
+            item.target_tag,
+            item.kind,
+            item.source_digest,
+        ),
+    )
+
+
+def pending_item_ids(conn: psycopg.Connection, task_uuid: UUID) -> list[int]:
+    """Ids of the items still to copy."""
+    return fetch_values(
+        conn,
+        "SELECT id FROM sync_items WHERE task_id = %s AND status = %s ORDER BY id",
+        (task_uuid, ItemStatus.PENDING),
+    )
+
+
+def item_state(conn: psycopg.Connection, item_id: int) -> ItemState | None:
+    """The item's status and its task's rule; None when the item does not exist."""
+    row = fetch_tuples(
+        conn,
+        """SELECT i.status, i.task_id, t.rule_id FROM sync_items i
+           JOIN sync_tasks t ON t.id = i.task_id WHERE i.id = %s""",
+        (item_id,),
+    )
+    if not row:
+        return None
+    status, task_uuid, rule_id = row[0]
+    return ItemState(ItemStatus(status), task_uuid, rule_id)
+
+
+def claim_item(conn: psycopg.Connection, item_id: int, lease_seconds: float) -> Item | None:
+    """Claim an item for copying; None if it is done, stopped, or held by a live worker.
+
+    A running item whose lease expired (its worker died) can be claimed again.
+    """
+    return fetch_one(
+        conn,
+        Item,
+        f"""UPDATE sync_items i
+           SET status = %(running)s, attempts = i.attempts + 1,
+               lease_until = now() + make_interval(secs => %(lease)s),
+               started_at = coalesce(i.started_at, now())
+           FROM sync_tasks t
+           WHERE i.id = %(id)s AND t.id = i.task_id AND t.status = %(in_progress)s
+             AND NOT t.stop_requested
+             AND (i.status = %(pending)s OR (i.status = %(running)s AND i.lease_until < now()))
+           RETURNING {", ".join(f"i.{f}" for f in FIELDS)}""",
+        {
+            "id": item_id,
+            "lease": lease_seconds,
+            "running": ItemStatus.RUNNING,
+            "pending": ItemStatus.PENDING,
+            "in_progress": TaskStatus.IN_PROGRESS,
+        },
+    )
+
+
+def renew_lease(conn: psycopg.Connection, item_id: int, lease_seconds: float) -> bool:
+    """Extend a running item's lease; False when the task was asked to stop."""
+    stop_requested = fetch_value(
+        conn,
+        """UPDATE sync_items i SET lease_until = now() + make_interval(secs => %s)
+           FROM sync_tasks t
+           WHERE i.id = %s AND i.status = %s AND t.id = i.task_id
+           RETURNING t.stop_requested""",
+        (lease_seconds, item_id, ItemStatus.RUNNING),
+    )
+    return stop_requested is not None and not stop_requested
+
+
+def record_outcome(
+    conn: psycopg.Connection,
+    item_id: int,
+    *,
+    status: ItemStatus,
+    digest: str | None,
+    kind: str | None,
+    reason: str | None,
+    bytes_transferred: int = 0,
+    blobs_skipped: int = 0,
+    blobs_mounted: int = 0,
+    blobs_uploaded: int = 0,
+) -> bool:
+    """Write the final outcome of a running item; False if it was no longer ours to write."""
+    recorded = fetch_value(
+        conn,
+        """UPDATE sync_items SET status = %s, digest = coalesce(%s, digest),
+               kind = coalesce(%s, kind), reason = %s,
+               bytes_transferred = bytes_transferred + %s, blobs_skipped = %s,
+               blobs_mounted = %s, blobs_uploaded = %s, lease_until = NULL, finished_at = now()
+           WHERE id = %s AND status = %s RETURNING id""",
+        (
+            status,
+            digest,
+            kind,
+            reason,
+            bytes_transferred,
+            blobs_skipped,
+            blobs_mounted,
+            blobs_uploaded,
+            item_id,
+            ItemStatus.RUNNING,
+        ),
+    )
+    return recorded is not None
+
+
+def abandon_item(conn: psycopg.Connection, item_id: int, reason: str) -> None:
+    """Stop an item that can no longer run (its rule was deleted)."""
+    conn.execute(
+        """UPDATE sync_items SET status = %s, reason = %s, lease_until = NULL,
+               finished_at = now()
+           WHERE id = %s AND status = ANY(%s)""",
+        (ItemStatus.STOPPED, reason, item_id, OPEN_ITEMS),
+    )
+
+
+def release_item(
+    conn: psycopg.Connection, item_id: int, *, reason: str, bytes_transferred: int = 0
+) -> None:
+    """Give a running item back (a retry follows); its reason keeps the last error."""
+    conn.execute(
+        """UPDATE sync_items SET status = %s, lease_until = NULL, reason = %s,
+               bytes_transferred = bytes_transferred + %s
+           WHERE id = %s AND status = %s""",
+        (ItemStatus.PENDING, reason, bytes_transferred, item_id, ItemStatus.RUNNING),
+    )
+
+
+def seed_retry(conn: psycopg.Connection, old_task_uuid: UUID, new_task_uuid: UUID) -> int:
+    """Copy the failed items of one task into another as pending; returns how many."""
+    cur = conn.execute(
+        """INSERT INTO sync_items (task_id, source_repository, source_tag, target_repository,
+                                   target_tag, kind, source_digest)
+           SELECT %s, source_repository, source_tag, target_repository, target_tag, kind,
+                  source_digest
+           FROM sync_items WHERE task_id = %s AND status = %s
+           ON CONFLICT DO NOTHING""",
+        (new_task_uuid, old_task_uuid, ItemStatus.FAILED),
+    )
+    return cur.rowcount
+
+
+def expired_items(
+    conn: psycopg.Connection, *, now: datetime | None = None, stale_seconds: float
+) -> list[Requeue]:
+    """Release items whose lease expired and list every item that needs a new message.
+
+    Running items past their lease go back to pending. Pending items of a task
+    with no activity for ``stale_seconds`` are listed too: their message may
+    have been reserved by a worker that died.
+    """
+    at = now or fetch_value(conn, "SELECT now()")
+    statuses = {
+        "stopped": ItemStatus.STOPPED,
+        "pending": ItemStatus.PENDING,
+        "running": ItemStatus.RUNNING,
+        "in_progress": TaskStatus.IN_PROGRESS,
+    }
+    # In a task asked to stop, a lost copy is simply stopped.
+    conn.execute(
+        """UPDATE sync_items i
+           SET status = CASE WHEN t.stop_requested THEN %(stopped)s ELSE %(pending)s END,
+               lease_until = NULL,
+               finished_at = CASE WHEN t.stop_requested THEN now() END,
+               reason = CASE WHEN t.stop_requested THEN 'stopped (its worker was lost)'
+                             ELSE 'worker lost; re-queued' END
+           FROM sync_tasks t
+           WHERE t.id = i.task_id AND t.status = %(in_progress)s
+             AND i.status = %(running)s AND i.lease_until < %(at)s""",
+        {**statuses, "at": at},
+    )
+    rows = fetch_tuples(
+        conn,
+        """SELECT t.id, t.trigger, array_agg(i.id ORDER BY i.id)
+           FROM sync_tasks t JOIN sync_items i ON i.task_id = t.id
+           WHERE t.status = %(in_progress)s AND NOT t.stop_requested AND i.status = %(pending)s
+             AND greatest(t.started_at,
+                          (SELECT max(greatest(x.started_at, x.finished_at))
+                           FROM sync_items x WHERE x.task_id = t.id))
+                 < %(at)s - make_interval(secs => %(s)s)
+           GROUP BY t.id, t.trigger""",
+        {**statuses, "at": at, "s": stale_seconds},
+    )
+    return [Requeue(task_uuid, Trigger(trigger), ids) for task_uuid, trigger, ids in rows]

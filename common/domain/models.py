@@ -1,0 +1,175 @@
+"""The rows Ferry stores, as frozen dataclasses: what ``common.db`` returns.
+
+Field names are the column names, so a query's columns build the object
+directly. Secrets (encrypted passwords, hashes of webhook secrets) are fields
+like any other but never appear in a repr, so a logged object leaks nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from uuid import UUID
+
+from common.domain.vocab import OPEN_TASK_STATUSES, ItemStatus, TaskStatus, Trigger
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One registry endpoint of a tenant."""
+
+    id: UUID
+    tenant_id: UUID
+    name: str
+    url: str
+    region: str
+    kind: str
+    verify_tls: bool
+    username: str | None
+    password_enc: bytes | None = field(repr=False)
+    webhook_secret_hash: bytes | None = field(repr=False)
+    webhook_secret_prev_hash: bytes | None = field(repr=False)
+    max_concurrent_copies: int
+    task_seq: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def has_credentials(self) -> bool:
+        """True when a username and (encrypted) password are stored."""
+        return self.password_enc is not None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What to copy from where to where."""
+
+    id: UUID
+    tenant_id: UUID
+    name: str
+    description: str
+    source_instance_id: UUID
+    source_namespace: str
+    repository_filter: str
+    tag_filter: str
+    repository_exclude: str
+    tag_exclude: str
+    filter_syntax: str
+    resource_types: Sequence[str]
+    target_instance_id: UUID
+    target_namespace: str
+    cross_tenant: bool
+    target_account_id: UUID | None
+    target_username: str | None
+    target_password_enc: bytes | None = field(repr=False)
+    override: bool
+    enabled: bool
+    schedule: str | None
+    schedule_timezone: str
+    next_run_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def effective_target_namespace(self) -> str:
+        """The namespace written to: the target's, or the source's name when empty."""
+        return self.target_namespace or self.source_namespace
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of a rule, with the figures of its log."""
+
+    id: UUID
+    task_id: str
+    tenant_id: UUID
+    rule_id: UUID | None
+    source_instance_id: UUID
+    trigger: Trigger
+    status: TaskStatus
+    message: str
+    stop_requested: bool
+    retry_of: UUID | None
+    total: int
+    copied: int
+    up_to_date: int
+    kept: int
+    failed: int
+    stopped: int
+    repositories_count: int
+    bytes_transferred: int
+    success_rate: Decimal | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    time_spent_seconds: float | None
+    # Not a column: the readable id of ``retry_of``, where a caller looked it up.
+    retry_of_task_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", TaskStatus(self.status))
+        object.__setattr__(self, "trigger", Trigger(self.trigger))
+
+    @property
+    def is_open(self) -> bool:
+        """True while the task is Pending or InProgress."""
+        return self.status in OPEN_TASK_STATUSES
+
+
+@dataclass(frozen=True)
+class Item:
+    """One repository:tag of a task and its outcome."""
+
+    id: int
+    task_id: UUID
+    source_repository: str
+    source_tag: str
+    target_repository: str
+    target_tag: str
+    kind: str | None
+    source_digest: str | None
+    digest: str | None
+    status: ItemStatus
+    reason: str | None
+    attempts: int
+    lease_until: dt.datetime | None
+    bytes_transferred: int
+    blobs_skipped: int
+    blobs_mounted: int
+    blobs_uploaded: int
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    # Not a column: the copy's duration, where a listing computed it.
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", ItemStatus(self.status))
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """One repository:tag a task will copy (or found already up to date)."""
+
+    source_repository: str
+    source_tag: str
+    target_repository: str
+    target_tag: str
+    kind: str | None = None
+    source_digest: str | None = None
+    status: ItemStatus = ItemStatus.PENDING
+    digest: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One stored push of a tag, as a registry notified it."""
+
+    id: int
+    instance_id: UUID
+    repository: str
+    tag: str
+    digest: str | None
+    processed_at: dt.datetime | None = None

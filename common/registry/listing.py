@@ -1,0 +1,118 @@
+"""Listing one registry: the catalog and a repository's tags, one page at a time.
+
+Registries paginate in two ways: a ``Link: <...>; rel="next"`` header, or
+``n``/``last`` parameters honoured silently. Both are followed; a link to
+another host is not (it would leave the registry's credentials and policy),
+a registry that ignores ``last`` is caught by a repeated last item, and one
+that caps ``n`` (Distribution 2.8 refuses n > 1000 with a 400) is asked for
+less. A catalog listing below a namespace starts just before it and stops
+once past it, instead of paging through every repository of the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urljoin
+
+from common.errors import RegistryError, RepositoryNotFound
+from common.registry import auth as _auth
+from common.registry.auth import Scopes
+from common.registry.media import check_repository
+from common.registry.transport import Transport, origin_of
+
+log = logging.getLogger("ferry.registry")
+
+MAX_LISTING_PAGE_BYTES = 64 * 1024 * 1024
+
+
+def _just_before(prefix: str) -> str:
+    """A `last=` value sorting right before ``prefix`` for repository-name characters."""
+    return prefix[:-1] + chr(ord(prefix[-1]) - 1) + "~"
+
+
+class Lister:
+    """Repository and tag listings of one registry, through its transport."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def repositories(self, prefix: str | None = None, page_size: int = 100) -> Iterator[str]:
+        """Repository names from the catalog, one page in memory at a time.
+
+        With ``prefix`` (a namespace or deeper path) only repositories below it are
+        yielded, and ``prefix`` itself unless it ends with "/"; the listing starts
+        just before the prefix and stops once past it.
+        """
+        p = prefix.strip("/") if prefix else ""
+        below_only = bool(prefix and prefix.endswith("/"))
+        start = _just_before(p) if p else None
+        for page in self._pages("/v2/_catalog", "repositories", _auth.CATALOG, page_size, start):
+            for repo in page:
+                if not p or repo.startswith(p + "/") or (repo == p and not below_only):
+                    yield repo
+                elif repo > p and not repo.startswith(p):
+                    return
+
+    def tags(self, repository: str, page_size: int = 100) -> Iterator[str]:
+        """Tags of ``repository``, following pagination when the registry offers it."""
+        check_repository(repository)
+        for page in self._pages(
+            f"/v2/{repository}/tags/list",
+            "tags",
+            _auth.pull(repository),
+            page_size,
+            repository=repository,
+        ):
+            yield from page
+
+    def _pages(
+        self,
+        path: str,
+        key: str,
+        scopes: Scopes,
+        page_size: int,
+        last: str | None = None,
+        repository: str | None = None,
+    ) -> Iterator[list[str]]:
+        transport = self.transport
+        n = page_size
+        url = transport.url + path
+        params: dict[str, Any] | None = {"n": n, **({"last": last} if last else {})}
+        prev_last: str | None = None
+        while True:
+            reply = transport.request(
+                "GET", url, params=params, scopes=scopes, read_limit=MAX_LISTING_PAGE_BYTES
+            )
+            if reply.status_code == 400 and params and params.get("n", 0) > 1:
+                # Registries cap n (Distribution 2.8 refuses n > 1000): ask for less.
+                reply.close()
+                n = params["n"] = params["n"] // 2
+                continue
+            if reply.status_code != 200:
+                what = f"repository {repository}" if repository else "the catalog"
+                raise transport.fail(reply, what, repository=repository, missing=RepositoryNotFound)
+            try:
+                items = json.loads(reply.content).get(key) or []
+            except (ValueError, AttributeError):
+                raise RegistryError(
+                    f"{transport.display}: {path} answered with malformed JSON"
+                ) from None
+            if not items or items[-1] == prev_last:
+                return  # empty page, or a registry that ignores `last`
+            yield items
+            prev_last = items[-1]
+            link = reply.links.get("next", {}).get("url")
+            if link:
+                url, params = urljoin(reply.url, link), None
+                if origin_of(url) != transport.url:
+                    log.warning(
+                        "%s: not following a listing link to another host", transport.display
+                    )
+                    return
+            elif params is not None and len(items) >= n:
+                params = {"n": n, "last": items[-1]}
+            else:
+                return

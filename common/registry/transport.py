@@ -1,0 +1,326 @@
+"""Transport: how every request reaches one registry (Distribution API v2 / OCI 1.1).
+
+One ``requests.Session`` per registry keeps connections alive; every request
+has a timeout. Whether and when to try again is decided by one
+:class:`~common.registry.retry.RetryPolicy` (connection errors, answers that
+break off, 5xx and 429 with Retry-After); the Authorization header and what a
+401 teaches come from the request's :class:`~common.registry.auth.AuthStep`.
+Every host contacted (the registry, token realms, redirect and upload
+targets) passes :func:`common.security.netpolicy.check_url`, and a redirect
+to another origin never carries our credentials.
+
+Errors leave the transport with every known secret masked and ``origin`` set
+to the transport, so a copy can say whether its source or its target failed.
+The blob reader, the upload session, the manifest client and the listing use
+a transport by composition; :meth:`Transport.fail` turns an unexpected answer
+into the error a person can act on (:mod:`common.registry.refusals`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from common.errors import FerryError, RegistryError, RegistryUnavailable
+from common.registry.auth import DEFAULT_TOKEN_CACHE, Authenticator, AuthStep, Scopes, TokenCache
+from common.registry.refusals import Refusals
+from common.registry.reply import Reply, read_limited
+from common.registry.retry import RetryPolicy
+from common.security.netpolicy import check_url, parse_registry_url
+from common.settings import Settings, get_settings
+
+log = logging.getLogger("ferry.registry")
+
+DEFAULT_TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
+MAX_HOPS = 6  # the request and up to five redirects
+MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# The connection failed (refused, reset, timed out, broke off): there is no answer.
+_BROKEN = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, host lowercased."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def path_of(url: str) -> str:
+    """A URL without its query: upload state and signed URLs stay out of logs."""
+    return urlsplit(url).path
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request as the caller asked for it, before auth, redirects and retries."""
+
+    method: str
+    url: str
+    scopes: Scopes
+    headers: dict[str, str]
+    params: Any
+    data: Any
+    stream: bool
+    retry: bool
+    follow: bool
+    authenticate: bool
+    read_limit: int | None
+
+    @property
+    def replayable(self) -> bool:
+        """True when the body can be sent again (none, or bytes; not a generator)."""
+        return self.data is None or isinstance(self.data, bytes | bytearray)
+
+
+@dataclass(frozen=True)
+class _Again:
+    """The policy's verdict on a failed try: wait ``wait`` seconds, then try again."""
+
+    why: object  # what failed, for the log line: an exception name, a status, an error
+    wait: float
+
+
+class Transport:
+    """Requests to one registry with auth, retries and network policy; thread-safe."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        verify_tls: bool | str = True,
+        settings: Settings | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        pool_size: int = 16,
+        token_cache: TokenCache | None = None,
+    ) -> None:
+        scheme, host, _port = parse_registry_url(url)
+        netloc = urlsplit(url).netloc.lower()
+        self.url = f"{scheme}://{netloc}"
+        self.display = netloc
+        self.host = host
+        self.settings = settings or get_settings()
+        check_url(self.url, self.settings)
+        self._checked_origins = {self.url}
+        self._origins_lock = threading.Lock()
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.verify_tls = verify_tls
+        self.session = requests.Session()
+        # Proxies, CA bundles and .netrc credentials come from explicit settings only.
+        self.session.trust_env = False
+        self.session.headers["User-Agent"] = "ferry/0.1"
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._secrets: set[str] = set()
+        self.auth = Authenticator(
+            self.url,
+            username=username,
+            password=password,
+            settings=self.settings,
+            send=self._token_send,
+            cache=token_cache or DEFAULT_TOKEN_CACHE,
+            secrets=self._secrets,
+        )
+        self._refusals = Refusals(self.display, self.auth, self.scrub, origin=self)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.session.close()
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every known secret (password, tokens) masked."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        scopes: Scopes = frozenset(),
+        headers: dict[str, str] | None = None,
+        params: Any = None,
+        data: Any = None,
+        stream: bool = False,
+        retry: bool = True,
+        follow: bool = False,
+        authenticate: bool = True,
+        read_limit: int | None = None,
+    ) -> Reply:
+        """Send one request with auth, retries and policy; any final status is returned.
+
+        ``retry=False`` is for bodies that cannot be replayed (generators): then
+        connection errors raise at once and a 401 is not retried. With
+        ``read_limit`` the body (at most that many bytes) is read inside the retry
+        loop, so an answer that breaks off half-way is retried too.
+        """
+        if not url.startswith(("http://", "https://")):
+            url = self.url + url
+        call = _Call(
+            method,
+            url,
+            scopes,
+            headers or {},
+            params,
+            data,
+            stream or read_limit is not None,
+            retry,
+            follow,
+            authenticate,
+            read_limit,
+        )
+        try:
+            return self._send(call)
+        except FerryError as exc:
+            if exc.origin is None:
+                exc.origin = self
+            exc.message = self.scrub(exc.message)
+            exc.args = (exc.message,)
+            raise
+
+    def _send(self, call: _Call) -> Reply:
+        """The retry loop: one try after another until one gives a final answer."""
+        step = AuthStep(self.auth, call.scopes) if call.authenticate else None
+        attempt = 0
+        while True:
+            attempt += 1
+            result = self._try(call, step, attempt)
+            if isinstance(result, Reply):
+                return result
+            if result is None:
+                attempt -= 1  # a 401 taught the scheme or cost a token: not a retry
+                continue
+            log.info(
+                "%s %s: %s; retry %d in %.2fs",
+                call.method,
+                path_of(call.url),
+                result.why,
+                attempt,
+                result.wait,
+            )
+            time.sleep(result.wait)
+
+    def _try(self, call: _Call, step: AuthStep | None, attempt: int) -> Reply | _Again | None:
+        """One try: the final answer, a wait before the next try, or None to resend at once.
+
+        Raises when the policy gives up on a broken connection or body."""
+        sent = step.header() if step and origin_of(call.url) == self.url else {}
+        path = path_of(call.url)
+        try:
+            resp = self._exchange(call, {**call.headers, **sent})
+        except _BROKEN as exc:
+            wait = self.retry.after_break(attempt, replayable=call.retry)
+            if wait is None:
+                raise RegistryUnavailable(
+                    f"{self.display}: {call.method} {path} failed after {attempt} "
+                    f"attempt(s): {type(exc).__name__}",
+                    origin=self,
+                ) from None
+            return _Again(type(exc).__name__, wait)
+        except requests.RequestException as exc:
+            raise RegistryError(
+                f"{self.display}: {call.method} {path}: {type(exc).__name__}", origin=self
+            ) from None
+        log.debug("%s %s%s -> %d", call.method, origin_of(call.url), path, resp.status_code)
+        status = resp.status_code
+        if status == 401 and step and (call.retry or call.replayable) and step.learn(resp, sent):
+            resp.close()
+            return None
+        wait = self.retry.after_status(attempt, status, resp.headers, replayable=call.retry)
+        if wait is not None:
+            resp.close()
+            return _Again(status, wait)
+        if call.read_limit is None:
+            return Reply(resp, attempt)
+        try:
+            return Reply(resp, attempt, read_limited(resp, call.read_limit))
+        except RegistryUnavailable as exc:
+            wait = self.retry.after_break(attempt, replayable=call.retry)
+            if wait is None:
+                raise
+            return _Again(exc, wait)
+
+    def _exchange(self, call: _Call, headers: dict[str, str]) -> requests.Response:
+        """One try: the request, and the redirects it is allowed to follow."""
+        url, params = call.url, call.params
+        first = origin_of(url)
+        for _ in range(MAX_HOPS):
+            self._check_origin(url)
+            if origin_of(url) != first:
+                # A redirect to another origin never carries our credentials.
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            resp = self.session.request(
+                call.method,
+                url,
+                headers=headers,
+                params=params,
+                data=call.data,
+                stream=call.stream,
+                timeout=self.timeout,
+                allow_redirects=False,
+                verify=self.verify_tls,
+            )
+            if not (
+                call.follow and resp.status_code in _REDIRECTS and resp.headers.get("Location")
+            ):
+                return resp
+            url = urljoin(resp.url, resp.headers["Location"])
+            params = None
+            resp.close()
+            log.debug("%s redirected to %s%s", call.method, origin_of(url), path_of(url))
+        raise RegistryError(f"{self.display}: too many redirects for {call.method} {path_of(url)}")
+
+    def _check_origin(self, url: str) -> None:
+        """Network policy for a host not contacted before (checked once per origin)."""
+        origin = origin_of(url)
+        with self._origins_lock:
+            if origin in self._checked_origins:
+                return
+        check_url(url, self.settings)
+        with self._origins_lock:
+            self._checked_origins.add(origin)
+
+    def _token_send(
+        self, method: str, url: str, headers: dict[str, str], params: list[tuple[str, str]]
+    ) -> Reply:
+        return self.request(
+            method,
+            url,
+            headers=headers,
+            params=params,
+            authenticate=False,
+            read_limit=MAX_TOKEN_ANSWER_BYTES,
+        )
+
+    def fail(
+        self,
+        reply: Reply,
+        what: str,
+        *,
+        repository: str | None = None,
+        writing: bool = False,
+        missing: type[RegistryError] = RegistryError,
+        manifest_put: bool = False,
+    ) -> RegistryError:
+        """The error a person can act on for an unexpected answer about ``what`` (a noun)."""
+        return self._refusals.explain(
+            reply,
+            what,
+            repository=repository,
+            writing=writing,
+            missing=missing,
+            manifest_put=manifest_put,
+        )

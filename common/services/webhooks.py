@@ -1,0 +1,49 @@
+"""Push notifications from registries: who may send them, and storing what they announce.
+
+The receiver only stores events; matching rules and creating tasks happen in
+the worker, which the caller enqueues with the returned ids after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from common import db as database
+from common.db import events as ev
+from common.db.instances import get_instance
+from common.domain.webhooks import Push
+from common.security.tokens import matches
+from common.settings import Settings
+
+
+def secret_matches(settings: Settings, instance_id: UUID, secret: str | None) -> bool:
+    """True when ``secret`` is the instance's current or previous webhook secret.
+
+    An unknown instance and a wrong secret give the same answer.
+    """
+    with database.transaction(settings) as conn:
+        instance = get_instance(conn, instance_id)
+    if instance is None or not secret:
+        return False
+    return matches(secret, instance.webhook_secret_hash, instance.webhook_secret_prev_hash)
+
+
+def store_pushes(settings: Settings, instance_id: UUID, pushes: Iterable[Push]) -> list[int]:
+    """Store each push once per delivery key, in one transaction; the ids of the new ones
+    (a replayed delivery is not stored again)."""
+    new_ids = []
+    with database.transaction(settings) as conn:
+        for push in pushes:
+            event_id = ev.store_event(
+                conn,
+                instance_id,
+                dedup_key=push.dedup_key,
+                repository=push.repository,
+                tag=push.tag,
+                digest=push.digest,
+                payload=push.raw,
+            )
+            if event_id is not None:
+                new_ids.append(event_id)
+    return new_ids
