@@ -6,7 +6,7 @@ from uuid import UUID
 
 from flask.views import MethodView
 
-from api.auth import TenantBlueprint, app_settings, require_tenant
+from api.auth import TenantBlueprint
 from api.errors import ErrorSchema
 from api.schemas.instances import (
     EXAMPLE_CREATE,
@@ -18,6 +18,7 @@ from api.schemas.instances import (
     WebhookSecretSchema,
     present_instance,
 )
+from api.views import answers_one, for_tenant, page_of
 from common.services import instances
 
 blp = TenantBlueprint(
@@ -57,13 +58,7 @@ class Instances(MethodView):
     @blp.paginate(page_size=50, max_page_size=200)
     def get(self, pagination_parameters):
         """List your instances by name (page, page_size; totals in X-Pagination)."""
-        rows, total = instances.list_instances(
-            app_settings(),
-            require_tenant(),
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
-        )
-        pagination_parameters.item_count = total
+        rows = page_of(instances.list_instances, pagination_parameters)
         return [present_instance(r) for r in rows]
 
     @blp.arguments(InstanceSchema, example=EXAMPLE_CREATE)
@@ -74,30 +69,24 @@ class Instances(MethodView):
     @blp.alt_response(422, schema=ErrorSchema, description=REGISTRY_422, example=EXAMPLE_422)
     def post(self, data):
         """Register an instance after checking that the registry accepts the credentials."""
-        row, secret = instances.create_instance(app_settings(), require_tenant(), data)
+        row, secret = for_tenant(instances.create_instance, data)
         return present_instance(row, webhook_secret=secret)
 
 
 @blp.route("/<uuid:instance_id>")
 class Instance(MethodView):
-    @blp.response(200, InstanceSchema, example=EXAMPLE_INSTANCE)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @answers_one(blp, InstanceSchema, EXAMPLE_INSTANCE)
     def get(self, instance_id: UUID):
         """Show one of your instances."""
-        return present_instance(
-            instances.get_instance(app_settings(), require_tenant(), instance_id)
-        )
+        return present_instance(for_tenant(instances.get_instance, instance_id))
 
     @blp.arguments(InstancePatchSchema, example={"region": "ap-guangzhou", "verify_tls": False})
-    @blp.response(200, InstanceSchema, example=EXAMPLE_INSTANCE)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @answers_one(blp, InstanceSchema, EXAMPLE_INSTANCE)
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, schema=ErrorSchema, description=REGISTRY_422, example=EXAMPLE_422)
     def patch(self, changes, instance_id: UUID):
         """Change an instance; a new URL, TLS setting or credentials are checked first."""
-        return present_instance(
-            instances.update_instance(app_settings(), require_tenant(), instance_id, changes)
-        )
+        return present_instance(for_tenant(instances.update_instance, instance_id, changes))
 
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -109,7 +98,7 @@ class Instance(MethodView):
     )
     def delete(self, instance_id: UUID):
         """Delete an instance that no rule uses."""
-        instances.delete_instance(app_settings(), require_tenant(), instance_id)
+        for_tenant(instances.delete_instance, instance_id)
 
 
 @blp.route("/<uuid:instance_id>/webhook-secret")
@@ -122,5 +111,5 @@ class WebhookSecret(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, instance_id: UUID):
         """Rotate the webhook secret; the previous one stays valid until the next rotation."""
-        secret = instances.rotate_webhook_secret(app_settings(), require_tenant(), instance_id)
+        secret = for_tenant(instances.rotate_webhook_secret, instance_id)
         return {"id": instance_id, "webhook_secret": secret}

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from flask.views import MethodView
 
-from api.auth import TenantBlueprint, app_settings, require_tenant
+from api.auth import TenantBlueprint
 from api.errors import ErrorSchema
 from api.schemas.rules import (
     EXAMPLE_CROSS_TENANT_TARGET,
@@ -17,6 +17,7 @@ from api.schemas.rules import (
     RuleSchema,
     present_rule,
 )
+from api.views import answers_one, for_tenant, page_of
 from common.services import rules as rule_service
 
 blp = TenantBlueprint(
@@ -78,6 +79,16 @@ def _errors(func):
     )(func)
 
 
+def _one_rule(example: dict = EXAMPLE_RULE):
+    """Documents a view that answers one rule, or 404."""
+    return answers_one(blp, RuleSchema, example)
+
+
+def _rule(use_case, *args) -> dict:
+    """The API view of the rule a use case returns for the caller."""
+    return present_rule(for_tenant(use_case, *args))
+
+
 @blp.route("")
 class Rules(MethodView):
     @blp.arguments(RuleQuerySchema, location="query")
@@ -85,14 +96,11 @@ class Rules(MethodView):
     @blp.paginate(page_size=50, max_page_size=200)
     def get(self, query, pagination_parameters):
         """List your rules by name, optionally of one source instance (paginated)."""
-        rows, total = rule_service.list_rules(
-            app_settings(),
-            require_tenant(),
+        rows = page_of(
+            rule_service.list_rules,
+            pagination_parameters,
             source_instance_id=query["source_instance_id"],
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
         )
-        pagination_parameters.item_count = total
         return [present_rule(r) for r in rows]
 
     @blp.arguments(RuleSchema, examples=EXAMPLES_IN)
@@ -100,61 +108,48 @@ class Rules(MethodView):
     @_errors
     def post(self, spec):
         """Create a rule; cross-tenant credentials are checked against the target first."""
-        return present_rule(rule_service.create_rule(app_settings(), require_tenant(), spec))
+        return _rule(rule_service.create_rule, spec)
 
 
 @blp.route("/<uuid:rule_id>")
 class Rule(MethodView):
-    @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @_one_rule()
     def get(self, rule_id: UUID):
         """Show one of your rules."""
-        return present_rule(rule_service.get_rule(app_settings(), require_tenant(), rule_id))
+        return _rule(rule_service.get_rule, rule_id)
 
     @blp.arguments(RuleSchema, examples=EXAMPLES_IN)
-    @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @_one_rule()
     @_errors
     def put(self, spec, rule_id: UUID):
         """Replace a rule (same validation as create; an omitted password is kept)."""
-        return present_rule(
-            rule_service.replace_rule(app_settings(), require_tenant(), rule_id, spec)
-        )
+        return _rule(rule_service.replace_rule, rule_id, spec)
 
     @blp.arguments(RulePatchSchema, example={"enabled": False, "source": {"tag_filter": "v2.*"}})
-    @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @_one_rule()
     @_errors
     def patch(self, patch, rule_id: UUID):
         """Change some fields; the merged rule is validated as a whole."""
-        return present_rule(
-            rule_service.patch_rule(app_settings(), require_tenant(), rule_id, patch)
-        )
+        return _rule(rule_service.patch_rule, rule_id, patch)
 
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, rule_id: UUID):
         """Delete a rule (its sync tasks stay in the history)."""
-        rule_service.delete_rule(app_settings(), require_tenant(), rule_id)
+        for_tenant(rule_service.delete_rule, rule_id)
 
 
 @blp.route("/<uuid:rule_id>/enable")
 class EnableRule(MethodView):
-    @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @_one_rule()
     def post(self, rule_id: UUID):
         """Enable a rule (its schedule restarts from now)."""
-        return present_rule(
-            rule_service.set_enabled(app_settings(), require_tenant(), rule_id, True)
-        )
+        return _rule(rule_service.set_enabled, rule_id, True)
 
 
 @blp.route("/<uuid:rule_id>/disable")
 class DisableRule(MethodView):
-    @blp.response(200, RuleSchema, example={**EXAMPLE_RULE, "enabled": False})
-    @blp.alt_response(404, response="NOT_FOUND")
+    @_one_rule({**EXAMPLE_RULE, "enabled": False})
     def post(self, rule_id: UUID):
         """Disable a rule until it is enabled again."""
-        return present_rule(
-            rule_service.set_enabled(app_settings(), require_tenant(), rule_id, False)
-        )
+        return _rule(rule_service.set_enabled, rule_id, False)

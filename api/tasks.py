@@ -7,8 +7,9 @@ from dataclasses import asdict
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.auth import TenantBlueprint, app_settings, require_tenant
+from api.auth import TenantBlueprint
 from api.errors import ErrorSchema
+from api.views import for_tenant, page_of
 from common.domain import models, vocab
 from common.domain.vocab import ItemStatus, TaskStatus
 from common.services import tasks as service
@@ -106,17 +107,52 @@ class PreviewSchema(Schema):
     target_digest = fields.String(allow_none=True)
 
 
+def _starts_task(missing: str):
+    """Documents a view that starts a task: 202 with the task's id, or 404 (no such ``missing``)."""
+
+    def decorate(func):
+        func = blp.alt_response(404, schema=ErrorSchema, description=f"No such {missing}.")(func)
+        return blp.response(202, TaskStartedSchema)(func)
+
+    return decorate
+
+
+def _started(task: models.Task) -> dict[str, str]:
+    """The 202 body for a task just committed, once the worker has been asked to plan it."""
+    # Only after the commit: the worker must find the row.
+    enqueue_plan(task.id, task.trigger)
+    return {"task_id": task.task_id, "status": task.status}
+
+
 @blp.route("/rules/<uuid:rule_id>/trigger")
 class Trigger(MethodView):
-    @blp.response(202, TaskStartedSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
+    @_starts_task("rule")
     @blp.alt_response(409, schema=ErrorSchema, description="The rule is disabled.")
     def post(self, rule_id):
         """Start a manual sync task of the rule now."""
-        task = service.trigger_rule(app_settings(), require_tenant(), rule_id)
-        # Only after the commit: the worker must find the row.
-        enqueue_plan(task.id, task.trigger)
-        return {"task_id": task.task_id, "status": task.status}
+        return _started(for_tenant(service.trigger_rule, rule_id))
+
+
+@blp.route("/rules/<uuid:rule_id>/preview")
+class Preview(MethodView):
+    @blp.response(200, PreviewSchema(many=True))
+    @blp.paginate()
+    @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
+    @blp.alt_response(502, schema=ErrorSchema, description="A registry failed to answer.")
+    def get(self, rule_id, pagination_parameters):
+        """What the rule selects now and whether the target has it; copies nothing."""
+        page = for_tenant(
+            preview_rule,
+            rule_id,
+            offset=pagination_parameters.first_item,
+            size=pagination_parameters.page_size,
+        )
+        if page.item_count is not None:
+            pagination_parameters.item_count = page.item_count
+        return [
+            {**asdict(c.item), "target_has_it": c.target_has_it, "target_digest": c.target_digest}
+            for c in page.candidates
+        ]
 
 
 @blp.route("/rules/<uuid:rule_id>/tasks")
@@ -126,15 +162,7 @@ class RuleTasks(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
     def get(self, rule_id, pagination_parameters):
         """The rule's task log, newest first."""
-        rows, total = service.list_tasks(
-            app_settings(),
-            require_tenant(),
-            rule_id,
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
-        )
-        pagination_parameters.item_count = total
-        return rows
+        return page_of(service.list_tasks, pagination_parameters, rule_id)
 
 
 @blp.route("/tasks/<string:task_id>")
@@ -143,7 +171,7 @@ class Task(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     def get(self, task_id):
         """One task with its figures (live while it runs)."""
-        return service.get_task(app_settings(), require_tenant(), task_id)
+        return for_tenant(service.get_task, task_id)
 
 
 @blp.route("/tasks/<string:task_id>/items")
@@ -155,16 +183,12 @@ class TaskItems(MethodView):
     def get(self, args, task_id, pagination_parameters):
         """The task's items, optionally only those with one outcome."""
         status = args.get("status")
-        rows, total = service.list_items(
-            app_settings(),
-            require_tenant(),
+        return page_of(
+            service.list_items,
+            pagination_parameters,
             task_id,
             status=ItemStatus(status) if status else None,
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
         )
-        pagination_parameters.item_count = total
-        return rows
 
 
 @blp.route("/tasks/<string:task_id>/stop")
@@ -174,13 +198,12 @@ class Stop(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="The task already finished.")
     def post(self, task_id):
         """Stop a task: pending items never start, running copies stop between chunks."""
-        return service.stop_task(app_settings(), require_tenant(), task_id)
+        return for_tenant(service.stop_task, task_id)
 
 
 @blp.route("/tasks/<string:task_id>/retry")
 class Retry(MethodView):
-    @blp.response(202, TaskStartedSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
+    @_starts_task("task")
     @blp.alt_response(
         409,
         schema=ErrorSchema,
@@ -188,30 +211,4 @@ class Retry(MethodView):
     )
     def post(self, task_id):
         """Start a new task with only the failed items of this one."""
-        task = service.retry_task(app_settings(), require_tenant(), task_id)
-        # Only after the commit: the worker must find the row.
-        enqueue_plan(task.id, task.trigger)
-        return {"task_id": task.task_id, "status": task.status}
-
-
-@blp.route("/rules/<uuid:rule_id>/preview")
-class Preview(MethodView):
-    @blp.response(200, PreviewSchema(many=True))
-    @blp.paginate()
-    @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
-    @blp.alt_response(502, schema=ErrorSchema, description="A registry failed to answer.")
-    def get(self, rule_id, pagination_parameters):
-        """What the rule selects now and whether the target has it; copies nothing."""
-        page = preview_rule(
-            app_settings(),
-            require_tenant(),
-            rule_id,
-            offset=pagination_parameters.first_item,
-            size=pagination_parameters.page_size,
-        )
-        if page.item_count is not None:
-            pagination_parameters.item_count = page.item_count
-        return [
-            {**asdict(c.item), "target_has_it": c.target_has_it, "target_digest": c.target_digest}
-            for c in page.candidates
-        ]
+        return _started(for_tenant(service.retry_task, task_id))

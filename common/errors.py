@@ -25,6 +25,10 @@ token realm) needs it as much as a RegistryError does.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class FerryError(Exception):
     """Base of every error Ferry raises on purpose."""
@@ -55,6 +59,13 @@ class DatabaseError(FerryError):
 
 class NotFound(FerryError):
     """The object does not exist, or belongs to another tenant."""
+
+
+def found(row: T | None, message: str) -> T:
+    """``row`` itself when there is one; NotFound(``message``) when it is None."""
+    if row is None:
+        raise NotFound(message)
+    return row
 
 
 class Conflict(FerryError):

@@ -24,6 +24,14 @@ FILTER_HELP = (
     "An invalid pattern is refused with the position of the error (counted from 0)."
 )
 
+# The same-tenant target of the examples, as sent and as shown.
+_EXAMPLE_TARGET = {
+    "instance_id": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21",
+    "namespace": "",
+    "cross_tenant": False,
+    "account_id": None,
+    "username": None,
+}
 EXAMPLE_RULE_INPUT = {
     "name": "sync-prod",
     "description": "Production images to the Guangzhou registry",
@@ -37,14 +45,7 @@ EXAMPLE_RULE_INPUT = {
         "filter_syntax": "regex",
     },
     "resource_types": ["image", "chart"],
-    "target": {
-        "instance_id": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21",
-        "namespace": "",
-        "cross_tenant": False,
-        "account_id": None,
-        "username": None,
-        "password": None,
-    },
+    "target": {**_EXAMPLE_TARGET, "password": None},
     "override": False,
     "enabled": True,
     "schedule": None,
@@ -53,14 +54,7 @@ EXAMPLE_RULE_INPUT = {
 EXAMPLE_RULE = {
     "id": "c3d5e1a4-1b2c-4d5e-8f90-123456789abc",
     **EXAMPLE_RULE_INPUT,
-    "target": {
-        "instance_id": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21",
-        "namespace": "",
-        "cross_tenant": False,
-        "account_id": None,
-        "username": None,
-        "has_credentials": False,
-    },
+    "target": {**_EXAMPLE_TARGET, "has_credentials": False},
     "next_run_at": None,
     "created_at": "2024-05-01T10:00:00+00:00",
     "updated_at": "2024-05-01T10:00:00+00:00",
@@ -80,6 +74,13 @@ def _d(partial: bool, default: Any) -> dict[str, Any]:
     return {} if partial else {"load_default": default}
 
 
+def _instance_id(partial: bool, description: str, example: str) -> fields.Field:
+    """The instance a rule's source or target names; required unless patching."""
+    return fields.UUID(
+        required=not partial, metadata={"description": description, "example": example}
+    )
+
+
 def _source_fields(partial: bool) -> dict[str, fields.Field]:
     def pattern(example: str, what: str) -> fields.Field:
         return Text(
@@ -89,12 +90,8 @@ def _source_fields(partial: bool) -> dict[str, fields.Field]:
         )
 
     return {
-        "instance_id": fields.UUID(
-            required=not partial,
-            metadata={
-                "description": "An instance of your account.",
-                "example": "6f1c1c1e-9f0a-4a57-9d0e-2f5b8d1f4a10",
-            },
+        "instance_id": _instance_id(
+            partial, "An instance of your account.", "6f1c1c1e-9f0a-4a57-9d0e-2f5b8d1f4a10"
         ),
         "namespace": Text(
             required=not partial,
@@ -121,12 +118,10 @@ def _source_fields(partial: bool) -> dict[str, fields.Field]:
 
 def _target_fields(partial: bool) -> dict[str, fields.Field]:
     return {
-        "instance_id": fields.UUID(
-            required=not partial,
-            metadata={
-                "description": "Your instance, or with cross_tenant the other account's instance.",
-                "example": "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21",
-            },
+        "instance_id": _instance_id(
+            partial,
+            "Your instance, or with cross_tenant the other account's instance.",
+            "0b6f8e52-3c1d-4f3e-8a55-7f0e2d9c6b21",
         ),
         "namespace": Text(
             validate=Length(max=MAX_NAMESPACE_LENGTH),

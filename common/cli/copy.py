@@ -139,6 +139,13 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def _count_option(name: str, most: int, default: int, help_text: str) -> Any:
+    """A whole-number option from 1 to ``most`` whose help shows the default."""
+    return click.option(
+        name, type=click.IntRange(1, most), default=default, show_default=True, help=help_text
+    )
+
+
 @click.command("copy")
 @click.argument("src")
 @click.argument("dst")
@@ -157,20 +164,8 @@ def _fail(message: str) -> NoReturn:
     help="Use http:// for both registries (or prefix one reference with http://).",
 )
 @click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
-@click.option(
-    "--parallel",
-    type=click.IntRange(1, 32),
-    default=4,
-    show_default=True,
-    help="Blobs uploaded at the same time.",
-)
-@click.option(
-    "--retries",
-    type=click.IntRange(1, 20),
-    default=5,
-    show_default=True,
-    help="Attempts per request on connection errors, 5xx and 429.",
-)
+@_count_option("--parallel", 32, 4, "Blobs uploaded at the same time.")
+@_count_option("--retries", 20, 5, "Attempts per request on connection errors, 5xx and 429.")
 @click.option(
     "--progress/--no-progress",
     default=None,

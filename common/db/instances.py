@@ -8,15 +8,7 @@ from uuid import UUID
 
 import psycopg
 
-from common.db.rows import (
-    fetch_all,
-    fetch_one,
-    fetch_page,
-    fetch_tuples,
-    fetch_value,
-    insert_sql,
-    update_sql,
-)
+from common.db.rows import Table, fetch_one, fetch_tuples, fetch_value, insert_sql, update_sql
 from common.domain.models import Instance
 from common.errors import Conflict
 
@@ -25,6 +17,7 @@ COLUMNS = (
     "webhook_secret_hash, webhook_secret_prev_hash, max_concurrent_copies, task_seq, "
     "created_at, updated_at"
 )
+INSTANCES = Table(Instance, COLUMNS, "instances", order_by="name, id")
 # Columns an update may set; anything else is a programming error.
 UPDATABLE = frozenset(
     {
@@ -66,15 +59,8 @@ def get_instance(
 ) -> Instance | None:
     """The instance, or None; with ``tenant_id``, only if that tenant owns it."""
     if tenant_id is None:
-        return fetch_one(
-            conn, Instance, f"SELECT {COLUMNS} FROM instances WHERE id = %s", (instance_id,)
-        )
-    return fetch_one(
-        conn,
-        Instance,
-        f"SELECT {COLUMNS} FROM instances WHERE id = %s AND tenant_id = %s",
-        (instance_id, tenant_id),
-    )
+        return INSTANCES.one(conn, "id = %s", (instance_id,))
+    return INSTANCES.one(conn, "id = %s AND tenant_id = %s", (instance_id, tenant_id))
 
 
 def instance_name_taken(
@@ -93,17 +79,7 @@ def list_instances(
     conn: psycopg.Connection, tenant_id: UUID, *, limit: int, offset: int
 ) -> tuple[list[Instance], int]:
     """One page of the tenant's instances by name, and the total count."""
-    return fetch_page(
-        conn,
-        Instance,
-        columns=COLUMNS,
-        source="instances",
-        where="tenant_id = %s",
-        params=(tenant_id,),
-        order_by="name, id",
-        limit=limit,
-        offset=offset,
-    )
+    return INSTANCES.page(conn, "tenant_id = %s", (tenant_id,), limit=limit, offset=offset)
 
 
 def update_instance(
@@ -168,11 +144,7 @@ def rotate_webhook_secret(
 
 def encrypted_passwords(conn: psycopg.Connection) -> list[Instance]:
     """Every instance holding a password, locked for update."""
-    return fetch_all(
-        conn,
-        Instance,
-        f"SELECT {COLUMNS} FROM instances WHERE password_enc IS NOT NULL ORDER BY id FOR UPDATE",
-    )
+    return INSTANCES.all(conn, "password_enc IS NOT NULL ORDER BY id FOR UPDATE")
 
 
 def set_encrypted_password(

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import psycopg
 
-from common.db.rows import fetch_one, fetch_page, fetch_tuples, fetch_value, fetch_values
+from common.db.rows import Table, fetch_one, fetch_tuples, fetch_value, fetch_values
 from common.domain.models import Item, NewItem
 from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, TaskStatus, Trigger
 
@@ -41,6 +41,13 @@ FIELDS = (
 )
 COLUMNS = ", ".join(FIELDS)
 OPEN_ITEMS = list(OPEN_ITEM_STATUSES)
+# The item log of a task, with how long each copy took.
+ITEM_LOG = Table(
+    Item,
+    f"{COLUMNS}, EXTRACT(EPOCH FROM (finished_at - started_at))::float8 AS seconds",
+    "sync_items",
+    order_by="source_repository, source_tag",
+)
 
 
 @dataclass(frozen=True)
@@ -74,17 +81,7 @@ def list_items(
     if status:
         where += " AND status = %s"
         params.append(status)
-    return fetch_page(
-        conn,
-        Item,
-        columns=f"{COLUMNS}, EXTRACT(EPOCH FROM (finished_at - started_at))::float8 AS seconds",
-        source="sync_items",
-        where=where,
-        params=params,
-        order_by="source_repository, source_tag",
-        limit=limit,
-        offset=offset,
-    )
+    return ITEM_LOG.page(conn, where, params, limit=limit, offset=offset)
 
 
 def insert_items(conn: psycopg.Connection, task_uuid: UUID, items: Iterable[NewItem]) -> int:

@@ -1,4 +1,4 @@
-"""Shapes every query module repeats: rows as dataclasses, pages, inserts and updates.
+"""Shapes every query module repeats: rows as dataclasses, tables, pages, inserts and updates.
 
 Column and table names given here are Ferry's own constants, never user input;
 they are still quoted as identifiers where a statement is composed.
@@ -7,7 +7,8 @@ they are still quoted as identifiers where a statement is composed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -53,29 +54,42 @@ def fetch_tuples(conn: psycopg.Connection, query: Query, params: Any = ()) -> li
         return cur.execute(query, params).fetchall()
 
 
-def fetch_page(
-    conn: psycopg.Connection,
-    model: type[T],
-    *,
-    columns: str,
-    source: str,
-    where: str,
-    params: Sequence[Any],
-    order_by: str,
-    limit: int,
-    offset: int,
-) -> tuple[list[T], int]:
-    """One page of ``SELECT columns FROM source WHERE where ORDER BY order_by`` and the total."""
-    count = fetch_value(conn, f"SELECT count(*) FROM {source} WHERE {where}", params) or 0
-    if offset >= count:
-        return [], count  # also keeps a huge page number from overflowing OFFSET
-    rows = fetch_all(
-        conn,
-        model,
-        f"SELECT {columns} FROM {source} WHERE {where} ORDER BY {order_by} LIMIT %s OFFSET %s",
-        (*params, limit, offset),
-    )
-    return rows, count
+@dataclass(frozen=True)
+class Table(Generic[T]):
+    """How a query module reads one kind of row: the model, the SELECT list, the FROM
+    clause (a table, maybe with an alias), and the order of its lists."""
+
+    model: type[T]
+    columns: str
+    source: str
+    order_by: str
+
+    def _select(self, where: str) -> str:
+        return f"SELECT {self.columns} FROM {self.source} WHERE {where}"
+
+    def one(self, conn: psycopg.Connection, where: str, params: Any = ()) -> T | None:
+        """The first row ``WHERE where`` as a ``model``, or None."""
+        return fetch_one(conn, self.model, self._select(where), params)
+
+    def all(self, conn: psycopg.Connection, where: str, params: Any = ()) -> list[T]:
+        """Every row ``WHERE where`` (which may end in ORDER BY or FOR UPDATE)."""
+        return fetch_all(conn, self.model, self._select(where), params)
+
+    def page(
+        self,
+        conn: psycopg.Connection,
+        where: str,
+        params: Sequence[Any],
+        *,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[T], int]:
+        """One page of the rows ``WHERE where`` in list order, and their total."""
+        count = fetch_value(conn, f"SELECT count(*) FROM {self.source} WHERE {where}", params) or 0
+        if offset >= count:
+            return [], count  # also keeps a huge page number from overflowing OFFSET
+        query = f"{self._select(where)} ORDER BY {self.order_by} LIMIT %s OFFSET %s"
+        return fetch_all(conn, self.model, query, (*params, limit, offset)), count
 
 
 def insert_sql(table: str, columns: Sequence[str], returning: str) -> sql.Composed:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import psycopg
 
-from common.db.rows import fetch_all, fetch_one, fetch_page, fetch_value, insert_sql, update_sql
+from common.db.rows import Table, fetch_one, fetch_value, insert_sql, update_sql
 from common.domain.models import Rule
 from common.errors import Conflict
 
@@ -20,6 +20,7 @@ COLUMNS = (
     "target_username, target_password_enc, override, enabled, schedule, schedule_timezone, "
     "next_run_at, created_at, updated_at"
 )
+RULES = Table(Rule, COLUMNS, "rules", order_by="name, id")
 # Columns the API may write; tenant_id, ids and timestamps are Ferry's.
 WRITABLE = (
     "name",
@@ -73,13 +74,8 @@ def insert_rule(conn: psycopg.Connection, tenant_id: UUID, values: Mapping[str, 
 def get_rule(conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID | None = None) -> Rule | None:
     """The rule, or None; with ``tenant_id``, only if that tenant owns it."""
     if tenant_id is None:
-        return fetch_one(conn, Rule, f"SELECT {COLUMNS} FROM rules WHERE id = %s", (rule_id,))
-    return fetch_one(
-        conn,
-        Rule,
-        f"SELECT {COLUMNS} FROM rules WHERE id = %s AND tenant_id = %s",
-        (rule_id, tenant_id),
-    )
+        return RULES.one(conn, "id = %s", (rule_id,))
+    return RULES.one(conn, "id = %s AND tenant_id = %s", (rule_id, tenant_id))
 
 
 def rule_name_taken(
@@ -104,14 +100,10 @@ def list_rules(
     offset: int,
 ) -> tuple[list[Rule], int]:
     """One page of the tenant's rules (optionally of one source instance), and the total."""
-    return fetch_page(
+    return RULES.page(
         conn,
-        Rule,
-        columns=COLUMNS,
-        source="rules",
-        where="tenant_id = %s AND (%s::uuid IS NULL OR source_instance_id = %s)",
-        params=(tenant_id, source_instance_id, source_instance_id),
-        order_by="name, id",
+        "tenant_id = %s AND (%s::uuid IS NULL OR source_instance_id = %s)",
+        (tenant_id, source_instance_id, source_instance_id),
         limit=limit,
         offset=offset,
     )
@@ -157,27 +149,17 @@ def delete_rule(conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID) -> boo
 
 def enabled_rules(conn: psycopg.Connection) -> list[Rule]:
     """Every enabled rule."""
-    return fetch_all(conn, Rule, f"SELECT {COLUMNS} FROM rules WHERE enabled")
+    return RULES.all(conn, "enabled")
 
 
 def enabled_rules_on_source(conn: psycopg.Connection, instance_id: UUID) -> list[Rule]:
     """Every enabled rule whose source is ``instance_id``."""
-    return fetch_all(
-        conn,
-        Rule,
-        f"SELECT {COLUMNS} FROM rules WHERE source_instance_id = %s AND enabled",
-        (instance_id,),
-    )
+    return RULES.all(conn, "source_instance_id = %s AND enabled", (instance_id,))
 
 
 def unscheduled_rules(conn: psycopg.Connection) -> list[Rule]:
     """Enabled rules with a schedule but no next run yet (new, or the schedule was just set)."""
-    return fetch_all(
-        conn,
-        Rule,
-        f"SELECT {COLUMNS} FROM rules "
-        "WHERE enabled AND schedule IS NOT NULL AND next_run_at IS NULL",
-    )
+    return RULES.all(conn, "enabled AND schedule IS NOT NULL AND next_run_at IS NULL")
 
 
 def set_first_run(conn: psycopg.Connection, rule_id: UUID, at: dt.datetime) -> None:
@@ -189,13 +171,7 @@ def set_first_run(conn: psycopg.Connection, rule_id: UUID, at: dt.datetime) -> N
 
 def due_rules(conn: psycopg.Connection, now: dt.datetime) -> list[Rule]:
     """Enabled rules whose scheduled run is due at ``now``."""
-    return fetch_all(
-        conn,
-        Rule,
-        f"""SELECT {COLUMNS} FROM rules
-            WHERE enabled AND schedule IS NOT NULL AND next_run_at <= %s""",
-        (now,),
-    )
+    return RULES.all(conn, "enabled AND schedule IS NOT NULL AND next_run_at <= %s", (now,))
 
 
 def claim_scheduled_run(
@@ -232,11 +208,7 @@ def claim_rescan(
 
 def encrypted_passwords(conn: psycopg.Connection) -> list[Rule]:
     """Every rule holding a password, locked for update."""
-    return fetch_all(
-        conn,
-        Rule,
-        f"SELECT {COLUMNS} FROM rules WHERE target_password_enc IS NOT NULL ORDER BY id FOR UPDATE",
-    )
+    return RULES.all(conn, "target_password_enc IS NOT NULL ORDER BY id FOR UPDATE")
 
 
 def set_encrypted_password(conn: psycopg.Connection, rule_id: UUID, password_enc: bytes) -> None:

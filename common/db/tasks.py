@@ -14,14 +14,7 @@ from uuid import UUID
 
 import psycopg
 
-from common.db.rows import (
-    fetch_dict,
-    fetch_one,
-    fetch_page,
-    fetch_tuples,
-    fetch_value,
-    fetch_values,
-)
+from common.db.rows import Table, fetch_dict, fetch_tuples, fetch_value, fetch_values
 from common.domain.models import Rule, Task
 from common.domain.vocab import (
     OPEN_ITEM_STATUSES,
@@ -61,6 +54,8 @@ COUNT_PARAMS: dict[str, Any] = {
     "open_items": list(OPEN_ITEM_STATUSES),
 }
 OPEN_TASK = list(OPEN_TASK_STATUSES)
+# Newest first: the rule's task log.
+TASKS = Table(Task, TASK_COLUMNS, "sync_tasks t", order_by="t.created_at DESC, t.task_id DESC")
 
 
 def create_task(
@@ -106,9 +101,7 @@ def skip_task(conn: psycopg.Connection, rule: Rule, trigger: Trigger, message: s
 
 def get_task(conn: psycopg.Connection, task_uuid: UUID) -> Task | None:
     """A task by its primary key, with ``time_spent_seconds``."""
-    return fetch_one(
-        conn, Task, f"SELECT {TASK_COLUMNS} FROM sync_tasks t WHERE t.id = %s", (task_uuid,)
-    )
+    return TASKS.one(conn, "t.id = %s", (task_uuid,))
 
 
 def find_task(conn: psycopg.Connection, task_id: str, tenant_id: UUID) -> Task:
@@ -116,12 +109,7 @@ def find_task(conn: psycopg.Connection, task_id: str, tenant_id: UUID) -> Task:
 
     While the task runs, its counts are computed live from the items.
     """
-    task = fetch_one(
-        conn,
-        Task,
-        f"SELECT {TASK_COLUMNS} FROM sync_tasks t WHERE t.task_id = %s AND t.tenant_id = %s",
-        (task_id, tenant_id),
-    )
+    task = TASKS.one(conn, "t.task_id = %s AND t.tenant_id = %s", (task_id, tenant_id))
     if task is None:
         raise NotFound(f"task {task_id} not found")
     if task.is_open:
@@ -145,17 +133,7 @@ def list_tasks(
     conn: psycopg.Connection, rule_id: UUID, *, limit: int, offset: int
 ) -> tuple[list[Task], int]:
     """A page of a rule's tasks, newest first, and the total count."""
-    return fetch_page(
-        conn,
-        Task,
-        columns=TASK_COLUMNS,
-        source="sync_tasks t",
-        where="t.rule_id = %s",
-        params=(rule_id,),
-        order_by="t.created_at DESC, t.task_id DESC",
-        limit=limit,
-        offset=offset,
-    )
+    return TASKS.page(conn, "t.rule_id = %s", (rule_id,), limit=limit, offset=offset)
 
 
 def start_task(conn: psycopg.Connection, task_uuid: UUID) -> Task | None:
@@ -269,11 +247,9 @@ def stop_tasks_of_rule(conn: psycopg.Connection, rule_id: UUID) -> list[UUID]:
 
 def open_push_task(conn: psycopg.Connection, rule_id: UUID, window_seconds: float) -> Task | None:
     """The rule's newest push task, still open and younger than the window, locked."""
-    return fetch_one(
+    return TASKS.one(
         conn,
-        Task,
-        f"""SELECT {TASK_COLUMNS} FROM sync_tasks t
-           WHERE t.rule_id = %s AND t.trigger = %s AND t.status = ANY(%s)
+        """t.rule_id = %s AND t.trigger = %s AND t.status = ANY(%s)
              AND NOT t.stop_requested AND t.created_at > now() - make_interval(secs => %s)
            ORDER BY t.created_at DESC LIMIT 1 FOR UPDATE""",
         (rule_id, Trigger.PUSH, OPEN_TASK, window_seconds),

@@ -12,18 +12,17 @@ only one of them may use it directly (``client.blobs``, ``client.manifests``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from common.errors import FerryError, RegistryError
-from common.registry.auth import Authenticator, Scopes, TokenCache
-from common.registry.blob_reader import BlobBody, BlobReader, BlobSource
+from common.errors import FerryError
+from common.registry.auth import Authenticator
+from common.registry.blob_reader import BlobBody, BlobReader
 from common.registry.listing import Lister
 from common.registry.manifests import ManifestClient
 from common.registry.media import Manifest, ManifestRef, check_repository
-from common.registry.reply import Reply
 from common.registry.retry import RetryPolicy
-from common.registry.transport import DEFAULT_TIMEOUT, Transport
+from common.registry.transport import Transport
 from common.registry.upload_session import UploadSession
 from common.registry.uploader import (
     DEFAULT_CHUNK_SIZE,
@@ -41,29 +40,14 @@ class RegistryClient:
         self,
         url: str,
         *,
-        username: str | None = None,
-        password: str | None = None,
-        verify_tls: bool | str = True,
-        settings: Settings | None = None,
-        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        pool_size: int = 16,
-        token_cache: TokenCache | None = None,
         monolithic_threshold: int = DEFAULT_MONOLITHIC_THRESHOLD,
         chunked_threshold: int | None = DEFAULT_CHUNKED_THRESHOLD,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        **connection: Any,
     ) -> None:
-        self.transport = Transport(
-            url,
-            username=username,
-            password=password,
-            verify_tls=verify_tls,
-            settings=settings,
-            timeout=timeout,
-            retry=retry,
-            pool_size=pool_size,
-            token_cache=token_cache,
-        )
+        """``connection`` goes to :class:`Transport` (username, password, verify_tls,
+        settings, timeout, retry, pool_size, token_cache); the rest to :class:`Uploader`."""
+        self.transport = Transport(url, **connection)
         self.listing = Lister(self.transport)
         self.manifests = ManifestClient(self.transport)
         self.blobs = BlobReader(self.transport)
@@ -74,6 +58,11 @@ class RegistryClient:
             chunked_threshold=chunked_threshold,
             chunk_size=chunk_size,
         )
+        # Raw requests (registry-specific APIs, e.g. Harbor projects), the error for an
+        # unexpected answer, and uploads are the components' own methods, bound here.
+        self.request = self.transport.request
+        self.fail = self.transport.fail
+        self.upload_blob = self.uploader.upload
 
     # -- identity and lifecycle -------------------------------------------------------
     @property
@@ -127,57 +116,6 @@ class RegistryClient:
     def scrub(self, text: str) -> str:
         """``text`` with every known secret (password, tokens) masked."""
         return self.transport.scrub(text)
-
-    # -- raw requests (for registry-specific APIs, e.g. Harbor projects) ---------------
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        scopes: Scopes = frozenset(),
-        headers: dict[str, str] | None = None,
-        params: Any = None,
-        data: Any = None,
-        stream: bool = False,
-        retry: bool = True,
-        follow: bool = False,
-        authenticate: bool = True,
-        read_limit: int | None = None,
-    ) -> Reply:
-        """Send one request with auth, retries and policy; see :meth:`Transport.request`."""
-        return self.transport.request(
-            method,
-            url,
-            scopes=scopes,
-            headers=headers,
-            params=params,
-            data=data,
-            stream=stream,
-            retry=retry,
-            follow=follow,
-            authenticate=authenticate,
-            read_limit=read_limit,
-        )
-
-    def fail(
-        self,
-        resp: Reply,
-        what: str,
-        *,
-        repository: str | None = None,
-        writing: bool = False,
-        missing: type[RegistryError] = RegistryError,
-        manifest_put: bool = False,
-    ) -> RegistryError:
-        """The error a person can act on for an unexpected answer about ``what`` (a noun)."""
-        return self.transport.fail(
-            resp,
-            what,
-            repository=repository,
-            writing=writing,
-            missing=missing,
-            manifest_put=manifest_put,
-        )
 
     # -- checks ------------------------------------------------------------------------
     def ping(self) -> None:
@@ -244,26 +182,3 @@ class RegistryClient:
             return True
         session.cancel()
         return False
-
-    def upload_blob(
-        self,
-        repository: str,
-        digest: str,
-        size: int,
-        source: BlobSource | bytes,
-        *,
-        session: UploadSession | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        on_sent: Callable[[int], None] | None = None,
-    ) -> int:
-        """Upload a blob whose bytes must hash to ``digest``; returns the bytes sent
-        (see :meth:`Uploader.upload`)."""
-        return self.uploader.upload(
-            repository,
-            digest,
-            size,
-            source,
-            session=session,
-            should_stop=should_stop,
-            on_sent=on_sent,
-        )

@@ -33,6 +33,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 MAX_INDEX_DEPTH = 3
 _MiB = 1024 * 1024
+# One end of a copy: the registry, the repository, and the reference (source) or tag (target).
+_End = tuple[RegistryClient, str, str]
 
 
 def copy_artifact(
@@ -52,12 +54,8 @@ def copy_artifact(
 ) -> CopyOutcome:
     """Copy ``src_repo:src_ref`` to ``dst_repo:dst_tag``; registry failures become an outcome."""
     job = _Copy(
-        src,
-        src_repo,
-        src_ref,
-        dst,
-        dst_repo,
-        dst_tag,
+        (src, src_repo, src_ref),
+        (dst, dst_repo, dst_tag),
         override=override,
         coordinator=coordinator or DEFAULT_COORDINATOR,
         should_stop=should_stop,
@@ -71,12 +69,8 @@ def copy_artifact(
 class _Copy:
     def __init__(
         self,
-        src: RegistryClient,
-        src_repo: str,
-        src_ref: str,
-        dst: RegistryClient,
-        dst_repo: str,
-        dst_tag: str,
+        src: _End,
+        dst: _End,
         *,
         override: bool,
         coordinator: BlobCoordinator,
@@ -85,8 +79,8 @@ class _Copy:
         expected_digest: str | None,
         parallel: int,
     ) -> None:
-        self.src, self.src_repo, self.src_ref = src, src_repo, src_ref
-        self.dst, self.dst_repo, self.dst_tag = dst, dst_repo, dst_tag
+        self.src, self.src_repo, self.src_ref = src
+        self.dst, self.dst_repo, self.dst_tag = dst
         self.override, self.coordinator = override, coordinator
         self.should_stop, self.progress = should_stop, progress
         self.expected_digest, self.parallel = expected_digest, parallel

@@ -24,6 +24,7 @@ from common.registry.media import (
     check_reference,
     check_repository,
 )
+from common.registry.reply import Reply
 from common.registry.transport import Transport
 
 log = logging.getLogger("ferry.registry")
@@ -45,17 +46,24 @@ class ManifestClient:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
 
-    def head(self, repository: str, reference: str) -> ManifestRef | None:
-        """Digest, media type and size of a manifest, or None when it does not exist."""
+    def _fetch(
+        self, method: str, repository: str, reference: str, read_limit: int | None = None
+    ) -> Reply:
+        """HEAD or GET of a checked manifest name, every media type accepted."""
         check_repository(repository)
         check_reference(reference)
-        reply = self.transport.request(
-            "HEAD",
+        return self.transport.request(
+            method,
             f"/v2/{repository}/manifests/{reference}",
             scopes=_auth.pull(repository),
             headers={"Accept": MANIFEST_ACCEPT},
             follow=True,
+            read_limit=read_limit,
         )
+
+    def head(self, repository: str, reference: str) -> ManifestRef | None:
+        """Digest, media type and size of a manifest, or None when it does not exist."""
+        reply = self._fetch("HEAD", repository, reference)
         reply.close()
         if reply.status_code == 404:
             return None
@@ -78,17 +86,8 @@ class ManifestClient:
 
     def get(self, repository: str, reference: str) -> Manifest:
         """The manifest's exact bytes and Content-Type; its digest is verified on the bytes."""
-        check_repository(repository)
-        check_reference(reference)
+        reply = self._fetch("GET", repository, reference, MAX_MANIFEST_BYTES)
         what = _what(repository, reference)
-        reply = self.transport.request(
-            "GET",
-            f"/v2/{repository}/manifests/{reference}",
-            scopes=_auth.pull(repository),
-            headers={"Accept": MANIFEST_ACCEPT},
-            follow=True,
-            read_limit=MAX_MANIFEST_BYTES,
-        )
         if reply.status_code != 200:
             raise self.transport.fail(reply, what, repository=repository, missing=ManifestNotFound)
         header_digest = reply.headers.get("Docker-Content-Digest", "")

@@ -12,7 +12,7 @@ to another origin never carries our credentials.
 Errors leave the transport with every known secret masked and ``origin`` set
 to the transport, so a copy can say whether its source or its target failed.
 The blob reader, the upload session, the manifest client and the listing use
-a transport by composition; :meth:`Transport.fail` turns an unexpected answer
+a transport by composition; ``Transport.fail`` turns an unexpected answer
 into the error a person can act on (:mod:`common.registry.refusals`).
 """
 
@@ -133,6 +133,9 @@ class Transport:
             secrets=self._secrets,
         )
         self._refusals = Refusals(self.display, self.auth, self.scrub, origin=self)
+        # ``fail(reply, what, ...)``: the error a person can act on for an unexpected
+        # answer about ``what`` (see :meth:`Refusals.explain`).
+        self.fail = self._refusals.explain
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -303,24 +306,4 @@ class Transport:
             params=params,
             authenticate=False,
             read_limit=MAX_TOKEN_ANSWER_BYTES,
-        )
-
-    def fail(
-        self,
-        reply: Reply,
-        what: str,
-        *,
-        repository: str | None = None,
-        writing: bool = False,
-        missing: type[RegistryError] = RegistryError,
-        manifest_put: bool = False,
-    ) -> RegistryError:
-        """The error a person can act on for an unexpected answer about ``what`` (a noun)."""
-        return self._refusals.explain(
-            reply,
-            what,
-            repository=repository,
-            writing=writing,
-            missing=missing,
-            manifest_put=manifest_put,
         )

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from common.errors import DigestMismatch, RegistryUnavailable
 from common.registry.blob_reader import BlobReader, BlobSource, BytesSource
@@ -46,9 +47,22 @@ DEFAULT_CHUNK_SIZE = 16 * MiB
 
 Stop = Callable[[], bool]
 OnSent = Callable[[int], None]
-# One way of sending a blob through an open session: (session, digest, size,
-# source, stop, on_sent) -> bytes sent.
-_Way = Callable[[UploadSession, str, int, BlobSource, Stop, OnSent], int]
+
+
+@dataclass(frozen=True)
+class _Blob:
+    """One blob to send: the digest and size its bytes must have, where they come from,
+    when to stop, and whom to tell about bytes sent."""
+
+    digest: str
+    size: int  # -1 when unknown
+    source: BlobSource
+    stop: Stop
+    on_sent: OnSent
+
+
+# One way of sending a blob through an open session; returns the bytes sent.
+_Way = Callable[[UploadSession, _Blob], int]
 
 
 class Stopped(Exception):
@@ -190,7 +204,8 @@ class Uploader:
         way = self._streamed_once
         if self.chunked_threshold is not None and size > self.chunked_threshold:
             way = self._chunked_once
-        return self._upload_loop(repository, digest, size, source, session, stop, sent_cb, way)
+        blob = _Blob(digest, size, source, stop, sent_cb)
+        return self._upload_loop(repository, blob, session, way)
 
     def _open(self, repository: str) -> UploadSession:
         session = UploadSession.start(self.transport, self.blobs, repository)
@@ -216,21 +231,13 @@ class Uploader:
                 raise
 
     def _upload_loop(
-        self,
-        repository: str,
-        digest: str,
-        size: int,
-        source: BlobSource,
-        session: UploadSession | None,
-        stop: Stop,
-        on_sent: OnSent,
-        way: _Way,
+        self, repository: str, blob: _Blob, session: UploadSession | None, way: _Way
     ) -> int:
         restarts = 0
         while True:
             session = session or self._open(repository)
             try:
-                return way(session, digest, size, source, stop, on_sent)
+                return way(session, blob)
             except (UploadSessionLost, RegistryUnavailable) as exc:
                 session.cancel()
                 session = None
@@ -238,34 +245,26 @@ class Uploader:
                 if wait is None:
                     raise
                 restarts += 1
-                log.info("upload of %s to %s restarts from zero: %s", digest, repository, exc)
+                log.info("upload of %s to %s restarts from zero: %s", blob.digest, repository, exc)
                 time.sleep(wait)
             except BaseException:
                 session.cancel()
                 raise
 
-    def _streamed_once(
-        self,
-        session: UploadSession,
-        digest: str,
-        size: int,
-        source: BlobSource,
-        stop: Stop,
-        on_sent: OnSent,
-    ) -> int:
-        hasher, count = Hasher(digest), 0
+    def _streamed_once(self, session: UploadSession, blob: _Blob) -> int:
+        hasher, count = Hasher(blob.digest), 0
 
         def body() -> Iterator[bytes]:
             nonlocal count
-            chunks = source.open(0)
+            chunks = blob.source.open(0)
             try:
                 for chunk in chunks:
-                    if stop():
+                    if blob.stop():
                         raise Stopped()
                     hasher.update(chunk)
                     count += len(chunk)
                     yield chunk
-                    on_sent(len(chunk))
+                    blob.on_sent(len(chunk))
             finally:
                 chunks.close()
 
@@ -274,26 +273,19 @@ class Uploader:
             session.patch(stream, None)
         finally:
             stream.close()
-        if not hasher.matches or (size >= 0 and count != size):
-            raise _mismatch(digest, source, hasher.digest, count, size)
-        session.put(digest)
+        if not hasher.matches or (blob.size >= 0 and count != blob.size):
+            raise _mismatch(blob.digest, blob.source, hasher.digest, count, blob.size)
+        session.put(blob.digest)
         return count
 
-    def _chunked_once(
-        self,
-        session: UploadSession,
-        digest: str,
-        size: int,
-        source: BlobSource,
-        stop: Stop,
-        on_sent: OnSent,
-    ) -> int:
+    def _chunked_once(self, session: UploadSession, blob: _Blob) -> int:
         assert self.chunk_size
-        hasher, offset, sent = Hasher(digest), 0, 0
-        reader = _Refill(source, self.retry)
+        size = blob.size
+        hasher, offset, sent = Hasher(blob.digest), 0, 0
+        reader = _Refill(blob.source, self.retry)
         try:
             while True:
-                if stop():
+                if blob.stop():
                     raise Stopped()
                 want = self.chunk_size if size < 0 else min(self.chunk_size, size - offset)
                 chunk = b""  # let the previous chunk go before reading the next one
@@ -301,14 +293,14 @@ class Uploader:
                 if not chunk:
                     break
                 hasher.update(chunk)
-                sent += self._send_chunk(session, chunk, offset, on_sent)
+                sent += self._send_chunk(session, chunk, offset, blob.on_sent)
                 offset += len(chunk)
             extra = reader.read(1) if size >= 0 else b""
         finally:
             reader.close()
         if extra or not hasher.matches or (size >= 0 and offset != size):
-            raise _mismatch(digest, source, hasher.digest, offset + len(extra), size)
-        session.put(digest)
+            raise _mismatch(blob.digest, blob.source, hasher.digest, offset + len(extra), size)
+        session.put(blob.digest)
         return sent
 
     def _send_chunk(

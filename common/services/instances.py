@@ -27,6 +27,7 @@ from common.errors import (
     NotFound,
     RegistryError,
     ValidationError,
+    found,
 )
 from common.security.crypto import SecretBox
 from common.security.netpolicy import check_host, parse_registry_url
@@ -167,9 +168,7 @@ def get_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> Inst
     """The tenant's instance; NotFound when it does not exist for this tenant."""
     with database.transaction(settings) as conn:
         row = q.get_instance(conn, instance_id, tenant_id)
-    if row is None:
-        raise NotFound("instance not found")
-    return row
+    return found(row, "instance not found")
 
 
 def list_instances(
@@ -223,9 +222,7 @@ def update_instance(
         )
     with database.transaction(settings) as conn:
         row = q.update_instance(conn, instance_id, tenant_id, values)
-    if row is None:
-        raise NotFound("instance not found")
-    return row
+    return found(row, "instance not found")
 
 
 def delete_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> None:

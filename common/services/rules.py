@@ -19,7 +19,7 @@ from common.db import rules as q
 from common.db.tasks import finalize_task, stop_tasks_of_rule
 from common.domain import rules
 from common.domain.models import Rule
-from common.errors import NotFound
+from common.errors import NotFound, found
 from common.services.rule_checks import CROSS_TENANT_FIELDS, FILTER_FIELDS, prepare
 from common.settings import Settings
 
@@ -83,9 +83,7 @@ def get_rule(settings: Settings, tenant_id: UUID, rule_id: UUID) -> Rule:
     """The tenant's rule; NotFound when it does not exist for this tenant."""
     with database.transaction(settings) as conn:
         row = q.get_rule(conn, rule_id, tenant_id)
-    if row is None:
-        raise NotFound("rule not found")
-    return row
+    return found(row, "rule not found")
 
 
 def list_rules(
@@ -119,26 +117,21 @@ def patch_rule(
 def _store(settings: Settings, tenant_id: UUID, rule_id: UUID, values: dict[str, Any]) -> Rule:
     with database.transaction(settings) as conn:
         row = q.update_rule(conn, rule_id, tenant_id, values)
-    if row is None:
-        raise NotFound("rule not found")
-    return row
+    return found(row, "rule not found")
 
 
 def set_enabled(settings: Settings, tenant_id: UUID, rule_id: UUID, enabled: bool) -> Rule:
     """Enable or disable the rule; enabling restarts its schedule from now."""
     with database.transaction(settings) as conn:
-        row = q.get_rule(conn, rule_id, tenant_id)
-        if row is None:
-            raise NotFound("rule not found")
+        row = found(q.get_rule(conn, rule_id, tenant_id), "rule not found")
         next_run_at = row.next_run_at
         if enabled and not row.enabled and row.schedule:
             next_run_at = rules.next_run(
                 row.schedule, dt.datetime.now(dt.UTC), row.schedule_timezone
             )
         updated = q.set_rule_enabled(conn, rule_id, tenant_id, enabled, next_run_at)
-    if updated is None:  # deleted by a concurrent request since it was read
-        raise NotFound("rule not found")
-    return updated
+    # None: deleted by a concurrent request since it was read.
+    return found(updated, "rule not found")
 
 
 def delete_rule(settings: Settings, tenant_id: UUID, rule_id: UUID) -> None:

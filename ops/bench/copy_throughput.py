@@ -124,7 +124,62 @@ def timed(cmd: list[str]) -> tuple[dict | None, int, float]:
     return (json.loads(proc.stdout) if proc.stdout.startswith("{") else None), rss, seconds
 
 
-def main() -> None:
+def command(mode: str, src: RegistryServer, dst: RegistryServer) -> tuple[list[str], str] | None:
+    """The command line and row label of one upload mode; None when it cannot run here."""
+    if mode == "skopeo":
+        if not Path("/usr/bin/skopeo").exists():
+            return None
+        cmd = [
+            "/usr/bin/skopeo",
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            f"docker://{src.host}/bench/big:v1",
+            f"docker://{dst.host}/bench/big:v1",
+        ]
+        return cmd, "skopeo (reference)"
+    if mode == "cli":
+        cmd = [
+            sys.executable,
+            "-m",
+            "common.cli.copy",
+            f"{src.host}/bench/big:v1",
+            f"{dst.host}/bench/big:v1",
+            "--plain-http",
+            "--json",
+            "--no-progress",
+        ]
+        return cmd, "ferry copy (defaults)"
+    cmd = [sys.executable, __file__, "--child", src.url, dst.url, mode]
+    return cmd, "one streamed PATCH" if mode == "stream" else f"chunked, {mode} MiB"
+
+
+def run_mode(mode: str, src: RegistryServer, work: Path, size: int) -> bool:
+    """One copy in ``mode`` to a fresh target, printed as a row; False when it cannot run."""
+    dst = RegistryServer(root=Path(tempfile.mkdtemp(dir=work))).start()
+    try:
+        planned = command(mode, src, dst)
+        if planned is None:
+            return False
+        cmd, label = planned
+        out, rss, wall = timed(cmd)
+        if out is None:  # skopeo: no outcome, the wall time is the copy time
+            secs = wall
+        else:
+            assert out["status"] == ItemStatus.COPIED, out
+            assert out["bytes_transferred"] >= size
+            secs = out["seconds"]
+        print(
+            f"{label:<22} {secs:7.2f} {wall:7.2f} {size / secs / 1e6:7.1f} "
+            f"{size / secs / MiB:7.1f} {rss / 1024:13.1f}",
+            flush=True,
+        )
+        return True
+    finally:
+        dst.cleanup()
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=1)
@@ -134,7 +189,11 @@ def main() -> None:
         help="cli (ferry copy), a chunk size in MiB, 'stream' or 'skopeo'",
     )
     ap.add_argument("--child", nargs=3, metavar=("SRC", "DST", "CHUNK"), help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.child:
         child(*args.child)
         return
@@ -153,49 +212,8 @@ def main() -> None:
         )
         for mode in args.modes.split(","):
             for _ in range(args.runs):
-                dst = RegistryServer(root=Path(tempfile.mkdtemp(dir=work))).start()
-                try:
-                    if mode == "skopeo":
-                        if not Path("/usr/bin/skopeo").exists():
-                            break
-                        cmd = [
-                            "/usr/bin/skopeo",
-                            "copy",
-                            "--src-tls-verify=false",
-                            "--dest-tls-verify=false",
-                            f"docker://{src.host}/bench/big:v1",
-                            f"docker://{dst.host}/bench/big:v1",
-                        ]
-                        label = "skopeo (reference)"
-                    elif mode == "cli":
-                        cmd = [
-                            sys.executable,
-                            "-m",
-                            "common.cli.copy",
-                            f"{src.host}/bench/big:v1",
-                            f"{dst.host}/bench/big:v1",
-                            "--plain-http",
-                            "--json",
-                            "--no-progress",
-                        ]
-                        label = "ferry copy (defaults)"
-                    else:
-                        cmd = [sys.executable, __file__, "--child", src.url, dst.url, mode]
-                        label = "one streamed PATCH" if mode == "stream" else f"chunked, {mode} MiB"
-                    out, rss, wall = timed(cmd)
-                    if out is None:  # skopeo: no outcome, the wall time is the copy time
-                        secs = wall
-                    else:
-                        assert out["status"] == ItemStatus.COPIED, out
-                        assert out["bytes_transferred"] >= size
-                        secs = out["seconds"]
-                    print(
-                        f"{label:<22} {secs:7.2f} {wall:7.2f} {size / secs / 1e6:7.1f} "
-                        f"{size / secs / MiB:7.1f} {rss / 1024:13.1f}",
-                        flush=True,
-                    )
-                finally:
-                    dst.cleanup()
+                if not run_mode(mode, src, work, size):
+                    break
     finally:
         src.cleanup()
         subprocess.run(["rm", "-rf", str(work)], check=False)

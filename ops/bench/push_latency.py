@@ -32,6 +32,49 @@ from tests.support.registry import RegistryServer  # noqa: E402
 MiB = 1024 * 1024
 
 
+def connect(f: harness.Ferry, src: RegistryServer, dst: RegistryServer, live: LiveServer) -> None:
+    """Two instances, a rule from src's ``project`` to dst, and src notifying Ferry's API."""
+    created = f.instance("src", src, "alice", "alice-pw")
+    dst_id = f.instance("dst", dst, "bob", "bob-pw")["id"]
+    f.call(
+        "POST",
+        "/rules",
+        {
+            "name": "on-push",
+            "source": {"instance_id": created["id"], "namespace": "project"},
+            "target": {"instance_id": dst_id},
+        },
+    )
+    src.notify(
+        f"{live.url}/api/v1/webhooks/{created['id']}",
+        created["webhook_secret"],
+        threshold=5,
+        backoff="100ms",
+    )
+
+
+def push_and_wait(src: RegistryServer, dst: RegistryServer, pushes: int, size: int) -> list[float]:
+    """Seconds from each push's manifest PUT until the tag answers on the target."""
+    s_src, s_dst = src.session(), dst.session()
+    latencies: list[float] = []
+    for i in range(pushes):
+        layer = os.urandom(size)
+        pushed = oci.push_image(s_src, src.url, "project/app", f"v{i}", layers=[layer])
+        start = time.monotonic()
+        while True:
+            r = s_dst.head(
+                f"{dst.url}/v2/project/app/manifests/v{i}",
+                headers={"Accept": oci.ACCEPT},
+            )
+            if r.headers.get("Docker-Content-Digest") == pushed.digest:
+                break
+            if time.monotonic() - start > 60:
+                raise SystemExit(f"push {i} never reached the target")
+            time.sleep(0.005)
+        latencies.append(time.monotonic() - start)
+    return latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pushes", type=int, default=50)
@@ -41,45 +84,13 @@ def main() -> None:
 
     src = RegistryServer(users={"alice": "alice-pw"}).start()
     dst = RegistryServer(users={"bob": "bob-pw"}).start()
-    latencies: list[float] = []
     try:
         with harness.ferry() as f:
             live = LiveServer(f.app).start()
-            created = f.instance("src", src, "alice", "alice-pw")
-            dst_id = f.instance("dst", dst, "bob", "bob-pw")["id"]
-            f.call(
-                "POST",
-                "/rules",
-                {
-                    "name": "on-push",
-                    "source": {"instance_id": created["id"], "namespace": "project"},
-                    "target": {"instance_id": dst_id},
-                },
-            )
-            src.notify(
-                f"{live.url}/api/v1/webhooks/{created['id']}",
-                created["webhook_secret"],
-                threshold=5,
-                backoff="100ms",
-            )
+            connect(f, src, dst, live)
             worker = f.worker(args.concurrency)
-            s_src, s_dst = src.session(), dst.session()
             try:
-                for i in range(args.pushes):
-                    layer = os.urandom(int(args.size_mib * MiB))
-                    pushed = oci.push_image(s_src, src.url, "project/app", f"v{i}", layers=[layer])
-                    start = time.monotonic()
-                    while True:
-                        r = s_dst.head(
-                            f"{dst.url}/v2/project/app/manifests/v{i}",
-                            headers={"Accept": oci.ACCEPT},
-                        )
-                        if r.headers.get("Docker-Content-Digest") == pushed.digest:
-                            break
-                        if time.monotonic() - start > 60:
-                            raise SystemExit(f"push {i} never reached the target")
-                        time.sleep(0.005)
-                    latencies.append(time.monotonic() - start)
+                latencies = push_and_wait(src, dst, args.pushes, int(args.size_mib * MiB))
             finally:
                 worker.stop()
                 live.stop()
