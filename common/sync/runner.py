@@ -21,7 +21,7 @@ import redis
 from common.db import items as qi
 from common.db import tasks as q
 from common.db import transaction
-from common.db.events import purge_processed, unprocessed_events
+from common.db.events import claim_lost_events, purge_processed
 from common.db.instances import get_instance
 from common.db.rules import get_rule
 from common.domain.models import Item, Rule, Task
@@ -251,7 +251,7 @@ def reconcile(
     """Re-queue abandoned work and finish tasks whose callback was lost; returns counts.
 
     Every effect is claimed in SQL (re-queues and re-plans by a conditional
-    UPDATE of the task, finishing by finalize's own), so two beats running it
+    UPDATE of the task or event, finishing by finalize's own), so two beats running it
     at once send each piece of work once. ``now`` lets tests move the clock
     past leases instead of sleeping.
     """
@@ -259,7 +259,7 @@ def reconcile(
         requeue = qi.expired_items(conn, stale_seconds=stale_seconds, now=now)
         unplanned = q.claim_unplanned_tasks(conn, stale_seconds)
         finished = [t for t in q.unfinished_tasks(conn) if q.finalize_task(conn, t)]
-        events = unprocessed_events(conn, stale_seconds) if enqueue_event else []
+        events = claim_lost_events(conn, stale_seconds) if enqueue_event else []
         purged = purge_processed(conn, EVENT_RETENTION_DAYS)
     for r in requeue:
         for item_id in r.item_ids:

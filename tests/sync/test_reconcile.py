@@ -36,6 +36,11 @@ def test_reconcile_resends_lost_events_and_purges_old_ones(settings, db):
     )
     assert resent == [lost]
     assert counts["requeued_events"] == 1 and counts["purged_events"] == 1
+    # Re-sent once: a second beat's reconcile within the stale window sends nothing.
+    again = runner.reconcile(
+        settings, lambda i, t: None, lambda t, trig: None, resent.append, stale_seconds=120
+    )
+    assert again["requeued_events"] == 0 and resent == [lost]
     left = {r["dedup_key"] for r in db.execute("SELECT dedup_key FROM webhook_events")}
     assert left == {"lost", "fresh", "recent"}
 

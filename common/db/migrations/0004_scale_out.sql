@@ -6,3 +6,6 @@ ALTER TABLE sync_items ADD COLUMN worker text;
 -- a compare-and-set on this column, so a second beat started by mistake (or
 -- a slow tick) never sends the same work twice.
 ALTER TABLE sync_tasks ADD COLUMN requeued_at timestamptz;
+
+-- Likewise for webhook events whose processing message was lost.
+ALTER TABLE webhook_events ADD COLUMN requeued_at timestamptz;
