@@ -86,6 +86,13 @@ class ItemSchema(Schema):
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
     seconds = fields.Float(allow_none=True)
+    worker = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "hostname of the worker whose copy last claimed the item",
+            "example": "ferry-copy-1@node-a",
+        },
+    )
 
 
 class ItemQuerySchema(Schema):

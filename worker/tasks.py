@@ -49,7 +49,8 @@ def plan(self: Task, task_uuid: str) -> dict[str, Any]:
 @app.task(name="ferry.copy", bind=True, max_retries=None)
 def copy(self: Task, item_id: int) -> str:
     """Copy one item; expected failures are outcomes, so the chord never breaks on them."""
-    result = runner.copy_item(item_id, get_settings(), _redis())
+    # The hostname goes on the item, so a task's items show which worker copied them.
+    result = runner.copy_item(item_id, get_settings(), _redis(), self.request.hostname)
     if result.retry_in is not None:
         raise self.retry(countdown=result.retry_in)
     return str(result.status)

@@ -110,14 +110,22 @@ def api_command() -> None:
     help=f"Comma-separated queues: {', '.join(QueueName)}.",
 )
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256))
-def worker_command(queues: str, concurrency: int) -> None:
+@click.option(
+    "--hostname",
+    default=None,
+    help="Celery node name, unique per worker (default: ferry-<queues>@<host>; "
+    "%h expands to the host name).",
+)
+def worker_command(queues: str, concurrency: int, hostname: str | None) -> None:
     """Run only a Celery worker on the given queues."""
     unknown = set(queues.split(",")) - set(QueueName)
     if unknown:
         raise click.BadParameter(
             f"unknown queue(s): {', '.join(sorted(unknown))}", param_hint="--queues"
         )
-    _exec_role("worker", queues=queues, concurrency=concurrency)
+    if hostname is not None and (not hostname.strip() or any(c.isspace() for c in hostname)):
+        raise click.BadParameter("expected a name without spaces", param_hint="--hostname")
+    _exec_role("worker", queues=queues, concurrency=concurrency, hostname=hostname)
 
 
 @main.command("beat")

@@ -55,13 +55,21 @@ def claim_event(conn: psycopg.Connection, event_id: int) -> WebhookEvent | None:
     )
 
 
-def unprocessed_events(conn: psycopg.Connection, older_than_seconds: float) -> list[int]:
-    """Events whose processing message was lost."""
+def claim_lost_events(conn: psycopg.Connection, older_than_seconds: float) -> list[int]:
+    """Claim events whose processing message was lost; an event claimed within
+    ``older_than_seconds`` is not claimed again, so two beats re-send it once."""
+    # SKIP LOCKED: concurrent reconciles take disjoint events instead of waiting.
     return fetch_values(
         conn,
-        """SELECT id FROM webhook_events WHERE processed_at IS NULL
-           AND received_at < now() - make_interval(secs => %s) ORDER BY id LIMIT 1000""",
-        (older_than_seconds,),
+        """UPDATE webhook_events SET requeued_at = now()
+           WHERE id IN (SELECT id FROM webhook_events
+                        WHERE processed_at IS NULL
+                          AND received_at < now() - make_interval(secs => %(s)s)
+                          AND (requeued_at IS NULL
+                               OR requeued_at < now() - make_interval(secs => %(s)s))
+                        ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED)
+           RETURNING id""",
+        {"s": older_than_seconds},
     )
 
 

@@ -38,6 +38,7 @@ FIELDS = (
     "blobs_uploaded",
     "started_at",
     "finished_at",
+    "worker",
 )
 COLUMNS = ", ".join(FIELDS)
 OPEN_ITEMS = list(OPEN_ITEM_STATUSES)
@@ -163,8 +164,10 @@ def item_state(conn: psycopg.Connection, item_id: int) -> ItemState | None:
     return ItemState(ItemStatus(status), task_uuid, rule_id)
 
 
-def claim_item(conn: psycopg.Connection, item_id: int, lease_seconds: float) -> Item | None:
-    """Claim an item for copying; None if it is done, stopped, or held by a live worker.
+def claim_item(
+    conn: psycopg.Connection, item_id: int, lease_seconds: float, worker: str | None = None
+) -> Item | None:
+    """Claim an item for copying as ``worker``; None if done, stopped, or held by a live worker.
 
     A running item whose lease expired (its worker died) can be claimed again.
     """
@@ -174,7 +177,7 @@ def claim_item(conn: psycopg.Connection, item_id: int, lease_seconds: float) -> 
         f"""UPDATE sync_items i
            SET status = %(running)s, attempts = i.attempts + 1,
                lease_until = now() + make_interval(secs => %(lease)s),
-               started_at = coalesce(i.started_at, now())
+               started_at = coalesce(i.started_at, now()), worker = %(worker)s
            FROM sync_tasks t
            WHERE i.id = %(id)s AND t.id = i.task_id AND t.status = %(in_progress)s
              AND NOT t.stop_requested
@@ -183,6 +186,7 @@ def claim_item(conn: psycopg.Connection, item_id: int, lease_seconds: float) -> 
         {
             "id": item_id,
             "lease": lease_seconds,
+            "worker": worker,
             "running": ItemStatus.RUNNING,
             "pending": ItemStatus.PENDING,
             "in_progress": TaskStatus.IN_PROGRESS,
@@ -279,11 +283,13 @@ def seed_retry(conn: psycopg.Connection, old_task_uuid: UUID, new_task_uuid: UUI
 def expired_items(
     conn: psycopg.Connection, *, now: datetime | None = None, stale_seconds: float
 ) -> list[Requeue]:
-    """Release items whose lease expired and list every item that needs a new message.
+    """Release items whose lease expired and claim every item that needs a new message.
 
     Running items past their lease go back to pending. Pending items of a task
     with no activity for ``stale_seconds`` are listed too: their message may
-    have been reserved by a worker that died.
+    have been reserved by a worker that died. Listing them claims their task
+    (``requeued_at``), so a second reconcile within ``stale_seconds`` (a second
+    beat) finds nothing to re-send.
     """
     at = now or fetch_value(conn, "SELECT now()")
     statuses = {
@@ -305,16 +311,24 @@ def expired_items(
              AND i.status = %(running)s AND i.lease_until < %(at)s""",
         {**statuses, "at": at},
     )
+    # The claim: a conditional UPDATE, re-checked under the row lock, so of two
+    # concurrent reconciles only one returns the task.
     rows = fetch_tuples(
         conn,
-        """SELECT t.id, t.trigger, array_agg(i.id ORDER BY i.id)
-           FROM sync_tasks t JOIN sync_items i ON i.task_id = t.id
-           WHERE t.status = %(in_progress)s AND NOT t.stop_requested AND i.status = %(pending)s
-             AND greatest(t.started_at,
-                          (SELECT max(greatest(x.started_at, x.finished_at))
-                           FROM sync_items x WHERE x.task_id = t.id))
-                 < %(at)s - make_interval(secs => %(s)s)
-           GROUP BY t.id, t.trigger""",
+        """WITH claimed AS (
+             UPDATE sync_tasks t SET requeued_at = %(at)s
+             WHERE t.status = %(in_progress)s AND NOT t.stop_requested
+               AND EXISTS (SELECT 1 FROM sync_items p
+                           WHERE p.task_id = t.id AND p.status = %(pending)s)
+               AND greatest(t.started_at, t.requeued_at,
+                            (SELECT max(greatest(x.started_at, x.finished_at))
+                             FROM sync_items x WHERE x.task_id = t.id))
+                   < %(at)s - make_interval(secs => %(s)s)
+             RETURNING t.id, t.trigger)
+           SELECT c.id, c.trigger, array_agg(i.id ORDER BY i.id)
+           FROM claimed c JOIN sync_items i ON i.task_id = c.id
+           WHERE i.status = %(pending)s
+           GROUP BY c.id, c.trigger""",
         {**statuses, "at": at, "s": stale_seconds},
     )
     return [Requeue(task_uuid, Trigger(trigger), ids) for task_uuid, trigger, ids in rows]

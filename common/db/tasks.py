@@ -270,20 +270,24 @@ def unfinished_tasks(conn: psycopg.Connection) -> list[UUID]:
     )
 
 
-def unplanned_tasks(
+def claim_unplanned_tasks(
     conn: psycopg.Connection, older_than_seconds: float
 ) -> list[tuple[UUID, Trigger]]:
-    """(id, trigger) of tasks whose plan message was lost: Pending, or InProgress with no
-    item, for too long."""
+    """Claim the tasks whose plan message was lost (Pending, or InProgress with no item,
+    for too long); (id, trigger) of each. A task claimed within ``older_than_seconds``
+    is not claimed again, so two beats re-plan it once."""
     rows = fetch_tuples(
         conn,
-        """SELECT t.id, t.trigger FROM sync_tasks t
+        """UPDATE sync_tasks t SET requeued_at = now()
            WHERE NOT t.stop_requested
+             AND (t.requeued_at IS NULL
+                  OR t.requeued_at < now() - make_interval(secs => %(s)s))
              AND ((t.status = %(pending)s
                    AND t.created_at < now() - make_interval(secs => %(s)s))
                OR (t.status = %(in_progress)s
                    AND t.started_at < now() - make_interval(secs => %(s)s)
-                   AND NOT EXISTS (SELECT 1 FROM sync_items i WHERE i.task_id = t.id)))""",
+                   AND NOT EXISTS (SELECT 1 FROM sync_items i WHERE i.task_id = t.id)))
+           RETURNING t.id, t.trigger""",
         {
             "s": older_than_seconds,
             "pending": TaskStatus.PENDING,

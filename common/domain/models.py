@@ -141,6 +141,8 @@ class Item:
     blobs_uploaded: int
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    # The Celery hostname of the worker whose copy last claimed the item.
+    worker: str | None = None
     # Not a column: the copy's duration, where a listing computed it.
     seconds: float | None = None
 

@@ -47,8 +47,13 @@ def _celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "worker.celery_app", *args]
 
 
-def _worker_argv(queues: str, concurrency: int, level: str) -> list[str]:
-    hostname = f"ferry-{queues.replace(',', '-')}@%h"
+def default_hostname(queues: str) -> str:
+    """The worker's Celery hostname when none is given: its queues at this host."""
+    return f"ferry-{queues.replace(',', '-')}@%h"
+
+
+def _worker_argv(queues: str, concurrency: int, level: str, hostname: str | None) -> list[str]:
+    hostname = hostname or default_hostname(queues)
     return _celery(
         "worker", "--queues", queues, "--concurrency", str(concurrency),
         "--hostname", hostname, "--loglevel", level,
@@ -76,6 +81,7 @@ def role_argv(
     *,
     queues: str = ALL_QUEUES,
     concurrency: int = 4,
+    hostname: str | None = None,
     flower_auth: str | None = None,
 ) -> list[str]:
     """The command line of one Ferry process role, using this interpreter."""
@@ -83,7 +89,7 @@ def role_argv(
     if role == "api":
         return _api_argv(settings, level)
     if role == "worker":
-        return _worker_argv(queues, concurrency, level)
+        return _worker_argv(queues, concurrency, level, hostname)
     if role == "beat":
         return _beat_argv(settings, level)
     if role == "flower":

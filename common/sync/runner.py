@@ -21,7 +21,7 @@ import redis
 from common.db import items as qi
 from common.db import tasks as q
 from common.db import transaction
-from common.db.events import purge_processed, unprocessed_events
+from common.db.events import claim_lost_events, purge_processed
 from common.db.instances import get_instance
 from common.db.rules import get_rule
 from common.domain.models import Item, Rule, Task
@@ -116,8 +116,10 @@ class _Heartbeat(threading.Thread):
                 log.warning("heartbeat of item %s failed; retrying", self.item_id)
 
 
-def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> CopyResult:
-    """Claim one item, copy it under the target's concurrency limit, record the outcome."""
+def copy_item(
+    item_id: int, settings: Settings, redis_client: redis.Redis, worker: str | None = None
+) -> CopyResult:
+    """Claim one item as ``worker``, copy it under the target's limit, record the outcome."""
     with transaction(settings) as conn:
         state = qi.item_state(conn, item_id)
         if state is None or state.status not in OPEN_ITEM_STATUSES:
@@ -135,7 +137,7 @@ def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> Co
     if token is None:
         return CopyResult("waiting", retry_in=0.5 + random.random())
     try:
-        return _copy_claimed(item_id, rule, settings, redis_client, sem, token)
+        return _copy_claimed(item_id, rule, settings, redis_client, sem, token, worker)
     finally:
         sem.release(token)
 
@@ -147,9 +149,10 @@ def _copy_claimed(
     redis_client: redis.Redis,
     sem: TargetSemaphore,
     token: str,
+    worker: str | None,
 ) -> CopyResult:
     with transaction(settings) as conn:
-        item = qi.claim_item(conn, item_id, LEASE_SECONDS)
+        item = qi.claim_item(conn, item_id, LEASE_SECONDS, worker)
     if item is None:
         return CopyResult("not-claimed")
     try:
@@ -247,13 +250,16 @@ def reconcile(
 ) -> dict[str, int]:
     """Re-queue abandoned work and finish tasks whose callback was lost; returns counts.
 
-    ``now`` lets tests move the clock past leases instead of sleeping.
+    Every effect is claimed in SQL (re-queues and re-plans by a conditional
+    UPDATE of the task or event, finishing by finalize's own), so two beats running it
+    at once send each piece of work once. ``now`` lets tests move the clock
+    past leases instead of sleeping.
     """
     with transaction(settings) as conn:
         requeue = qi.expired_items(conn, stale_seconds=stale_seconds, now=now)
-        unplanned = q.unplanned_tasks(conn, stale_seconds)
+        unplanned = q.claim_unplanned_tasks(conn, stale_seconds)
         finished = [t for t in q.unfinished_tasks(conn) if q.finalize_task(conn, t)]
-        events = unprocessed_events(conn, stale_seconds) if enqueue_event else []
+        events = claim_lost_events(conn, stale_seconds) if enqueue_event else []
         purged = purge_processed(conn, EVENT_RETENTION_DAYS)
     for r in requeue:
         for item_id in r.item_ids:

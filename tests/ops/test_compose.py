@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from common.cli.main import main as ferry_cli
 from common.settings import load_settings
+from tests.ops.contract import ROOT, assert_ferry_command, assert_known_variables
 
-ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 FERRY_SERVICES = {name: svc for name, svc in SERVICES.items() if svc.get("image") == "ferry:local"}
-# Every FERRY_* name the settings module reads (it is the only reader of the environment).
-FERRY_VARIABLES = set(
-    re.findall(r'"(FERRY_[A-Z_]+)"', (ROOT / "common" / "settings.py").read_text())
-)
 
 
 def test_the_stack_has_every_part():
@@ -43,9 +36,7 @@ def test_the_stack_has_every_part():
 def test_ferry_commands_are_real_entry_points(name):
     command = FERRY_SERVICES[name]["command"]
     if command[0] == "ferry":
-        result = CliRunner().invoke(ferry_cli, [*command[1:], "--help"])
-        assert result.exit_code == 0, result.output
-        assert "No such command" not in result.output
+        assert_ferry_command(command)
     else:
         assert command[0] == "python"
         script = command[1].removeprefix("/app/")
@@ -64,7 +55,7 @@ def test_workers_cover_every_queue_with_push_apart():
 @pytest.mark.parametrize("name", sorted(FERRY_SERVICES))
 def test_environment_is_what_ferry_reads_and_valid(name):
     env = {k: str(v) for k, v in FERRY_SERVICES[name]["environment"].items()}
-    assert set(env) <= FERRY_VARIABLES, set(env) - FERRY_VARIABLES
+    assert_known_variables(env)
     # Interpolate defaults the way compose does, then let Ferry parse it all.
     resolved = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", v) for k, v in env.items()}
     settings = load_settings(resolved)

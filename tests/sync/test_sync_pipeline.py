@@ -315,7 +315,10 @@ def test_task_log_and_items_api(api, worker, src, dst):
         "bytes_transferred",
         "started_at",
         "finished_at",
+        "worker",
     } <= set(item)
+    # The Celery hostname of the worker that copied it (WorkerProcess names it test-...).
+    assert item["worker"].startswith("test-"), item
     assert api.items(task_id, status="failed") == []
     preview = api.get(f"/rules/{rule}/preview")
     assert preview == [
