@@ -43,8 +43,8 @@ MANIFEST_ACCEPT = ", ".join(
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPO_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_REPO_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 # What a tag points to: the one vocabulary, under the name the registry code uses.
@@ -53,14 +53,15 @@ Kind = ArtifactKind
 
 def check_repository(name: str) -> str:
     """Return ``name`` if it is a valid repository name (lowercase path components)."""
-    if not _REPO_RE.match(name) or len(name) > 255:
+    # fullmatch: `$` with match() would let a trailing newline through.
+    if not isinstance(name, str) or len(name) > 255 or not _REPO_RE.fullmatch(name):
         raise ManifestInvalid(f"invalid repository name {name[:80]!r}")
     return name
 
 
 def check_reference(ref: str) -> str:
     """Return ``ref`` if it is a valid tag or digest."""
-    if not (is_digest(ref) or _TAG_RE.match(ref)):
+    if not isinstance(ref, str) or not (is_digest(ref) or _TAG_RE.fullmatch(ref)):
         raise ManifestInvalid(f"invalid tag or digest {ref[:80]!r}")
     return ref
 
