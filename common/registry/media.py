@@ -51,18 +51,28 @@ _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 Kind = ArtifactKind
 
 
+def is_repository(name: object) -> bool:
+    """True when ``name`` is a valid repository name (a full match, at most 255 characters)."""
+    return isinstance(name, str) and len(name) <= 255 and _REPO_RE.fullmatch(name) is not None
+
+
+def is_tag(name: object) -> bool:
+    """True when ``name`` is a valid tag (a full match: no NUL, newline or 129th character)."""
+    return isinstance(name, str) and _TAG_RE.fullmatch(name) is not None
+
+
 def check_repository(name: str) -> str:
     """Return ``name`` if it is a valid repository name (lowercase path components)."""
     # fullmatch: `$` with match() would let a trailing newline through.
-    if not isinstance(name, str) or len(name) > 255 or not _REPO_RE.fullmatch(name):
-        raise ManifestInvalid(f"invalid repository name {name[:80]!r}")
+    if not is_repository(name):
+        raise ManifestInvalid(f"invalid repository name {str(name)[:80]!r}")
     return name
 
 
 def check_reference(ref: str) -> str:
     """Return ``ref`` if it is a valid tag or digest."""
-    if not isinstance(ref, str) or not (is_digest(ref) or _TAG_RE.fullmatch(ref)):
-        raise ManifestInvalid(f"invalid tag or digest {ref[:80]!r}")
+    if not (is_digest(ref) or is_tag(ref)):
+        raise ManifestInvalid(f"invalid tag or digest {str(ref)[:80]!r}")
     return ref
 
 

@@ -20,6 +20,7 @@ from common.registry import RegistryClient, classify
 from common.registry.media import Kind
 
 PLAN_THREADS = 8
+MAX_REASON_CHARS = 500
 REPOSITORY_WINDOW = 4
 
 
@@ -60,14 +61,16 @@ def _resolve(
     target_repo = map_repository(repository, rule.source_namespace, rule.target_namespace)
     try:
         found = kind_of(source, repository, tag)
-    except FerryError as exc:
+    except (FerryError, RecursionError, TypeError, ValueError, AttributeError) as exc:
+        # A poison manifest (too deep, wrong types) fails its item, not the plan.
+        why = exc if isinstance(exc, FerryError) else f"{type(exc).__name__}: {exc}"
         item = NewItem(
             repository,
             tag,
             target_repo,
             tag,
             status=ItemStatus.FAILED,
-            reason=f"cannot read source manifest: {exc}",
+            reason=f"cannot read source manifest: {str(why)[:MAX_REASON_CHARS]}",
         )
         return Candidate(item, None)
     if found is None:

@@ -1,5 +1,7 @@
 """What the Celery tasks do, without Celery: plan a task, copy one item, finish a task.
 
+Planning lives in :mod:`common.sync.plan_run` and is re-exported here.
+
 Every step re-loads its rows by id, claims its work with a conditional UPDATE
 and returns early when there is nothing (left) to do, so redelivered and
 duplicated messages are harmless.
@@ -11,7 +13,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -32,7 +34,22 @@ from common.settings import Settings
 from common.sync.clients import endpoints_for
 from common.sync.leases import RedisBlobCoordinator, TargetSemaphore
 from common.sync.namespaces import ensure_namespace
-from common.sync.planner import plan
+from common.sync.plan_run import (
+    MAX_PLAN_ATTEMPTS,
+    MAX_REASON_CHARS,
+    PlanResult,
+    crash_reason,
+    plan_task,
+)
+
+__all__ = [
+    "MAX_PLAN_ATTEMPTS",
+    "PlanResult",
+    "copy_item",
+    "finalize",
+    "plan_task",
+    "reconcile",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +59,14 @@ LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 1.0
 # Retryable registry errors (5xx, timeouts) are retried this many times in all.
 MAX_ATTEMPTS = 4
+# No item is attempted more often than this, whatever ends its attempts (a
+# worker that dies on it each time): then it is failed with the last reason.
+MAX_ITEM_ATTEMPTS = 5
 # How long a copy waits for a slot under the target's concurrency limit
 # before its message is put back with a short delay.
 SLOT_WAIT_SECONDS = 5.0
 # Processed webhook events are kept this long (for de-duplication), then purged.
 EVENT_RETENTION_DAYS = 7
-
-
-# A plan holds a lease on its task, renewed while it lists; reconciliation
-# re-plans a task only once the lease has lapsed (its worker died).
-PLAN_LEASE_SECONDS = 30.0
-PLAN_HEARTBEAT_SECONDS = 5.0
-# A plan that crashes is retried; after this many attempts the task is Failed.
-MAX_PLAN_ATTEMPTS = 3
-# Reasons kept on tasks and items are cut to this many characters.
-MAX_REASON_CHARS = 500
-
-
-@dataclass
-class PlanResult:
-    """Items to fan out after planning (empty when the task already finished), or a retry."""
-
-    task_uuid: UUID
-    trigger: Trigger | None
-    item_ids: list[int] = field(default_factory=list)
-    retry_in: float | None = None
 
 
 @dataclass
@@ -75,123 +75,6 @@ class CopyResult:
 
     status: str
     retry_in: float | None = None
-
-
-def crash_reason(exc: BaseException) -> str:
-    """A one-line reason for an unexpected exception, short enough for a task's log."""
-    text = f"{type(exc).__name__}: {exc}".replace("\x00", "\\x00").splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line[:MAX_REASON_CHARS]
-
-
-def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
-    """List, filter and compare; write the items; record that listing is complete; return
-    the items that need a copy. A task whose plan has not completed never finishes."""
-    with transaction(settings) as conn:
-        task = q.start_task(conn, task_uuid, PLAN_LEASE_SECONDS)
-        if task is None:
-            return PlanResult(task_uuid, None)
-        rule = get_rule(conn, task.rule_id) if task.rule_id else None
-        if rule is None:
-            q.fail_task(conn, task_uuid, "the rule was deleted")
-            return PlanResult(task_uuid, task.trigger)
-        if task.listed_at is None and task.plan_attempts > MAX_PLAN_ATTEMPTS:
-            q.fail_task(
-                conn,
-                task_uuid,
-                f"planning gave up after {MAX_PLAN_ATTEMPTS} attempts; last: {task.message}",
-            )
-            return PlanResult(task_uuid, task.trigger)
-    # Push and retry tasks are created with their items; only scans list.
-    scan = task.trigger in (Trigger.MANUAL, Trigger.SCHEDULE) and task.retry_of is None
-    if task.listed_at is None and scan:
-        ended = _list_source(task, rule, settings)
-        if ended is not None:
-            return ended
-    with transaction(settings) as conn:
-        q.record_listed(conn, task_uuid)
-        ids = qi.pending_item_ids(conn, task_uuid)
-        if not ids:
-            q.finalize_task(conn, task_uuid)
-    return PlanResult(task_uuid, task.trigger, ids)
-
-
-def _list_source(task: Task, rule: Rule, settings: Settings) -> PlanResult | None:
-    """Write the items the rule selects, batch by batch; None once everything is listed.
-
-    Otherwise the result to return: the task was stopped, failed, or the plan
-    crashed and is to be retried (its lease ended and its reason kept).
-    """
-    lease = _Lease(
-        lambda conn: q.renew_plan_lease(conn, task.id, PLAN_LEASE_SECONDS),
-        settings,
-        PLAN_HEARTBEAT_SECONDS,
-        f"ferry-plan-lease-{task.task_id}",
-    )
-    lease.start()
-    try:
-        with transaction(settings) as conn:
-            ends = endpoints_for(conn, rule, settings)
-        for batch in plan(ends.source, ends.target, rule):
-            with transaction(settings) as conn:
-                if not q.lock_for_planning(conn, task.id):
-                    break  # stopped: its finalize needs no listing
-                qi.insert_items(conn, task.id, [c.item for c in batch])
-        else:
-            return None
-        finalize(task.id, settings)
-        return PlanResult(task.id, task.trigger)
-    except DatabaseError:
-        raise  # not the source's fault: the lease lapses and reconciliation re-plans
-    except FerryError as exc:
-        with transaction(settings) as conn:
-            q.fail_task(conn, task.id, f"cannot list the source: {exc}")
-        return PlanResult(task.id, task.trigger)
-    except Exception as exc:  # a crash must end in a retry or a reason
-        return _plan_crashed(task, settings, exc)
-    finally:
-        lease.done.set()
-        lease.join()
-
-
-def _plan_crashed(task: Task, settings: Settings, exc: Exception) -> PlanResult:
-    log.exception("plan of task %s crashed (attempt %s)", task.task_id, task.plan_attempts)
-    reason = f"listing crashed: {crash_reason(exc)}"
-    with transaction(settings) as conn:
-        if task.plan_attempts >= MAX_PLAN_ATTEMPTS:
-            q.fail_task(
-                conn,
-                task.id,
-                f"planning gave up after {task.plan_attempts} attempts; last: {reason}",
-            )
-            return PlanResult(task.id, task.trigger)
-        q.record_plan_crash(conn, task.id, f"attempt {task.plan_attempts}: {reason}")
-    return PlanResult(task.id, task.trigger, retry_in=2**task.plan_attempts + random.random())
-
-
-class _Lease(threading.Thread):
-    """Calls ``renew`` in a transaction every ``period`` seconds until ``done`` is set."""
-
-    def __init__(
-        self,
-        renew: Callable[[Any], bool],
-        settings: Settings,
-        period: float,
-        name: str,
-    ) -> None:
-        super().__init__(daemon=True, name=name)
-        self.renew, self.settings, self.period = renew, settings, period
-        self.done = threading.Event()
-        self.lost = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(self.period):
-            try:
-                with transaction(self.settings) as conn:
-                    if not self.renew(conn):
-                        self.lost.set()
-            except FerryError:
-                log.warning("%s: renewal failed; retrying", self.name)
 
 
 class _Heartbeat(threading.Thread):
@@ -250,22 +133,44 @@ def _copy_claimed(
         item = qi.claim_item(conn, item_id, LEASE_SECONDS)
     if item is None:
         return CopyResult("not-claimed")
-    try:
-        with transaction(settings) as conn:
-            ends = endpoints_for(conn, rule, settings)
-        ensure_namespace(
-            ends.target_kind,
-            ends.target,
-            item.target_repository.split("/")[0],
-            *ends.target_user,
-        )
-    except FerryError as exc:
-        _finish(settings, item, status=ItemStatus.FAILED, digest=None, kind=None, reason=str(exc))
+    if item.attempts > MAX_ITEM_ATTEMPTS:
+        last = item.reason or "no reason recorded"
+        _fail(settings, item, f"gave up after {MAX_ITEM_ATTEMPTS} attempts; last: {last}")
         return CopyResult(ItemStatus.FAILED)
-    beat = _Heartbeat(settings, item_id, sem, token)
+    try:
+        outcome = _run_copy(item, rule, settings, redis_client, sem, token)
+    except DatabaseError:
+        raise  # the item stays running: its lease lapses and reconciliation re-queues it
+    except FerryError as exc:
+        _fail(settings, item, str(exc))
+        return CopyResult(ItemStatus.FAILED)
+    except Exception as exc:  # a poison item must end with an outcome, not crash the copy
+        log.exception("copy of item %s crashed", item.id)
+        _fail(settings, item, f"copy crashed: {crash_reason(exc)}")
+        return CopyResult(ItemStatus.FAILED)
+    return _record(settings, item, outcome)
+
+
+def _run_copy(
+    item: Item,
+    rule: Rule,
+    settings: Settings,
+    redis_client: redis.Redis,
+    sem: TargetSemaphore,
+    token: str,
+) -> CopyOutcome:
+    with transaction(settings) as conn:
+        ends = endpoints_for(conn, rule, settings)
+    ensure_namespace(
+        ends.target_kind,
+        ends.target,
+        item.target_repository.split("/")[0],
+        *ends.target_user,
+    )
+    beat = _Heartbeat(settings, item.id, sem, token)
     beat.start()
     try:
-        outcome = copy_artifact(
+        return copy_artifact(
             ends.source,
             item.source_repository,
             item.source_tag,
@@ -280,7 +185,17 @@ def _copy_claimed(
     finally:
         beat.done.set()
         beat.join()
-    return _record(settings, item, outcome)
+
+
+def _fail(settings: Settings, item: Item, reason: str) -> None:
+    _finish(
+        settings,
+        item,
+        status=ItemStatus.FAILED,
+        digest=None,
+        kind=None,
+        reason=reason[:MAX_REASON_CHARS],
+    )
 
 
 def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
@@ -348,7 +263,9 @@ def reconcile(
     ``now`` lets tests move the clock past leases instead of sleeping.
     """
     with transaction(settings) as conn:
-        requeue = qi.expired_items(conn, stale_seconds=stale_seconds, now=now)
+        requeue = qi.expired_items(
+            conn, stale_seconds=stale_seconds, now=now, max_attempts=MAX_ITEM_ATTEMPTS
+        )
         unplanned = q.unplanned_tasks(conn, stale_seconds)
         finished = [t for t in q.unfinished_tasks(conn) if q.finalize_task(conn, t)]
         events = unprocessed_events(conn, stale_seconds) if enqueue_event else []
