@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -52,6 +53,10 @@ class Settings:
     # USER:PASSWORD for `ferry copy` (FERRY_SRC_CREDS / FERRY_DST_CREDS); kept out of repr.
     src_creds: str | None = field(default=None, repr=False)
     dst_creds: str | None = field(default=None, repr=False)
+    # Seconds a rotated-out webhook secret keeps working (FERRY_WEBHOOK_SECRET_GRACE).
+    webhook_secret_grace: int = 24 * 3600
+    # Webhook deliveries accepted per instance (FERRY_WEBHOOK_RATE_LIMIT, flask-limiter syntax).
+    webhook_rate_limit: str = "600/minute"
 
     @property
     def embedded(self) -> bool:
@@ -101,6 +106,8 @@ class Settings:
                 str(self.full_rescan_interval) if self.full_rescan_interval else None
             ),
             "FERRY_TOKEN_REALM_HOSTS": ",".join(self.token_realm_hosts) or None,
+            "FERRY_WEBHOOK_SECRET_GRACE": str(self.webhook_secret_grace),
+            "FERRY_WEBHOOK_RATE_LIMIT": self.webhook_rate_limit,
         }
         env.update({k: v for k, v in optional.items() if v})
         return env
@@ -155,6 +162,16 @@ def _positive_int(name: str, value: str) -> int | None:
     return int(value)
 
 
+_RATE = re.compile(r"\s*(\d+)\s*(?:/|per)\s*(second|minute|hour|day)\s*", re.IGNORECASE)
+
+
+def _rate_limit(name: str, value: str) -> str:
+    m = _RATE.fullmatch(value)
+    if not m or int(m.group(1)) == 0:
+        raise ConfigError(f"{name}: expected N/second, N/minute, N/hour or N/day, got {value!r}")
+    return f"{int(m.group(1))}/{m.group(2).lower()}"
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``environ`` (default ``os.environ``)."""
     env = os.environ if environ is None else environ
@@ -200,6 +217,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["client_token"] = v
     if (v := get("FERRY_TOKEN_REALM_HOSTS")) is not None:
         kwargs["token_realm_hosts"] = tuple(h.strip().lower() for h in v.split(",") if h.strip())
+    if (v := get("FERRY_WEBHOOK_SECRET_GRACE")) is not None:
+        if not v.strip().isdigit():
+            raise ConfigError(
+                f"FERRY_WEBHOOK_SECRET_GRACE: expected a number of seconds (0 = none), got {v!r}"
+            )
+        kwargs["webhook_secret_grace"] = int(v)
+    if (v := get("FERRY_WEBHOOK_RATE_LIMIT")) is not None:
+        kwargs["webhook_rate_limit"] = _rate_limit("FERRY_WEBHOOK_RATE_LIMIT", v)
     for name, key in (("FERRY_SRC_CREDS", "src_creds"), ("FERRY_DST_CREDS", "dst_creds")):
         if (v := get(name)) is not None:
             if ":" not in v:

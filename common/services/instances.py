@@ -244,11 +244,14 @@ def delete_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> N
         q.delete_instance(conn, instance_id, tenant_id)
 
 
-def rotate_webhook_secret(settings: Settings, tenant_id: UUID, instance_id: UUID) -> str:
-    """A new webhook secret for the instance; the previous one stays valid until the next
-    rotation."""
+def rotate_webhook_secret(
+    settings: Settings, tenant_id: UUID, instance_id: UUID, *, revoke_previous: bool = False
+) -> str:
+    """A new webhook secret for the instance; the one it replaces keeps working for
+    ``settings.webhook_secret_grace`` seconds, or stops at once with ``revoke_previous``."""
     secret = new_webhook_secret()
+    grace = 0 if revoke_previous else settings.webhook_secret_grace
     with database.transaction(settings) as conn:
-        if not q.rotate_webhook_secret(conn, instance_id, tenant_id, hash_token(secret)):
+        if not q.rotate_webhook_secret(conn, instance_id, tenant_id, hash_token(secret), grace):
             raise NotFound("instance not found")
     return secret

@@ -86,3 +86,20 @@ def test_only_settings_reads_the_environment():
         if "os.environ" in p.read_text() or "os.getenv" in p.read_text()
     ]
     assert readers == ["common/settings.py"]
+
+
+def test_webhook_grace_and_rate_limit():
+    s = load_settings({})
+    assert (s.webhook_secret_grace, s.webhook_rate_limit) == (86400, "600/minute")
+    s = load_settings(
+        {"FERRY_WEBHOOK_SECRET_GRACE": "0", "FERRY_WEBHOOK_RATE_LIMIT": "30 per Second"}
+    )
+    assert (s.webhook_secret_grace, s.webhook_rate_limit) == (0, "30/second")
+    assert load_settings(s.to_env()).webhook_rate_limit == "30/second"
+    for name, value in (
+        ("FERRY_WEBHOOK_SECRET_GRACE", "1d"),
+        ("FERRY_WEBHOOK_RATE_LIMIT", "0/minute"),
+        ("FERRY_WEBHOOK_RATE_LIMIT", "lots"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({name: value})

@@ -10,3 +10,10 @@ ALTER TABLE sync_tasks ADD COLUMN plan_lease_until timestamptz;
 -- Tasks already past planning keep the old behaviour; Pending ones are planned anew.
 UPDATE sync_tasks SET listed_at = coalesce(finished_at, started_at, created_at)
 WHERE status <> 'Pending';
+
+-- A rotated-out webhook secret works until this time (FERRY_WEBHOOK_SECRET_GRACE,
+-- or never when the rotation revoked it). Secrets rotated out before this
+-- migration get the default grace from now.
+ALTER TABLE instances ADD COLUMN webhook_secret_prev_expires_at timestamptz;
+UPDATE instances SET webhook_secret_prev_expires_at = now() + interval '24 hours'
+WHERE webhook_secret_prev_hash IS NOT NULL;
