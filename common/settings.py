@@ -11,9 +11,10 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet
 
@@ -28,6 +29,26 @@ DEFAULT_ALLOW_NETWORKS = "0.0.0.0/0,::/0"
 DEFAULT_DENY_NETWORKS = ""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_SECRET_FIELDS = frozenset(
+    {"secret_keys", "flower_basic_auth", "client_token", "src_creds", "dst_creds"}
+)
+_URL_FIELDS = frozenset({"database_url", "redis_url", "client_url"})
+_SECRET_QUERY = re.compile(r"(pass|secret|token|key)", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and any secret-looking query value) replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = "&".join(
+        f"{k}=***" if _SECRET_QUERY.search(k) else f"{k}={v}" if sep else k
+        for k, sep, v in (p.partition("=") for p in parts.query.split("&") if p)
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,18 @@ class Settings:
     webhook_secret_grace: int = 24 * 3600
     # Webhook deliveries accepted per instance (FERRY_WEBHOOK_RATE_LIMIT, flask-limiter syntax).
     webhook_rate_limit: str = "600/minute"
+
+    def __repr__(self) -> str:
+        """Every field, with secrets hidden and URLs' credentials masked (reprs reach logs)."""
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS and value:
+                value = "<hidden>"
+            elif f.name in _URL_FIELDS and value:
+                value = redact_url(value)
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
 
     @property
     def embedded(self) -> bool:

@@ -80,7 +80,7 @@ def _exec_role(role: str, **kwargs: object) -> None:
     """Replace this process with one role of Ferry (for containers and service managers)."""
     import os
 
-    from common.runtime.supervisor import role_argv
+    from common.runtime.supervisor import role_argv, role_env
     from common.settings import child_environment
 
     settings = current_settings()
@@ -93,7 +93,7 @@ def _exec_role(role: str, **kwargs: object) -> None:
         raise click.UsageError("FERRY_SECRET_KEYS must be set")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     argv = role_argv(role, settings, **kwargs)  # type: ignore[arg-type]
-    os.execve(argv[0], argv, child_environment(settings))
+    os.execve(argv[0], argv, {**child_environment(settings), **role_env(role, settings)})
 
 
 @main.command("api")

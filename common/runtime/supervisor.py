@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.domain.vocab import QueueName
@@ -30,6 +30,9 @@ CHILD_STOP_TIMEOUT = 6.0
 class Child:
     name: str
     argv: list[str]
+    # Added to the child's environment: secrets go here, never on the command line,
+    # which any local user can read in /proc.
+    env: dict[str, str] = field(default_factory=dict, repr=False)
     process: subprocess.Popen | None = None
 
 
@@ -60,14 +63,21 @@ def _beat_argv(settings: Settings, level: str) -> list[str]:
     return _celery("beat", "--schedule", schedule, "--loglevel", level)
 
 
-def _flower_argv(settings: Settings, flower_auth: str | None) -> list[str]:
+def _flower_argv(settings: Settings) -> list[str]:
     host, port = settings.flower_bind
-    argv = _celery(
+    return _celery(
         "flower", f"--address={host}", f"--port={port}",
         f"--db={settings.data_dir / 'flower.db'}", "--persistent=False",
     )  # fmt: skip
+
+
+def role_env(role: str, settings: Settings, *, flower_auth: str | None = None) -> dict[str, str]:
+    """Environment a role needs besides Ferry's settings: Flower's basic auth, which Flower
+    reads from FLOWER_BASIC_AUTH (an environment is private to its user; argv is not)."""
     auth = flower_auth or settings.flower_basic_auth
-    return [*argv, f"--basic-auth={auth}"] if auth else argv
+    if role == "flower" and auth:
+        return {"FLOWER_BASIC_AUTH": auth}
+    return {}
 
 
 def role_argv(
@@ -76,9 +86,9 @@ def role_argv(
     *,
     queues: str = ALL_QUEUES,
     concurrency: int = 4,
-    flower_auth: str | None = None,
 ) -> list[str]:
-    """The command line of one Ferry process role, using this interpreter."""
+    """The command line of one Ferry process role, using this interpreter (no secret in it:
+    see :func:`role_env`)."""
     level = settings.log_level.lower()
     if role == "api":
         return _api_argv(settings, level)
@@ -87,7 +97,7 @@ def role_argv(
     if role == "beat":
         return _beat_argv(settings, level)
     if role == "flower":
-        return _flower_argv(settings, flower_auth)
+        return _flower_argv(settings)
     raise ValueError(f"unknown role {role!r}")
 
 
@@ -97,7 +107,11 @@ def child_commands(settings: Settings, flower_auth: str) -> list[Child]:
         Child("api", role_argv("api", settings)),
         Child("worker", role_argv("worker", settings)),
         Child("beat", role_argv("beat", settings)),
-        Child("flower", role_argv("flower", settings, flower_auth=flower_auth)),
+        Child(
+            "flower",
+            role_argv("flower", settings),
+            env=role_env("flower", settings, flower_auth=flower_auth),
+        ),
     ]
 
 
@@ -132,10 +146,10 @@ def ensure_flower_auth(settings: Settings, say: Callable[[str], None]) -> str:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"ferry:{secrets.token_urlsafe(16)}")
-        # Printed once, like an API token: the operator needs it to log in.
+        # Where it is, never what it is: terminals and their logs are not private.
         say(
-            f"generated Flower credentials {path.read_text().strip()} (kept in {path}; "
-            "set FERRY_FLOWER_BASIC_AUTH to choose your own)"
+            f"generated Flower credentials in {path} (mode 0600, user ferry); "
+            "set FERRY_FLOWER_BASIC_AUTH to choose your own"
         )
     return path.read_text().strip()
 
@@ -182,7 +196,7 @@ class Supervisor:
         with open(log_dir / f"{child.name}.log", "ab") as log:
             return subprocess.Popen(
                 child.argv,
-                env=env,
+                env={**env, **child.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -49,6 +50,15 @@ def _start(env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+def _cmdlines(proc: subprocess.Popen) -> list[str]:
+    """The command lines of ``proc`` and every descendant."""
+    out = []
+    for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            out.append(" ".join(p.cmdline()))
+    return out
+
+
 def _stop(proc: subprocess.Popen) -> tuple[float, list[psutil.Process]]:
     family = psutil.Process(proc.pid).children(recursive=True)
     assert family, "ferry up has no children"
@@ -85,6 +95,8 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
         assert set(created) == {"tenant_id", "token"}
         state = json.loads((tmp_path / "data" / "embedded.json").read_text())
         assert psutil.Process(state["pg_pid"]).is_running()
+        # No secret on a command line: any local user can read those in /proc.
+        assert not [c for c in _cmdlines(proc) if "s3cret" in c]
     finally:
         elapsed, leftovers = _stop(proc)
     assert elapsed < 10
@@ -93,7 +105,9 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
     key = tmp_path / "data" / "secret.key"
     assert key.stat().st_mode & 0o777 == 0o600
 
-    # Data survives a restart: the tenant name is still taken.
+    # Data survives a restart: the tenant name is still taken. Flower's password is
+    # generated this time: said where it is, never what it is, nor put on a command line.
+    del env["FERRY_FLOWER_BASIC_AUTH"]
     proc = _start(env)
     try:
         _wait_ready(f"http://127.0.0.1:{api}/readyz", proc)
@@ -101,9 +115,13 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
         assert again.returncode == 1
         assert again.stderr.startswith("error: a tenant named 'acme' already exists")
         assert "Traceback" not in again.stderr
+        password = (tmp_path / "data" / "flower.auth").read_text().split(":", 1)[1].strip()
+        assert not [c for c in _cmdlines(proc) if password in c]
     finally:
         _, leftovers = _stop(proc)
     assert leftovers == []
+    output = proc.stdout.read()
+    assert "flower.auth" in output and password not in output
 
 
 def test_cli_config_error_is_one_line(tmp_path):

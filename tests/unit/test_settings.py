@@ -103,3 +103,34 @@ def test_webhook_grace_and_rate_limit():
     ):
         with pytest.raises(ConfigError, match=name):
             load_settings({name: value})
+
+
+def test_repr_hides_secrets_and_url_credentials():
+    key = Fernet.generate_key().decode()
+    s = load_settings(
+        {
+            "FERRY_DATABASE_URL": "postgresql://ferry:db-pw@db:5432/ferry?sslpassword=ssl-pw",
+            "FERRY_REDIS_URL": "redis://:redis-pw@cache:6379/1",
+            "FERRY_SECRET_KEYS": key,
+            "FERRY_FLOWER_BASIC_AUTH": "admin:flower-pw",
+            "FERRY_TOKEN": "api-token",
+            "FERRY_SRC_CREDS": "u:src-pw",
+        }
+    )
+    text = repr(s) + str(s)
+    for secret in ("db-pw", "ssl-pw", "redis-pw", key, "flower-pw", "api-token", "src-pw"):
+        assert secret not in text, secret
+    assert "postgresql://ferry:***@db:5432/ferry" in text and "cache:6379/1" in text
+
+
+def test_flowers_password_goes_by_environment_not_argv():
+    from common.runtime.supervisor import child_commands, role_argv, role_env
+
+    s = load_settings({"FERRY_FLOWER_BASIC_AUTH": "admin:flower-pw"})
+    assert not any("flower-pw" in a for a in role_argv("flower", s))
+    assert role_env("flower", s) == {"FLOWER_BASIC_AUTH": "admin:flower-pw"}
+    assert role_env("api", s) == {}
+    for child in child_commands(s, "ferry:generated-pw"):
+        assert not any("pw" in a for a in child.argv), child.argv
+    flower = next(c for c in child_commands(s, "ferry:generated-pw") if c.name == "flower")
+    assert flower.env == {"FLOWER_BASIC_AUTH": "ferry:generated-pw"}
