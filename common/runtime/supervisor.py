@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.domain.vocab import QueueName
+from common.runtime.private import PRIVATE_DIR, ensure_dir, open_private
 from common.settings import Settings, child_environment
 
 STOP_TIMEOUT = 10.0
@@ -127,7 +129,7 @@ def ensure_secret_key(settings: Settings, say: Callable[[str], None]) -> Setting
         raise ConfigError("FERRY_SECRET_KEYS: required when FERRY_DATABASE_URL/REDIS_URL are set")
     path = settings.data_dir / "secret.key"
     if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(settings.data_dir)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(Fernet.generate_key().decode())
@@ -172,7 +174,9 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         env = child_environment(self.settings)
         log_dir = self.settings.data_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(log_dir)
+        if stat.S_IMODE(log_dir.stat().st_mode) != PRIVATE_DIR:
+            log_dir.chmod(PRIVATE_DIR)  # Ferry's own directory
         code = 0
         try:
             for child in self.children:
@@ -193,7 +197,7 @@ class Supervisor:
         return code
 
     def _spawn(self, child: Child, env: dict[str, str], log_dir: Path) -> subprocess.Popen:
-        with open(log_dir / f"{child.name}.log", "ab") as log:
+        with open(open_private(log_dir / f"{child.name}.log"), "ab") as log:
             return subprocess.Popen(
                 child.argv,
                 env={**env, **child.env},
