@@ -71,6 +71,8 @@ class Settings:
     client_token: str | None = field(default=None, repr=False)
     # Token realm hosts allowed besides the registry's own host (FERRY_TOKEN_REALM_HOSTS).
     token_realm_hosts: tuple[str, ...] = ()
+    # Non-public hosts a registry may redirect blob reads to (FERRY_REGISTRY_REDIRECT_HOSTS).
+    registry_redirect_hosts: tuple[str, ...] = ()
     # USER:PASSWORD for `ferry copy` (FERRY_SRC_CREDS / FERRY_DST_CREDS); kept out of repr.
     src_creds: str | None = field(default=None, repr=False)
     dst_creds: str | None = field(default=None, repr=False)
@@ -139,6 +141,7 @@ class Settings:
                 str(self.full_rescan_interval) if self.full_rescan_interval else None
             ),
             "FERRY_TOKEN_REALM_HOSTS": ",".join(self.token_realm_hosts) or None,
+            "FERRY_REGISTRY_REDIRECT_HOSTS": ",".join(self.registry_redirect_hosts) or None,
             "FERRY_WEBHOOK_SECRET_GRACE": str(self.webhook_secret_grace),
             "FERRY_WEBHOOK_RATE_LIMIT": self.webhook_rate_limit,
         }
@@ -250,6 +253,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["client_token"] = v
     if (v := get("FERRY_TOKEN_REALM_HOSTS")) is not None:
         kwargs["token_realm_hosts"] = tuple(h.strip().lower() for h in v.split(",") if h.strip())
+    if (v := get("FERRY_REGISTRY_REDIRECT_HOSTS")) is not None:
+        kwargs["registry_redirect_hosts"] = tuple(
+            h.strip().lower().rstrip(".") for h in v.split(",") if h.strip()
+        )
     if (v := get("FERRY_WEBHOOK_SECRET_GRACE")) is not None:
         if not v.strip().isdigit():
             raise ConfigError(

@@ -33,7 +33,7 @@ from common.registry.auth import DEFAULT_TOKEN_CACHE, Authenticator, AuthStep, S
 from common.registry.refusals import Refusals
 from common.registry.reply import Reply, read_limited
 from common.registry.retry import RetryPolicy
-from common.security.netpolicy import check_url, parse_registry_url
+from common.security.netpolicy import check_redirect, check_url, parse_registry_url
 from common.settings import Settings, get_settings
 
 log = logging.getLogger("ferry.registry")
@@ -257,8 +257,12 @@ class Transport:
         """One try: the request, and the redirects it is allowed to follow."""
         url, params = call.url, call.params
         first = origin_of(url)
-        for _ in range(MAX_HOPS):
-            self._check_origin(url)
+        for hop in range(MAX_HOPS):
+            if hop and origin_of(url) != self.url:
+                # Checked on every redirect: a registry must not steer Ferry inward.
+                check_redirect(url, self.settings)
+            else:
+                self._check_origin(url)
             if origin_of(url) != first:
                 # A redirect to another origin never carries our credentials.
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
