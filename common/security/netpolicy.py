@@ -74,6 +74,15 @@ def check_address(ip: str, settings: Settings) -> None:
 
 def check_host(host: str, port: int, settings: Settings) -> None:
     """Resolve ``host`` and check every address it resolves to."""
+    resolve_checked(host, port, settings)
+
+
+def resolve_checked(host: str, port: int, settings: Settings) -> str:
+    """Resolve ``host``, check every address, and return the one to connect to.
+
+    Connecting to the address returned (not resolving again) is what defeats
+    DNS rebinding: the name cannot change between the check and the connect.
+    """
     name = host.strip("[]").lower().rstrip(".")
     if name == "metadata" or name.startswith("metadata."):
         raise NetworkPolicyError(f"host {host} is a cloud metadata name")
@@ -83,6 +92,7 @@ def check_host(host: str, port: int, settings: Settings) -> None:
         raise NetworkPolicyError(f"host {host} does not resolve") from None
     for info in infos:
         check_address(info[4][0], settings)
+    return str(infos[0][4][0])
 
 
 def check_redirect(url: str, settings: Settings) -> None:

@@ -137,3 +137,50 @@ def test_nat64_follows_the_ipv4_rules():
     denied = load_settings({"FERRY_REGISTRY_DENY_NETWORKS": "10.0.0.0/8"})
     with pytest.raises(NetworkPolicyError, match="DENY"):
         check_address("64:ff9b::a00:1", denied)  # 10.0.0.1
+
+
+class _Registry(BaseHTTPRequestHandler):
+    """A registry root that answers /v2/ (on whichever loopback address it is bound)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_a_name_that_rebinds_after_the_check_reaches_nothing_internal(monkeypatch):
+    """DNS rebinding: the name resolves to an allowed address for the check, then to a
+    denied one; every new connection is checked on the address it really uses."""
+    import socket
+
+    good = _serve(_Registry, "127.0.0.1")
+    evil = ThreadingHTTPServer(("127.0.0.2", good.server_port), _Registry)  # same port
+    evil.daemon_threads = True
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    good.hits, evil.hits = [], []
+    answers = iter(["127.0.0.1"])  # then 127.0.0.2 for ever
+    real = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        ip = next(answers, "127.0.0.2")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    settings = load_settings({"FERRY_REGISTRY_DENY_NETWORKS": "127.0.0.2/32"})
+    try:
+        transport = Transport(f"http://rebind.test:{good.server_port}", settings=settings)
+        with pytest.raises(NetworkPolicyError, match=r"127\.0\.0\.2"):
+            transport.request("GET", "/v2/", retry=False)
+    finally:
+        for server in (good, evil):
+            server.shutdown()
+            server.server_close()
+    assert evil.hits == []
