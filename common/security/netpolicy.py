@@ -115,6 +115,16 @@ def check_redirect(url: str, settings: Settings) -> None:
             )
 
 
+def is_public(url: str) -> bool:
+    """True when ``url``'s host resolves to public (globally routable) addresses only."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return all(_embedded_ipv4(ipaddress.ip_address(i[4][0])).is_global for i in infos)
+
+
 def check_url(url: str, settings: Settings) -> None:
     """Raise NetworkPolicyError unless Ferry may connect to ``url`` (any path allowed)."""
     try:

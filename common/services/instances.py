@@ -29,7 +29,7 @@ from common.errors import (
     ValidationError,
 )
 from common.security.crypto import SecretBox
-from common.security.netpolicy import check_host, parse_registry_url
+from common.security.netpolicy import check_host, is_public, parse_registry_url
 from common.security.tokens import hash_token
 from common.settings import Settings
 from common.sync.credentials import check_registry, instance_credentials
@@ -125,6 +125,13 @@ def verify_instance(
         check_registry(url, username, password, verify_tls, settings)
     except (NetworkPolicyError, RegistryError) as exc:
         cred_field = "password" if username is not None else "username"
+        if not isinstance(exc, AuthError | NetworkPolicyError) and not is_public(url):
+            # On an internal address, "refused", "timed out" and "answered 404" would tell
+            # a tenant which ports are open there: one answer for all of them.
+            exc = RegistryError(
+                f"no OCI registry answered at {url} (nothing listens, the connection "
+                "failed, or what answered is not a registry)"
+            )
         raise registry_failure(
             exc, url_field="url", credentials_field=cred_field, prefix="registry check failed"
         ) from None
