@@ -76,6 +76,10 @@ class Settings:
     # USER:PASSWORD for `ferry copy` (FERRY_SRC_CREDS / FERRY_DST_CREDS); kept out of repr.
     src_creds: str | None = field(default=None, repr=False)
     dst_creds: str | None = field(default=None, repr=False)
+    # Caps on what one task lists (FERRY_MAX_REPOSITORIES_PER_TASK, FERRY_MAX_TAGS_PER_TASK):
+    # an endless catalog or tag list fails the task with a reason instead of running for ever.
+    max_repositories_per_task: int = 10_000
+    max_tags_per_task: int = 200_000
     # Seconds a rotated-out webhook secret keeps working (FERRY_WEBHOOK_SECRET_GRACE).
     webhook_secret_grace: int = 24 * 3600
     # Webhook deliveries accepted per instance (FERRY_WEBHOOK_RATE_LIMIT, flask-limiter syntax).
@@ -143,6 +147,8 @@ class Settings:
             "FERRY_TOKEN_REALM_HOSTS": ",".join(self.token_realm_hosts) or None,
             "FERRY_REGISTRY_REDIRECT_HOSTS": ",".join(self.registry_redirect_hosts) or None,
             "FERRY_WEBHOOK_SECRET_GRACE": str(self.webhook_secret_grace),
+            "FERRY_MAX_REPOSITORIES_PER_TASK": str(self.max_repositories_per_task),
+            "FERRY_MAX_TAGS_PER_TASK": str(self.max_tags_per_task),
             "FERRY_WEBHOOK_RATE_LIMIT": self.webhook_rate_limit,
         }
         env.update({k: v for k, v in optional.items() if v})
@@ -263,6 +269,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 f"FERRY_WEBHOOK_SECRET_GRACE: expected a number of seconds (0 = none), got {v!r}"
             )
         kwargs["webhook_secret_grace"] = int(v)
+    for name, key in (
+        ("FERRY_MAX_REPOSITORIES_PER_TASK", "max_repositories_per_task"),
+        ("FERRY_MAX_TAGS_PER_TASK", "max_tags_per_task"),
+    ):
+        if (v := get(name)) is not None:
+            if not v.strip().isdigit() or int(v) == 0:
+                raise ConfigError(f"{name}: expected a positive number, got {v!r}")
+            kwargs[key] = int(v)
     if (v := get("FERRY_WEBHOOK_RATE_LIMIT")) is not None:
         kwargs["webhook_rate_limit"] = _rate_limit("FERRY_WEBHOOK_RATE_LIMIT", v)
     for name, key in (("FERRY_SRC_CREDS", "src_creds"), ("FERRY_DST_CREDS", "dst_creds")):

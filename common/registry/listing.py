@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urljoin
 
-from common.errors import RegistryError, RepositoryNotFound
+from common.errors import ListingLimit, RegistryError, RepositoryNotFound
 from common.registry import auth as _auth
 from common.registry.auth import Scopes
 from common.registry.media import check_repository, is_repository, is_tag
@@ -25,7 +25,8 @@ from common.registry.transport import Transport, origin_of
 
 log = logging.getLogger("ferry.registry")
 
-MAX_LISTING_PAGE_BYTES = 64 * 1024 * 1024
+# A page of 1,000 names of 255 characters is a quarter of this.
+MAX_LISTING_PAGE_BYTES = 2 * 1024 * 1024
 
 
 def _just_before(prefix: str) -> str:
@@ -97,6 +98,8 @@ class Lister:
         url = transport.url + path
         params: dict[str, Any] | None = {"n": n, **({"last": last} if last else {})}
         prev_last: str | None = None
+        # Every page is asked for once: a cursor (link or last item) seen again is a loop.
+        seen: set[str] = set()
         while True:
             reply = transport.request(
                 "GET", url, params=params, scopes=scopes, read_limit=MAX_LISTING_PAGE_BYTES
@@ -129,7 +132,16 @@ class Lister:
                         "%s: not following a listing link to another host", transport.display
                     )
                     return
+                cursor = url
             elif params is not None and len(items) >= n:
                 params = {"n": n, "last": items[-1]}
+                cursor = f"last={items[-1]}"
             else:
                 return
+            if cursor in seen:
+                what = f"tags of {repository}" if repository else "the catalog"
+                raise ListingLimit(
+                    f"{transport.display}: the listing of {what} loops (its next page "
+                    "was already read); stopped rather than list for ever"
+                )
+            seen.add(cursor)

@@ -22,7 +22,7 @@ from common.db import transaction
 from common.db.rules import get_rule
 from common.domain.models import Rule, Task
 from common.domain.vocab import Trigger
-from common.errors import DatabaseError, FerryError
+from common.errors import DatabaseError, FerryError, ListingLimit
 from common.settings import Settings
 from common.sync.clients import endpoints_for
 from common.sync.planner import plan
@@ -104,7 +104,14 @@ def _list_source(task: Task, rule: Rule, settings: Settings) -> PlanResult | Non
     try:
         with transaction(settings) as conn:
             ends = endpoints_for(conn, rule, settings)
-        for batch in plan(ends.source, ends.target, rule):
+        batches = plan(
+            ends.source,
+            ends.target,
+            rule,
+            max_repositories=settings.max_repositories_per_task,
+            max_tags=settings.max_tags_per_task,
+        )
+        for batch in batches:
             with transaction(settings) as conn:
                 if not q.lock_for_planning(conn, task.id):
                     break  # stopped: its finalize needs no listing
@@ -116,6 +123,10 @@ def _list_source(task: Task, rule: Rule, settings: Settings) -> PlanResult | Non
         return PlanResult(task.id, task.trigger)
     except DatabaseError:
         raise  # not the source's fault: the lease lapses and reconciliation re-plans
+    except ListingLimit as exc:
+        with transaction(settings) as conn:
+            q.fail_task(conn, task.id, f"listing stopped: {exc}")
+        return PlanResult(task.id, task.trigger)
     except FerryError as exc:
         with transaction(settings) as conn:
             q.fail_task(conn, task.id, f"cannot list the source: {exc}")
