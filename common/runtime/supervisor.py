@@ -1,8 +1,11 @@
 """``ferry up``: run the API, a worker, beat and Flower as children, and stop them all.
 
 Each child runs in its own process group so that its own children (gunicorn
-and Celery workers) are stopped with it. SIGINT/SIGTERM stop everything,
-embedded servers included, within :data:`STOP_TIMEOUT` seconds.
+and Celery workers) are stopped with it. A child that dies is restarted with
+backoff while the others keep running; only one that crash-loops
+(:data:`MAX_RESTARTS` deaths within :data:`CRASH_WINDOW` seconds) stops
+everything, saying which and why. SIGINT/SIGTERM stop everything, embedded
+servers included, within :data:`STOP_TIMEOUT` seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ from common.runtime.private import PRIVATE_DIR, ensure_dir, open_private
 from common.settings import Settings, child_environment
 
 STOP_TIMEOUT = 10.0
+# A dead child is restarted after 1, 2, 4 ... seconds (at most BACKOFF_MAX); more than
+# MAX_RESTARTS deaths within CRASH_WINDOW seconds is a crash loop.
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 30.0
+MAX_RESTARTS = 5
+CRASH_WINDOW = 120.0
 # Children get most of the budget; the embedded servers need well under a second.
 CHILD_STOP_TIMEOUT = 6.0
 
@@ -36,6 +45,8 @@ class Child:
     # which any local user can read in /proc.
     env: dict[str, str] = field(default_factory=dict, repr=False)
     process: subprocess.Popen | None = None
+    deaths: list[float] = field(default_factory=list)
+    restart_at: float = 0.0
 
 
 ALL_QUEUES = ",".join((QueueName.PUSH, QueueName.PLAN, QueueName.COPY))
@@ -183,18 +194,39 @@ class Supervisor:
                 child.process = self._spawn(child, env, log_dir)
             while not self._stopping:
                 for child in self.children:
-                    assert child.process is not None
-                    if child.process.poll() is not None:
-                        self.say(
-                            f"{child.name} exited with {child.process.returncode}; "
-                            f"see {log_dir / (child.name + '.log')}; stopping"
-                        )
+                    if not self._tend(child, env, log_dir):
                         self._stopping, code = True, 1
                         break
                 time.sleep(0.2)
         finally:
             self.stop_children()
         return code
+
+    def _tend(self, child: Child, env: dict[str, str], log_dir: Path) -> bool:
+        """Restart ``child`` if it died and its backoff is over; False on a crash loop."""
+        now = time.monotonic()
+        if child.process is None:
+            if now >= child.restart_at:
+                child.process = self._spawn(child, env, log_dir)
+            return True
+        if child.process.poll() is None:
+            return True
+        status = child.process.returncode
+        # Orphans of the dead leader (a worker's pool) stay in its group: end them too.
+        _signal_group(child.process.pid, signal.SIGKILL)
+        child.process = None
+        child.deaths = [t for t in child.deaths if now - t < CRASH_WINDOW] + [now]
+        log = log_dir / f"{child.name}.log"
+        if len(child.deaths) > MAX_RESTARTS:
+            self.say(
+                f"{child.name} died {len(child.deaths)} times within {CRASH_WINDOW:.0f}s "
+                f"(last exit status {status}); see {log}; stopping"
+            )
+            return False
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (len(child.deaths) - 1))
+        child.restart_at = now + delay
+        self.say(f"{child.name} exited with {status}; restarting it in {delay:.0f}s (see {log})")
+        return True
 
     def _spawn(self, child: Child, env: dict[str, str], log_dir: Path) -> subprocess.Popen:
         with open(open_private(log_dir / f"{child.name}.log"), "ab") as log:

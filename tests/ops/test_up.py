@@ -222,3 +222,39 @@ def test_a_trust_cluster_of_an_older_ferry_is_moved_to_password_auth(data_dir):
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         servers.stop()
+
+
+def _worker_leader(proc: subprocess.Popen) -> psutil.Process | None:
+    for child in psutil.Process(proc.pid).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "worker" in child.cmdline() and "celery" in " ".join(child.cmdline()):
+                return child
+    return None
+
+
+def test_a_killed_worker_is_restarted_while_the_api_stays_up(data_dir):
+    api, flower = free_port(), free_port()
+    env = _env(data_dir, api, flower)
+    proc = _start(env)
+    try:
+        _wait_ready(f"http://127.0.0.1:{api}/readyz", proc)
+        deadline = time.monotonic() + 30
+        while (doomed := _worker_leader(proc)) is None:
+            assert time.monotonic() < deadline, "no worker"
+            time.sleep(0.2)
+        os.killpg(doomed.pid, signal.SIGKILL)  # the worker and its pool
+        deadline = time.monotonic() + 60
+        while True:
+            # The API answers throughout, and ferry up keeps running.
+            assert requests.get(f"http://127.0.0.1:{api}/readyz", timeout=5).status_code == 200
+            assert proc.poll() is None
+            fresh = _worker_leader(proc)
+            if fresh is not None and fresh.pid != doomed.pid:
+                break
+            assert time.monotonic() < deadline, "the worker was not restarted"
+            time.sleep(0.3)
+    finally:
+        _, leftovers = _stop(proc)
+    assert leftovers == []
+    output = proc.stdout.read()
+    assert "worker exited with -9; restarting it in 1s" in output, output
