@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import swagger_ui_bundle
-from flask import Flask, send_from_directory
+from flask import Flask, request, send_from_directory
+from flask_limiter import Limiter
 from flask_smorest import Api
 
 from api.errors import ErrorSchema, register_error_handlers
@@ -23,6 +24,7 @@ class FerryState:
     """What views need from the process, kept in ``app.extensions["ferry"]``."""
 
     settings: Settings
+    limiter: Limiter | None = None
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -53,9 +55,36 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(instances.blp)
     api.register_blueprint(rules.blp)
     api.register_blueprint(tasks.blp)
+    _limit_webhooks(app, settings, webhooks.blp)
     api.register_blueprint(webhooks.blp)
     _serve_swagger_assets(app)
     return app
+
+
+def _limiter_storage(redis_url: str | None) -> str:
+    """flask-limiter's storage URI for Ferry's Redis (in memory when there is none)."""
+    if not redis_url:
+        return "memory://"
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://") :]
+    return redis_url
+
+
+def _limit_webhooks(app: Flask, settings: Settings, blueprint) -> None:
+    """Deliveries per instance (``FERRY_WEBHOOK_RATE_LIMIT``), counted in Redis so every
+    API process shares the count; a limit hit is a 429 with Retry-After."""
+    limiter = Limiter(
+        key_func=lambda: "webhook:" + str((request.view_args or {}).get("instance_id")),
+        app=app,
+        storage_uri=_limiter_storage(settings.redis_url),
+        strategy="fixed-window",
+        key_prefix="ferry-limit",
+        headers_enabled=True,
+        # Redis down: webhooks are still received (the events table de-duplicates).
+        swallow_errors=True,
+    )
+    limiter.limit(settings.webhook_rate_limit)(blueprint)
+    app.extensions["ferry"].limiter = limiter
 
 
 def _serve_swagger_assets(app: Flask) -> None:

@@ -15,6 +15,7 @@ from api.schemas.instances import (
     InstanceCreatedSchema,
     InstancePatchSchema,
     InstanceSchema,
+    RotateQuerySchema,
     WebhookSecretSchema,
     present_instance,
 )
@@ -109,7 +110,11 @@ class WebhookSecret(MethodView):
         example={"id": EXAMPLE_INSTANCE["id"], "webhook_secret": EXAMPLE_SECRET},
     )
     @blp.alt_response(404, response="NOT_FOUND")
-    def post(self, instance_id: UUID):
-        """Rotate the webhook secret; the previous one stays valid until the next rotation."""
-        secret = for_tenant(instances.rotate_webhook_secret, instance_id)
+    @blp.arguments(RotateQuerySchema, location="query", as_kwargs=True)
+    def post(self, instance_id: UUID, revoke_previous: bool = False):
+        """Rotate the webhook secret; the previous one works for the grace period, or stops
+        at once with `?revoke_previous=true`."""
+        secret = for_tenant(
+            instances.rotate_webhook_secret, instance_id, revoke_previous=revoke_previous
+        )
         return {"id": instance_id, "webhook_secret": secret}

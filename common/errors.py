@@ -14,7 +14,8 @@
         ├── ManifestNotFound / BlobNotFound / RepositoryNotFound
         ├── ManifestInvalid         the target refused the manifest
         ├── DigestMismatch          bytes do not hash to the digest they claim
-        └── UploadError             a blob upload session failed irrecoverably
+        ├── UploadError             a blob upload session failed irrecoverably
+        └── ListingLimit            a listing loops, or passes a task's repository/tag cap
 
 Messages are meant for people and never contain secrets. ``origin`` names the
 registry endpoint whose request failed (set by :mod:`common.registry`, compared
@@ -124,3 +125,7 @@ class DigestMismatch(RegistryError):
 
 class UploadError(RegistryError):
     """A blob upload could not be completed."""
+
+
+class ListingLimit(RegistryError):
+    """A listing that cannot end well: its pagination loops, or it passes a task's cap."""

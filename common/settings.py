@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet
 
@@ -27,6 +29,38 @@ DEFAULT_ALLOW_NETWORKS = "0.0.0.0/0,::/0"
 DEFAULT_DENY_NETWORKS = ""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_SECRET_FIELDS = frozenset(
+    {"secret_keys", "flower_basic_auth", "client_token", "src_creds", "dst_creds"}
+)
+_URL_FIELDS = frozenset({"database_url", "redis_url", "client_url"})
+_SECRET_QUERY = re.compile(r"(pass|secret|token|key)", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and any secret-looking query value) replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = "&".join(
+        f"{k}=***" if _SECRET_QUERY.search(k) else f"{k}={v}" if sep else k
+        for k, sep, v in (p.partition("=") for p in parts.query.split("&") if p)
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def default_data_dir() -> Path:
+    """Where ``ferry up`` keeps its state when FERRY_DATA_DIR is not set.
+
+    As root, /var/lib/ferry: the embedded PostgreSQL runs as an unprivileged
+    account that must traverse every directory above its data, and /root is
+    0700 (Ferry changes no permission above the data dir).
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/ferry")
+    return Path("~/.local/share/ferry").expanduser()
 
 
 @dataclass(frozen=True)
@@ -36,7 +70,7 @@ class Settings:
     database_url: str | None = None
     redis_url: str | None = None
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
-    data_dir: Path = field(default_factory=lambda: Path("~/.local/share/ferry").expanduser())
+    data_dir: Path = field(default_factory=default_data_dir)
     api_bind: tuple[str, int] = ("127.0.0.1", 8000)
     flower_bind: tuple[str, int] = ("127.0.0.1", 5555)
     log_level: str = "INFO"
@@ -49,9 +83,31 @@ class Settings:
     client_token: str | None = field(default=None, repr=False)
     # Token realm hosts allowed besides the registry's own host (FERRY_TOKEN_REALM_HOSTS).
     token_realm_hosts: tuple[str, ...] = ()
+    # Non-public hosts a registry may redirect blob reads to (FERRY_REGISTRY_REDIRECT_HOSTS).
+    registry_redirect_hosts: tuple[str, ...] = ()
     # USER:PASSWORD for `ferry copy` (FERRY_SRC_CREDS / FERRY_DST_CREDS); kept out of repr.
     src_creds: str | None = field(default=None, repr=False)
     dst_creds: str | None = field(default=None, repr=False)
+    # Caps on what one task lists (FERRY_MAX_REPOSITORIES_PER_TASK, FERRY_MAX_TAGS_PER_TASK):
+    # an endless catalog or tag list fails the task with a reason instead of running for ever.
+    max_repositories_per_task: int = 10_000
+    max_tags_per_task: int = 200_000
+    # Seconds a rotated-out webhook secret keeps working (FERRY_WEBHOOK_SECRET_GRACE).
+    webhook_secret_grace: int = 24 * 3600
+    # Webhook deliveries accepted per instance (FERRY_WEBHOOK_RATE_LIMIT, flask-limiter syntax).
+    webhook_rate_limit: str = "600/minute"
+
+    def __repr__(self) -> str:
+        """Every field, with secrets hidden and URLs' credentials masked (reprs reach logs)."""
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS and value:
+                value = "<hidden>"
+            elif f.name in _URL_FIELDS and value:
+                value = redact_url(value)
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
 
     @property
     def embedded(self) -> bool:
@@ -101,6 +157,11 @@ class Settings:
                 str(self.full_rescan_interval) if self.full_rescan_interval else None
             ),
             "FERRY_TOKEN_REALM_HOSTS": ",".join(self.token_realm_hosts) or None,
+            "FERRY_REGISTRY_REDIRECT_HOSTS": ",".join(self.registry_redirect_hosts) or None,
+            "FERRY_WEBHOOK_SECRET_GRACE": str(self.webhook_secret_grace),
+            "FERRY_MAX_REPOSITORIES_PER_TASK": str(self.max_repositories_per_task),
+            "FERRY_MAX_TAGS_PER_TASK": str(self.max_tags_per_task),
+            "FERRY_WEBHOOK_RATE_LIMIT": self.webhook_rate_limit,
         }
         env.update({k: v for k, v in optional.items() if v})
         return env
@@ -155,6 +216,16 @@ def _positive_int(name: str, value: str) -> int | None:
     return int(value)
 
 
+_RATE = re.compile(r"\s*(\d+)\s*(?:/|per)\s*(second|minute|hour|day)\s*", re.IGNORECASE)
+
+
+def _rate_limit(name: str, value: str) -> str:
+    m = _RATE.fullmatch(value)
+    if not m or int(m.group(1)) == 0:
+        raise ConfigError(f"{name}: expected N/second, N/minute, N/hour or N/day, got {value!r}")
+    return f"{int(m.group(1))}/{m.group(2).lower()}"
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``environ`` (default ``os.environ``)."""
     env = os.environ if environ is None else environ
@@ -200,6 +271,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["client_token"] = v
     if (v := get("FERRY_TOKEN_REALM_HOSTS")) is not None:
         kwargs["token_realm_hosts"] = tuple(h.strip().lower() for h in v.split(",") if h.strip())
+    if (v := get("FERRY_REGISTRY_REDIRECT_HOSTS")) is not None:
+        kwargs["registry_redirect_hosts"] = tuple(
+            h.strip().lower().rstrip(".") for h in v.split(",") if h.strip()
+        )
+    if (v := get("FERRY_WEBHOOK_SECRET_GRACE")) is not None:
+        if not v.strip().isdigit():
+            raise ConfigError(
+                f"FERRY_WEBHOOK_SECRET_GRACE: expected a number of seconds (0 = none), got {v!r}"
+            )
+        kwargs["webhook_secret_grace"] = int(v)
+    for name, key in (
+        ("FERRY_MAX_REPOSITORIES_PER_TASK", "max_repositories_per_task"),
+        ("FERRY_MAX_TAGS_PER_TASK", "max_tags_per_task"),
+    ):
+        if (v := get(name)) is not None:
+            if not v.strip().isdigit() or int(v) == 0:
+                raise ConfigError(f"{name}: expected a positive number, got {v!r}")
+            kwargs[key] = int(v)
+    if (v := get("FERRY_WEBHOOK_RATE_LIMIT")) is not None:
+        kwargs["webhook_rate_limit"] = _rate_limit("FERRY_WEBHOOK_RATE_LIMIT", v)
     for name, key in (("FERRY_SRC_CREDS", "src_creds"), ("FERRY_DST_CREDS", "dst_creds")):
         if (v := get(name)) is not None:
             if ":" not in v:

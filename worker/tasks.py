@@ -34,10 +34,13 @@ def ping() -> str:
     return "pong"
 
 
-@app.task(name="ferry.plan", bind=True)
+@app.task(name="ferry.plan", bind=True, max_retries=None)
 def plan(self: Task, task_uuid: str) -> dict[str, Any]:
     """Plan a sync task, then become the chord of its copies and their finalize."""
     result = runner.plan_task(UUID(task_uuid), get_settings())
+    if result.retry_in is not None:
+        # The runner counts attempts in the database and fails the task at its cap.
+        raise self.retry(countdown=result.retry_in)
     if not result.item_ids:
         return {"task": task_uuid, "copies": 0}
     assert result.trigger is not None

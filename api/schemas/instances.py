@@ -158,10 +158,21 @@ class InstancePatchSchema(Schema):
 
 
 class WebhookSecretSchema(Schema):
-    """A new webhook secret; the previous one stays valid until the next rotation."""
+    """A new webhook secret; the previous one keeps working for the grace period
+    (FERRY_WEBHOOK_SECRET_GRACE, 24 h by default) unless the rotation revoked it."""
 
     id = fields.UUID(metadata={"description": "The instance."})
     webhook_secret = fields.String(metadata={"example": EXAMPLE_SECRET})
+
+
+class RotateQuerySchema(Schema):
+    revoke_previous = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Stop the replaced secret at once (a leak), instead of keeping it "
+            "valid for the grace period (FERRY_WEBHOOK_SECRET_GRACE, 24 h by default)."
+        },
+    )
 
 
 def present_instance(row: Instance, webhook_secret: str | None = None) -> dict:

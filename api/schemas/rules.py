@@ -19,9 +19,10 @@ from common.domain.vocab import FilterSyntax
 from common.services.instances import MAX_PASSWORD, MAX_USERNAME
 
 FILTER_HELP = (
-    "Full match; empty selects everything. In `filter_syntax` (regex: Python regular "
-    "expression; glob: `*` within a level, `**` across levels, `?`, `[abc]`, `{a,b}`). "
-    "An invalid pattern is refused with the position of the error (counted from 0)."
+    "Full match; empty selects everything. In `filter_syntax` (regex: RE2 syntax, matched "
+    "in linear time, so no backreferences or lookarounds; glob: `*` within a level, `**` "
+    "across levels, `?`, `[abc]`, `{a,b}`). An invalid pattern is refused with the "
+    "position of the error (counted from 0)."
 )
 
 # The same-tenant target of the examples, as sent and as shown.

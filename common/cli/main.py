@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -44,13 +45,16 @@ def up() -> None:
     """Run Ferry: API, worker, beat and Flower (embedded PostgreSQL/Redis by default)."""
     import time
 
-    from common.runtime.embedded import servers_for
+    from common.runtime.embedded import prepare_data_dir, servers_for
     from common.runtime.supervisor import Supervisor, ensure_flower_auth, ensure_secret_key
     from common.services.database import upgrade_database
 
     started = time.monotonic()
     settings = current_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Whatever Ferry and its children create (state, logs, Flower's and beat's files)
+    # is readable by this user only.
+    os.umask(0o077)
+    prepare_data_dir(settings.data_dir)
     settings = ensure_secret_key(settings, say)
     if settings.embedded:
         say(f"starting embedded PostgreSQL and Redis in {settings.data_dir}")
@@ -78,9 +82,8 @@ def up() -> None:
 
 def _exec_role(role: str, **kwargs: object) -> None:
     """Replace this process with one role of Ferry (for containers and service managers)."""
-    import os
-
-    from common.runtime.supervisor import role_argv
+    from common.runtime.private import ensure_dir
+    from common.runtime.supervisor import role_argv, role_env
     from common.settings import child_environment
 
     settings = current_settings()
@@ -91,9 +94,9 @@ def _exec_role(role: str, **kwargs: object) -> None:
         )
     if not settings.secret_keys:
         raise click.UsageError("FERRY_SECRET_KEYS must be set")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(settings.data_dir)
     argv = role_argv(role, settings, **kwargs)  # type: ignore[arg-type]
-    os.execve(argv[0], argv, child_environment(settings))
+    os.execve(argv[0], argv, {**child_environment(settings), **role_env(role, settings)})
 
 
 @main.command("api")

@@ -22,3 +22,15 @@ def ensure_database(conn: psycopg.Connection, name: str) -> bool:
         return False
     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return True
+
+
+def set_password(conn: psycopg.Connection, user: str, password: str) -> None:
+    """Give ``user`` a password (stored as scram-sha-256, the server's default)."""
+    conn.execute(
+        sql.SQL("ALTER USER {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(password))
+    )
+
+
+def reload_configuration(conn: psycopg.Connection) -> None:
+    """Make the server re-read its configuration files (pg_hba.conf included)."""
+    conn.execute("SELECT pg_reload_conf()")

@@ -128,18 +128,40 @@ def delete_instance(conn: psycopg.Connection, instance_id: UUID, tenant_id: UUID
 
 
 def rotate_webhook_secret(
-    conn: psycopg.Connection, instance_id: UUID, tenant_id: UUID, new_hash: bytes
+    conn: psycopg.Connection,
+    instance_id: UUID,
+    tenant_id: UUID,
+    new_hash: bytes,
+    grace_seconds: int,
 ) -> bool:
-    """Make ``new_hash`` the current secret and the current one the previous; False if
-    not found. The secret before the previous one stops working."""
+    """Make ``new_hash`` the current secret; the current one stays valid for
+    ``grace_seconds`` (none at all when 0: revoked at once). False if not found.
+    The secret before the previous one stops working."""
     updated = fetch_value(
         conn,
-        "UPDATE instances SET webhook_secret_prev_hash = webhook_secret_hash, "
-        "webhook_secret_hash = %s, updated_at = now() "
-        "WHERE id = %s AND tenant_id = %s RETURNING id",
-        (new_hash, instance_id, tenant_id),
+        """UPDATE instances SET
+               webhook_secret_prev_hash = CASE WHEN %(grace)s > 0 THEN webhook_secret_hash END,
+               webhook_secret_prev_expires_at = CASE WHEN %(grace)s > 0
+                   THEN now() + make_interval(secs => %(grace)s) END,
+               webhook_secret_hash = %(new)s, updated_at = now()
+           WHERE id = %(id)s AND tenant_id = %(tenant)s RETURNING id""",
+        {"grace": grace_seconds, "new": new_hash, "id": instance_id, "tenant": tenant_id},
     )
     return updated is not None
+
+
+def webhook_secret_hashes(conn: psycopg.Connection, instance_id: UUID) -> list[bytes]:
+    """The hashes of the instance's webhook secrets that work now: the current one, and the
+    previous one until its grace period ends. Empty for an unknown instance."""
+    row = fetch_tuples(
+        conn,
+        """SELECT webhook_secret_hash,
+                  CASE WHEN webhook_secret_prev_expires_at > now()
+                       THEN webhook_secret_prev_hash END
+           FROM instances WHERE id = %s""",
+        (instance_id,),
+    )
+    return [bytes(h) for h in (row[0] if row else ()) if h is not None]
 
 
 def encrypted_passwords(conn: psycopg.Connection) -> list[Instance]:

@@ -281,19 +281,25 @@ def seed_retry(conn: psycopg.Connection, old_task_uuid: UUID, new_task_uuid: UUI
 
 
 def expired_items(
-    conn: psycopg.Connection, *, now: datetime | None = None, stale_seconds: float
+    conn: psycopg.Connection,
+    *,
+    now: datetime | None = None,
+    stale_seconds: float,
+    max_attempts: int,
 ) -> list[Requeue]:
     """Release items whose lease expired and claim every item that needs a new message.
 
-    Running items past their lease go back to pending. Pending items of a task
-    with no activity for ``stale_seconds`` are listed too: their message may
-    have been reserved by a worker that died. Listing them claims their task
+    Running items past their lease go back to pending, or are failed once they
+    have had ``max_attempts`` attempts. Pending items of a task with no
+    activity for ``stale_seconds`` are listed too: their message may have been
+    reserved by a worker that died. Listing them claims their task
     (``requeued_at``), so a second reconcile within ``stale_seconds`` (a second
     beat) finds nothing to re-send.
     """
     at = now or fetch_value(conn, "SELECT now()")
     statuses = {
         "stopped": ItemStatus.STOPPED,
+        "failed": ItemStatus.FAILED,
         "pending": ItemStatus.PENDING,
         "running": ItemStatus.RUNNING,
         "in_progress": TaskStatus.IN_PROGRESS,
@@ -301,15 +307,21 @@ def expired_items(
     # In a task asked to stop, a lost copy is simply stopped.
     conn.execute(
         """UPDATE sync_items i
-           SET status = CASE WHEN t.stop_requested THEN %(stopped)s ELSE %(pending)s END,
+           SET status = CASE WHEN t.stop_requested THEN %(stopped)s
+                             WHEN i.attempts >= %(max)s THEN %(failed)s
+                             ELSE %(pending)s END,
                lease_until = NULL,
-               finished_at = CASE WHEN t.stop_requested THEN now() END,
+               finished_at = CASE WHEN t.stop_requested OR i.attempts >= %(max)s
+                                  THEN now() END,
                reason = CASE WHEN t.stop_requested THEN 'stopped (its worker was lost)'
+                             WHEN i.attempts >= %(max)s
+                             THEN 'gave up after ' || i.attempts
+                                  || ' attempts; last: its worker was lost'
                              ELSE 'worker lost; re-queued' END
            FROM sync_tasks t
            WHERE t.id = i.task_id AND t.status = %(in_progress)s
              AND i.status = %(running)s AND i.lease_until < %(at)s""",
-        {**statuses, "at": at},
+        {**statuses, "at": at, "max": max_attempts},
     )
     # The claim: a conditional UPDATE, re-checked under the row lock, so of two
     # concurrent reconciles only one returns the task.

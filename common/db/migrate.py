@@ -17,7 +17,7 @@ from common.db import connect
 
 # Any constant works; it only has to be the same in every Ferry process.
 ADVISORY_LOCK_KEY = 0x46455252  # "FERR"
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def available() -> list[Migration]:
     """Every migration shipped with this Ferry, in order."""
     found = []
     for entry in resources.files("common.db").joinpath("migrations").iterdir():
-        m = _NAME.match(entry.name)
+        m = _NAME.fullmatch(entry.name)
         if m:
             found.append(Migration(int(m.group(1)), m.group(2), entry.read_text()))
     return sorted(found, key=lambda mig: mig.version)

@@ -29,7 +29,7 @@ TASK_COLUMNS = """
     t.id, t.task_id, t.tenant_id, t.rule_id, t.source_instance_id, t.trigger, t.status,
     t.message, t.stop_requested, t.retry_of, t.total, t.copied, t.up_to_date, t.kept,
     t.failed, t.stopped, t.repositories_count, t.bytes_transferred, t.success_rate,
-    t.created_at, t.started_at, t.finished_at,
+    t.created_at, t.started_at, t.finished_at, t.listed_at, t.plan_attempts,
     EXTRACT(EPOCH FROM (coalesce(t.finished_at, now()) - t.started_at))::float8
         AS time_spent_seconds
 """
@@ -136,23 +136,75 @@ def list_tasks(
     return TASKS.page(conn, "t.rule_id = %s", (rule_id,), limit=limit, offset=offset)
 
 
-def start_task(conn: psycopg.Connection, task_uuid: UUID) -> Task | None:
-    """Claim a task for planning: Pending → InProgress. None if stopped or already finished."""
+def start_task(conn: psycopg.Connection, task_uuid: UUID, lease_seconds: float) -> Task | None:
+    """Claim a task for planning (Pending → InProgress) with a lease on its plan.
+
+    None if the task was stopped or finished, or another plan holds a live
+    lease. Each claim of a task not yet listed counts as a plan attempt.
+    """
     started = fetch_value(
         conn,
-        """UPDATE sync_tasks SET status = %s, started_at = coalesce(started_at, now())
+        """UPDATE sync_tasks SET status = %s, started_at = coalesce(started_at, now()),
+               plan_attempts = plan_attempts + CASE WHEN listed_at IS NULL THEN 1 ELSE 0 END,
+               plan_lease_until = now() + make_interval(secs => %s)
            WHERE id = %s AND status = ANY(%s) AND NOT stop_requested
+             AND (plan_lease_until IS NULL OR plan_lease_until < now())
            RETURNING id""",
-        (TaskStatus.IN_PROGRESS, task_uuid, OPEN_TASK),
+        (TaskStatus.IN_PROGRESS, lease_seconds, task_uuid, OPEN_TASK),
     )
     return get_task(conn, started) if started else None
+
+
+def renew_plan_lease(conn: psycopg.Connection, task_uuid: UUID, lease_seconds: float) -> bool:
+    """Extend a running plan's lease; False when the task was stopped or finished."""
+    renewed = fetch_value(
+        conn,
+        """UPDATE sync_tasks SET plan_lease_until = now() + make_interval(secs => %s)
+           WHERE id = %s AND status = %s AND NOT stop_requested RETURNING id""",
+        (lease_seconds, task_uuid, TaskStatus.IN_PROGRESS),
+    )
+    return renewed is not None
+
+
+def lock_for_planning(conn: psycopg.Connection, task_uuid: UUID) -> bool:
+    """Lock a task that still wants items (open, not stopped); False otherwise.
+
+    Items inserted under this lock are seen by a concurrent stop, which waits
+    for it and then marks them stopped.
+    """
+    locked = fetch_value(
+        conn,
+        """SELECT id FROM sync_tasks WHERE id = %s AND status = ANY(%s) AND NOT stop_requested
+           FOR UPDATE""",
+        (task_uuid, OPEN_TASK),
+    )
+    return locked is not None
+
+
+def record_listed(conn: psycopg.Connection, task_uuid: UUID) -> None:
+    """Record that the plan has listed everything and ended: from now on the task may finish."""
+    conn.execute(
+        """UPDATE sync_tasks SET listed_at = coalesce(listed_at, now()), plan_lease_until = NULL
+           WHERE id = %s""",
+        (task_uuid,),
+    )
+
+
+def record_plan_crash(conn: psycopg.Connection, task_uuid: UUID, message: str) -> None:
+    """End a crashed plan's lease now and keep its reason on the task (a retry follows)."""
+    conn.execute(
+        """UPDATE sync_tasks SET plan_lease_until = now(), message = %s
+           WHERE id = %s AND status = ANY(%s)""",
+        (message, task_uuid, OPEN_TASK),
+    )
 
 
 def finalize_task(conn: psycopg.Connection, task_uuid: UUID) -> Task | None:
     """Compute every figure from the items and finish the task if nothing is left to run.
 
-    Returns the finished task, or None when items are still pending or running
-    (or the task was already finished). Safe to call any number of times.
+    Returns the finished task, or None when items are still pending or running,
+    the plan has not recorded that listing is complete (a stop needs no listing),
+    or the task was already finished. Safe to call any number of times.
     """
     finished = fetch_value(
         conn,
@@ -176,6 +228,7 @@ def finalize_task(conn: psycopg.Connection, task_uuid: UUID) -> Task | None:
                finished_at = now()
            FROM agg
            WHERE t.id = %(t)s AND t.status = ANY(%(open_tasks)s) AND agg.open = 0
+             AND (t.listed_at IS NOT NULL OR t.stop_requested)
            RETURNING t.id""",
         {
             **COUNT_PARAMS,
@@ -194,6 +247,7 @@ def fail_task(conn: psycopg.Connection, task_uuid: UUID, message: str) -> None:
     """Finish a task that could not be planned (source unreachable, rule deleted...)."""
     conn.execute(
         """UPDATE sync_tasks SET status = %s, message = %s, success_rate = 0,
+               plan_lease_until = NULL,
                started_at = coalesce(started_at, now()), finished_at = now()
            WHERE id = %s AND status = ANY(%s)""",
         (TaskStatus.FAILED, message, task_uuid, OPEN_TASK),
@@ -257,15 +311,15 @@ def open_push_task(conn: psycopg.Connection, rule_id: UUID, window_seconds: floa
 
 
 def unfinished_tasks(conn: psycopg.Connection) -> list[UUID]:
-    """Tasks still open whose items are all done (their chord callback was lost)."""
+    """Tasks still open, fully listed (or stopped), whose items are all done (their chord
+    callback was lost)."""
     return fetch_values(
         conn,
         """SELECT t.id FROM sync_tasks t
            WHERE t.status = %(in_progress)s
+             AND (t.listed_at IS NOT NULL OR t.stop_requested)
              AND NOT EXISTS (SELECT 1 FROM sync_items i WHERE i.task_id = t.id
-                             AND i.status = ANY(%(open_items)s))
-             AND (EXISTS (SELECT 1 FROM sync_items i WHERE i.task_id = t.id)
-                  OR t.stop_requested)""",
+                             AND i.status = ANY(%(open_items)s))""",
         {"in_progress": TaskStatus.IN_PROGRESS, "open_items": list(OPEN_ITEM_STATUSES)},
     )
 
@@ -273,25 +327,20 @@ def unfinished_tasks(conn: psycopg.Connection) -> list[UUID]:
 def claim_unplanned_tasks(
     conn: psycopg.Connection, older_than_seconds: float
 ) -> list[tuple[UUID, Trigger]]:
-    """Claim the tasks whose plan message was lost (Pending, or InProgress with no item,
-    for too long); (id, trigger) of each. A task claimed within ``older_than_seconds``
-    is not claimed again, so two beats re-plan it once."""
+    """Claim the tasks whose plan was lost (not listed yet, and no live plan lease nor any
+    sign of a plan for ``older_than_seconds``: a lost message, a dead worker); (id, trigger)
+    of each. A task claimed within ``older_than_seconds`` is not claimed again, so two
+    beats re-plan it once."""
     rows = fetch_tuples(
         conn,
         """UPDATE sync_tasks t SET requeued_at = now()
-           WHERE NOT t.stop_requested
+           WHERE NOT t.stop_requested AND t.listed_at IS NULL
+             AND t.status = ANY(%(open)s)
+             AND coalesce(t.plan_lease_until, t.started_at, t.created_at)
+                 < now() - make_interval(secs => %(s)s)
              AND (t.requeued_at IS NULL
                   OR t.requeued_at < now() - make_interval(secs => %(s)s))
-             AND ((t.status = %(pending)s
-                   AND t.created_at < now() - make_interval(secs => %(s)s))
-               OR (t.status = %(in_progress)s
-                   AND t.started_at < now() - make_interval(secs => %(s)s)
-                   AND NOT EXISTS (SELECT 1 FROM sync_items i WHERE i.task_id = t.id)))
            RETURNING t.id, t.trigger""",
-        {
-            "s": older_than_seconds,
-            "pending": TaskStatus.PENDING,
-            "in_progress": TaskStatus.IN_PROGRESS,
-        },
+        {"s": older_than_seconds, "open": OPEN_TASK},
     )
     return [(task_uuid, Trigger(trigger)) for task_uuid, trigger in rows]

@@ -107,6 +107,10 @@ class Task:
     time_spent_seconds: float | None
     # Not a column: the readable id of ``retry_of``, where a caller looked it up.
     retry_of_task_id: str | None = None
+    # When the plan recorded that listing is complete; the task cannot finish before.
+    listed_at: dt.datetime | None = None
+    # How many times a plan has claimed the task (capped: a crashing plan fails the task).
+    plan_attempts: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))

@@ -7,7 +7,10 @@ Filters are full-match: a repository filter is matched against the whole path
 below the namespace (``sub1/sub2`` for ``project/sub1/sub2``), a tag filter
 against the whole tag; an empty filter selects everything. Two syntaxes:
 
-- ``regex``: Python regular expressions (``re.fullmatch``).
+- ``regex``: regular expressions in the common subset of Python's and RE2's
+  syntax, matched by RE2 (``google-re2``) in linear time, so no pattern and no
+  tag from a registry or a webhook can make matching run away (ReDoS).
+  Constructs RE2 refuses (backreferences, lookarounds) are a 422.
 - ``glob``: ``*`` any run of characters within one level, ``**`` across levels
   (``**/`` also matches no level at all), ``?`` one character, ``[abc]`` /
   ``[!abc]`` a class, ``{a,b}`` alternatives (nestable), ``\\`` escapes the
@@ -15,6 +18,8 @@ against the whole tag; an empty filter selects everything. Two syntaxes:
   both work.
 
 Error positions are 0-based offsets into the pattern, as Python's ``re`` counts.
+Globs are translated to RE2 regexes too, with every literal written as a
+``\\x{..}`` escape, so a glob never reaches a backtracking engine either.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import re2
 from croniter import CroniterBadDateError, croniter
 
 from common.domain.models import Rule
@@ -41,15 +48,32 @@ RULE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 NAMESPACE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 
 
+class Pattern(Protocol):
+    """A compiled filter: RE2, linear time in the length of the input."""
+
+    pattern: str
+
+    def fullmatch(self, text: str) -> object | None: ...
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # refusals are answered as 422s, not logged to stderr
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
 def _fail(field: str, message: str) -> ValidationError:
     return ValidationError(f"{field}: {message}", {field: [message]})
 
 
-def compile_pattern(pattern: str, syntax: str, field: str) -> re.Pattern[str] | None:
-    """The compiled filter (use ``fullmatch``), or None for an empty pattern (match all).
+def compile_pattern(pattern: str, syntax: str, field: str) -> Pattern | None:
+    """The compiled filter (use ``fullmatch``, linear time), or None for an empty pattern.
 
     Raises ValidationError with ``errors={field: ["... at position N"]}`` when
-    the pattern is invalid in its syntax.
+    the pattern is invalid in its syntax or uses what RE2 cannot match.
     """
     if syntax not in SYNTAXES:
         raise _fail(field, f"unknown filter syntax {syntax!r}; expected regex or glob")
@@ -61,16 +85,32 @@ def compile_pattern(pattern: str, syntax: str, field: str) -> re.Pattern[str] | 
             f"pattern is longer than {MAX_PATTERN_LENGTH} characters "
             f"at position {MAX_PATTERN_LENGTH}",
         )
-    source = pattern if syntax == FilterSyntax.REGEX else glob_to_regex(pattern, field)
+    if syntax == FilterSyntax.GLOB:
+        return _re2(glob_to_regex(pattern, field), pattern, field)
     try:
-        return re.compile(source)
+        # Python's parser only to name a syntax error and its position; never to match.
+        re.compile(pattern)
     except re.error as exc:
-        if syntax == FilterSyntax.GLOB:  # glob_to_regex only emits valid regexes; defensive
-            raise _fail(field, f"invalid glob: {exc.msg} at position 0") from None
         pos = exc.pos if exc.pos is not None else 0
         raise _fail(field, f"invalid regular expression: {exc.msg} at position {pos}") from None
     except (OverflowError, RecursionError):
         raise _fail(field, "invalid regular expression: too complex at position 0") from None
+    return _re2(pattern, pattern, field)
+
+
+def _re2(source: str, pattern: str, field: str) -> Pattern:
+    """``source`` compiled by RE2; a ValidationError naming the construct RE2 refused."""
+    try:
+        return re2.compile(source, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        raw = exc.args[0] if exc.args else b""
+        why = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        fragment = why.split(": ", 1)[1] if ": " in why else ""
+        pos = max(pattern.find(fragment), 0) if fragment else 0
+        raise _fail(
+            field,
+            f"not supported by the linear-time matcher (RE2): {why} at position {pos}",
+        ) from None
 
 
 def glob_to_regex(pattern: str, field: str = "pattern") -> str:
@@ -83,7 +123,7 @@ def glob_to_regex(pattern: str, field: str = "pattern") -> str:
         if c == "\\":
             if i + 1 >= n:
                 raise _fail(field, f"invalid glob: trailing backslash at position {i}")
-            out.append(re.escape(pattern[i + 1]))
+            out.append(_literal(pattern[i + 1]))
             i += 2
         elif c == "*":
             j = i
@@ -116,15 +156,20 @@ def glob_to_regex(pattern: str, field: str = "pattern") -> str:
             out.append(")")
             i += 1
         else:
-            out.append(re.escape(c))
+            out.append(_literal(c))
             i += 1
     if braces:
         raise _fail(field, f"invalid glob: unclosed '{{' at position {braces[-1]}")
     return "".join(out)
 
 
+def _literal(c: str) -> str:
+    """``c`` as an RE2 literal: letters and digits as they are, anything else escaped."""
+    return c if c.isascii() and (c.isalnum() or c == "_") else f"\\x{{{ord(c):X}}}"
+
+
 def _glob_class(pattern: str, start: int, field: str, out: list[str]) -> int:
-    """Translate the ``[...]`` class at ``start``; returns the index after it."""
+    """Translate the ``[...]`` class at ``start`` (never matching "/"); the index after it."""
     j = start + 1
     negate = j < len(pattern) and pattern[j] in "!^"
     if negate:
@@ -136,16 +181,40 @@ def _glob_class(pattern: str, start: int, field: str, out: list[str]) -> int:
         j += 1
     if j >= len(pattern):
         raise _fail(field, f"invalid glob: unclosed '[' at position {start}")
-    body = pattern[body_start:j].replace("\\", "\\\\").replace("[", "\\[")
-    regex = f"[^/{body}]" if negate else f"(?!/)[{body}]"
-    try:
-        re.compile(regex)
-    except re.error as exc:
-        raise _fail(
-            field, f"invalid glob: bad character class ({exc.msg}) at position {start}"
-        ) from None
-    out.append(regex)
+    ranges = _class_ranges(pattern[body_start:j])
+    if any(lo > hi for lo, hi in ranges):
+        raise _fail(field, f"invalid glob: bad character class (bad range) at position {start}")
+    if negate:
+        ranges.append(("/", "/"))
+    else:  # a glob class never matches the level separator: cut "/" out of every range
+        ranges = [
+            part
+            for lo, hi in ranges
+            for part in ((lo, min(hi, ".")), (max(lo, "0"), hi))
+            if part[0] <= part[1]
+        ]
+        if not ranges:
+            out.append("[^\\x{0}-\\x{10FFFF}]")  # matches nothing, as the glob does
+            return j + 1
+    body = "".join(
+        _literal(lo) if lo == hi else f"{_literal(lo)}-{_literal(hi)}" for lo, hi in ranges
+    )
+    out.append(f"[{'^' if negate else ''}{body}]")
     return j + 1
+
+
+def _class_ranges(body: str) -> list[tuple[str, str]]:
+    """The (low, high) character ranges of a glob class body (``a-z``, single characters)."""
+    ranges: list[tuple[str, str]] = []
+    i = 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-":
+            ranges.append((body[i], body[i + 2]))
+            i += 3
+        else:
+            ranges.append((body[i], body[i]))
+            i += 1
+    return ranges
 
 
 def check_namespace(value: str, field: str, *, allow_empty: bool = False) -> str:
@@ -242,7 +311,7 @@ def map_repository(source_repository: str, source_namespace: str, target_namespa
     return target_namespace + "/" + source_repository[len(prefix) :]
 
 
-def _selected(value: str, include: re.Pattern[str] | None, exclude: re.Pattern[str] | None) -> bool:
+def _selected(value: str, include: Pattern | None, exclude: Pattern | None) -> bool:
     if include is not None and include.fullmatch(value) is None:
         return False
     return exclude is None or exclude.fullmatch(value) is None
@@ -253,10 +322,10 @@ class Selector:
     """What one rule selects: repositories below its namespace, tags, and artifact kinds."""
 
     namespace: str
-    repository_filter: re.Pattern[str] | None = None
-    tag_filter: re.Pattern[str] | None = None
-    repository_exclude: re.Pattern[str] | None = None
-    tag_exclude: re.Pattern[str] | None = None
+    repository_filter: Pattern | None = None
+    tag_filter: Pattern | None = None
+    repository_exclude: Pattern | None = None
+    tag_exclude: Pattern | None = None
     kinds: frozenset[str] = frozenset({ArtifactKind.IMAGE, ArtifactKind.INDEX, ArtifactKind.CHART})
 
     @classmethod
@@ -264,7 +333,7 @@ class Selector:
         """The selector of a stored rule; ValidationError if its filters are invalid."""
         syntax = rule.filter_syntax or FilterSyntax.REGEX
 
-        def pattern(column: str, field: str) -> re.Pattern[str] | None:
+        def pattern(column: str, field: str) -> Pattern | None:
             return compile_pattern(getattr(rule, column) or "", syntax, field)
 
         types = check_resource_types(rule.resource_types or ())

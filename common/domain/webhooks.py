@@ -122,14 +122,35 @@ def _harbor(body: dict[str, Any], instance_id: str) -> Parsed:
     return Parsed("harbor", pushes, ignored)
 
 
+def _has_nul(doc: Any) -> bool:
+    """True when a NUL is in any string or key of ``doc`` (walked without recursion)."""
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def parse(raw: bytes, instance_id: str) -> Parsed:
     """Parse a notification body; ValidationError (a 400) for bad JSON or an unknown shape."""
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValidationError("body is not valid JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise ValidationError("body must be a JSON object")
+    if _has_nul(body):
+        # PostgreSQL stores no NUL in text or JSON, and no name or tag contains one.
+        raise ValidationError("body contains a NUL character (\\u0000), which no event may hold")
     if "events" in body:
         return _distribution(body, instance_id)
     if "event_data" in body or "type" in body:

@@ -14,12 +14,13 @@ import re
 
 from common.errors import ManifestInvalid
 
-_DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+_DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 
 
 def is_digest(ref: str) -> bool:
     """True when ``ref`` is a well-formed sha256/sha512 digest."""
-    return bool(_DIGEST_RE.match(ref))
+    # fullmatch: `$` with match() would let a trailing newline through.
+    return isinstance(ref, str) and _DIGEST_RE.fullmatch(ref) is not None
 
 
 def check_digest(digest: str, where: str = "") -> str:

@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urljoin
 
-from common.errors import RegistryError, RepositoryNotFound
+from common.errors import ListingLimit, RegistryError, RepositoryNotFound
 from common.registry import auth as _auth
 from common.registry.auth import Scopes
-from common.registry.media import check_repository
+from common.registry.media import check_repository, is_repository, is_tag
 from common.registry.transport import Transport, origin_of
 
 log = logging.getLogger("ferry.registry")
 
-MAX_LISTING_PAGE_BYTES = 64 * 1024 * 1024
+# A page of 1,000 names of 255 characters is a quarter of this.
+MAX_LISTING_PAGE_BYTES = 2 * 1024 * 1024
 
 
 def _just_before(prefix: str) -> str:
@@ -50,7 +51,7 @@ class Lister:
         below_only = bool(prefix and prefix.endswith("/"))
         start = _just_before(p) if p else None
         for page in self._pages("/v2/_catalog", "repositories", _auth.CATALOG, page_size, start):
-            for repo in page:
+            for repo in self._valid(page, is_repository, "repository name"):
                 if not p or repo.startswith(p + "/") or (repo == p and not below_only):
                     yield repo
                 elif repo > p and not repo.startswith(p):
@@ -66,7 +67,22 @@ class Lister:
             page_size,
             repository=repository,
         ):
-            yield from page
+            yield from self._valid(page, is_tag, f"tag of {repository}")
+
+    def _valid(self, page: list[Any], valid: Callable[[object], bool], what: str) -> list[str]:
+        """The names of ``page`` that are valid; the others (a NUL, a newline, too long, not
+        a string) could never be stored or addressed, so they are skipped with a warning."""
+        good = [name for name in page if valid(name)]
+        if len(good) < len(page):
+            bad = [repr(name)[:80] for name in page if not valid(name)][:3]
+            log.warning(
+                "%s: skipping %d invalid %s(s), e.g. %s",
+                self.transport.display,
+                len(page) - len(good),
+                what,
+                ", ".join(bad),
+            )
+        return good
 
     def _pages(
         self,
@@ -82,6 +98,8 @@ class Lister:
         url = transport.url + path
         params: dict[str, Any] | None = {"n": n, **({"last": last} if last else {})}
         prev_last: str | None = None
+        # Every page is asked for once: a cursor (link or last item) seen again is a loop.
+        seen: set[str] = set()
         while True:
             reply = transport.request(
                 "GET", url, params=params, scopes=scopes, read_limit=MAX_LISTING_PAGE_BYTES
@@ -96,7 +114,9 @@ class Lister:
                 raise transport.fail(reply, what, repository=repository, missing=RepositoryNotFound)
             try:
                 items = json.loads(reply.content).get(key) or []
-            except (ValueError, AttributeError):
+                if not isinstance(items, list):
+                    raise ValueError(key)
+            except (ValueError, AttributeError, RecursionError):
                 raise RegistryError(
                     f"{transport.display}: {path} answered with malformed JSON"
                 ) from None
@@ -112,7 +132,16 @@ class Lister:
                         "%s: not following a listing link to another host", transport.display
                     )
                     return
+                cursor = url
             elif params is not None and len(items) >= n:
                 params = {"n": n, "last": items[-1]}
+                cursor = f"last={items[-1]}"
             else:
                 return
+            if cursor in seen:
+                what = f"tags of {repository}" if repository else "the catalog"
+                raise ListingLimit(
+                    f"{transport.display}: the listing of {what} loops (its next page "
+                    "was already read); stopped rather than list for ever"
+                )
+            seen.add(cursor)

@@ -43,25 +43,36 @@ MANIFEST_ACCEPT = ", ".join(
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPO_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_REPO_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 # What a tag points to: the one vocabulary, under the name the registry code uses.
 Kind = ArtifactKind
 
 
+def is_repository(name: object) -> bool:
+    """True when ``name`` is a valid repository name (a full match, at most 255 characters)."""
+    return isinstance(name, str) and len(name) <= 255 and _REPO_RE.fullmatch(name) is not None
+
+
+def is_tag(name: object) -> bool:
+    """True when ``name`` is a valid tag (a full match: no NUL, newline or 129th character)."""
+    return isinstance(name, str) and _TAG_RE.fullmatch(name) is not None
+
+
 def check_repository(name: str) -> str:
     """Return ``name`` if it is a valid repository name (lowercase path components)."""
-    if not _REPO_RE.match(name) or len(name) > 255:
-        raise ManifestInvalid(f"invalid repository name {name[:80]!r}")
+    # fullmatch: `$` with match() would let a trailing newline through.
+    if not is_repository(name):
+        raise ManifestInvalid(f"invalid repository name {str(name)[:80]!r}")
     return name
 
 
 def check_reference(ref: str) -> str:
     """Return ``ref`` if it is a valid tag or digest."""
-    if not (is_digest(ref) or _TAG_RE.match(ref)):
-        raise ManifestInvalid(f"invalid tag or digest {ref[:80]!r}")
+    if not (is_digest(ref) or is_tag(ref)):
+        raise ManifestInvalid(f"invalid tag or digest {str(ref)[:80]!r}")
     return ref
 
 

@@ -6,8 +6,11 @@ has a timeout. Whether and when to try again is decided by one
 break off, 5xx and 429 with Retry-After); the Authorization header and what a
 401 teaches come from the request's :class:`~common.registry.auth.AuthStep`.
 Every host contacted (the registry, token realms, redirect and upload
-targets) passes :func:`common.security.netpolicy.check_url`, and a redirect
-to another origin never carries our credentials.
+targets) passes :func:`common.security.netpolicy.check_url`; every new
+connection is checked again on the address it connects to
+(:mod:`common.registry.connect`, no DNS rebinding); a redirect to another host
+must pass :func:`~common.security.netpolicy.check_redirect` and never carries
+our credentials; upload sessions stay on the registry's origin.
 
 Errors leave the transport with every known secret masked and ``origin`` set
 to the transport, so a copy can say whether its source or its target failed.
@@ -26,14 +29,14 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from common.errors import FerryError, RegistryError, RegistryUnavailable
 from common.registry.auth import DEFAULT_TOKEN_CACHE, Authenticator, AuthStep, Scopes, TokenCache
+from common.registry.connect import PolicyAdapter
 from common.registry.refusals import Refusals
 from common.registry.reply import Reply, read_limited
 from common.registry.retry import RetryPolicy
-from common.security.netpolicy import check_url, parse_registry_url
+from common.security.netpolicy import check_redirect, check_url, parse_registry_url
 from common.settings import Settings, get_settings
 
 log = logging.getLogger("ferry.registry")
@@ -119,7 +122,9 @@ class Transport:
         # Proxies, CA bundles and .netrc credentials come from explicit settings only.
         self.session.trust_env = False
         self.session.headers["User-Agent"] = "ferry/0.1"
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        adapter = PolicyAdapter(
+            self.settings, pool_connections=4, pool_maxsize=pool_size, max_retries=0
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._secrets: set[str] = set()
@@ -260,8 +265,12 @@ class Transport:
         """One try: the request, and the redirects it is allowed to follow."""
         url, params = call.url, call.params
         first = origin_of(url)
-        for _ in range(MAX_HOPS):
-            self._check_origin(url)
+        for hop in range(MAX_HOPS):
+            if hop and origin_of(url) != self.url:
+                # Checked on every redirect: a registry must not steer Ferry inward.
+                check_redirect(url, self.settings)
+            else:
+                self._check_origin(url)
             if origin_of(url) != first:
                 # A redirect to another origin never carries our credentials.
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}

@@ -20,7 +20,7 @@ from common.registry.blob_reader import BlobReader
 from common.registry.digest import check_digest
 from common.registry.media import check_repository
 from common.registry.reply import Reply
-from common.registry.transport import Transport
+from common.registry.transport import Transport, origin_of
 
 log = logging.getLogger("ferry.registry.blobs")
 
@@ -47,6 +47,17 @@ def _received(range_header: str | None, hint: int) -> int | None:
     if end == 0:
         return 1 if hint == 1 else 0
     return end + 1
+
+
+def _same_origin(transport: Transport, location: str) -> str:
+    """``location`` if it is on the registry's own origin; an upload session never leaves
+    it (a target must not make Ferry send PATCH, PUT or DELETE to another host)."""
+    if origin_of(location) != transport.url:
+        raise UploadError(
+            f"{transport.display}: refused an upload Location on another host "
+            f"({urlsplit(location).hostname}); upload sessions stay on the registry"
+        )
+    return location
 
 
 class UploadSession:
@@ -88,7 +99,7 @@ class UploadSession:
         if reply.status_code == 201 and mount:
             return None
         if reply.status_code == 202 and reply.headers.get("Location"):
-            location = urljoin(reply.url, reply.headers["Location"])
+            location = _same_origin(transport, urljoin(reply.url, reply.headers["Location"]))
             return cls(transport, blobs, repository, location)
         raise transport.fail(
             reply, f"a blob upload to {repository}", repository=repository, writing=True
@@ -102,7 +113,8 @@ class UploadSession:
     def _check(self, reply: Reply, ok: tuple[int, ...], what: str) -> None:
         if reply.status_code in ok:
             if reply.headers.get("Location"):
-                self.location = urljoin(reply.url, reply.headers["Location"])
+                location = urljoin(reply.url, reply.headers["Location"])
+                self.location = _same_origin(self.transport, location)
             return
         if reply.status_code == 404 and reply.error_code() in _LOST_CODES:
             raise UploadSessionLost(

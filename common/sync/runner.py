@@ -1,5 +1,7 @@
 """What the Celery tasks do, without Celery: plan a task, copy one item, finish a task.
 
+Planning lives in :mod:`common.sync.plan_run` and is re-exported here.
+
 Every step re-loads its rows by id, claims its work with a conditional UPDATE
 and returns early when there is nothing (left) to do, so redelivered and
 duplicated messages are harmless.
@@ -11,7 +13,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -26,13 +28,28 @@ from common.db.instances import get_instance
 from common.db.rules import get_rule
 from common.domain.models import Item, Rule, Task
 from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, Trigger
-from common.errors import FerryError
+from common.errors import DatabaseError, FerryError
 from common.registry import CopyOutcome, copy_artifact
 from common.settings import Settings
 from common.sync.clients import endpoints_for
 from common.sync.leases import RedisBlobCoordinator, TargetSemaphore
 from common.sync.namespaces import ensure_namespace
-from common.sync.planner import plan
+from common.sync.plan_run import (
+    MAX_PLAN_ATTEMPTS,
+    MAX_REASON_CHARS,
+    PlanResult,
+    crash_reason,
+    plan_task,
+)
+
+__all__ = [
+    "MAX_PLAN_ATTEMPTS",
+    "PlanResult",
+    "copy_item",
+    "finalize",
+    "plan_task",
+    "reconcile",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +59,9 @@ LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 1.0
 # Retryable registry errors (5xx, timeouts) are retried this many times in all.
 MAX_ATTEMPTS = 4
+# No item is attempted more often than this, whatever ends its attempts (a
+# worker that dies on it each time): then it is failed with the last reason.
+MAX_ITEM_ATTEMPTS = 5
 # How long a copy waits for a slot under the target's concurrency limit
 # before its message is put back with a short delay.
 SLOT_WAIT_SECONDS = 5.0
@@ -50,50 +70,11 @@ EVENT_RETENTION_DAYS = 7
 
 
 @dataclass
-class PlanResult:
-    """Items to fan out after planning (empty when the task already finished)."""
-
-    task_uuid: UUID
-    trigger: Trigger | None
-    item_ids: list[int] = field(default_factory=list)
-
-
-@dataclass
 class CopyResult:
     """What the copy task should do next: nothing, or run again after ``retry_in`` seconds."""
 
     status: str
     retry_in: float | None = None
-
-
-def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
-    """List, filter and compare; write the items; return the ones that need a copy."""
-    with transaction(settings) as conn:
-        task = q.start_task(conn, task_uuid)
-        if task is None:
-            return PlanResult(task_uuid, None)
-        rule = get_rule(conn, task.rule_id) if task.rule_id else None
-        if rule is None:
-            q.fail_task(conn, task_uuid, "the rule was deleted")
-            return PlanResult(task_uuid, task.trigger)
-    trigger = task.trigger
-    # Push and retry tasks are created with their items; only scans list.
-    if trigger in (Trigger.MANUAL, Trigger.SCHEDULE) and task.retry_of is None:
-        try:
-            with transaction(settings) as conn:
-                ends = endpoints_for(conn, rule, settings)
-            for batch in plan(ends.source, ends.target, rule):
-                with transaction(settings) as conn:
-                    qi.insert_items(conn, task_uuid, [c.item for c in batch])
-        except FerryError as exc:
-            with transaction(settings) as conn:
-                q.fail_task(conn, task_uuid, f"cannot list the source: {exc}")
-            return PlanResult(task_uuid, trigger)
-    with transaction(settings) as conn:
-        ids = qi.pending_item_ids(conn, task_uuid)
-        if not ids:
-            q.finalize_task(conn, task_uuid)
-    return PlanResult(task_uuid, trigger, ids)
 
 
 class _Heartbeat(threading.Thread):
@@ -155,22 +136,44 @@ def _copy_claimed(
         item = qi.claim_item(conn, item_id, LEASE_SECONDS, worker)
     if item is None:
         return CopyResult("not-claimed")
-    try:
-        with transaction(settings) as conn:
-            ends = endpoints_for(conn, rule, settings)
-        ensure_namespace(
-            ends.target_kind,
-            ends.target,
-            item.target_repository.split("/")[0],
-            *ends.target_user,
-        )
-    except FerryError as exc:
-        _finish(settings, item, status=ItemStatus.FAILED, digest=None, kind=None, reason=str(exc))
+    if item.attempts > MAX_ITEM_ATTEMPTS:
+        last = item.reason or "no reason recorded"
+        _fail(settings, item, f"gave up after {MAX_ITEM_ATTEMPTS} attempts; last: {last}")
         return CopyResult(ItemStatus.FAILED)
-    beat = _Heartbeat(settings, item_id, sem, token)
+    try:
+        outcome = _run_copy(item, rule, settings, redis_client, sem, token)
+    except DatabaseError:
+        raise  # the item stays running: its lease lapses and reconciliation re-queues it
+    except FerryError as exc:
+        _fail(settings, item, str(exc))
+        return CopyResult(ItemStatus.FAILED)
+    except Exception as exc:  # a poison item must end with an outcome, not crash the copy
+        log.exception("copy of item %s crashed", item.id)
+        _fail(settings, item, f"copy crashed: {crash_reason(exc)}")
+        return CopyResult(ItemStatus.FAILED)
+    return _record(settings, item, outcome)
+
+
+def _run_copy(
+    item: Item,
+    rule: Rule,
+    settings: Settings,
+    redis_client: redis.Redis,
+    sem: TargetSemaphore,
+    token: str,
+) -> CopyOutcome:
+    with transaction(settings) as conn:
+        ends = endpoints_for(conn, rule, settings)
+    ensure_namespace(
+        ends.target_kind,
+        ends.target,
+        item.target_repository.split("/")[0],
+        *ends.target_user,
+    )
+    beat = _Heartbeat(settings, item.id, sem, token)
     beat.start()
     try:
-        outcome = copy_artifact(
+        return copy_artifact(
             ends.source,
             item.source_repository,
             item.source_tag,
@@ -185,7 +188,17 @@ def _copy_claimed(
     finally:
         beat.done.set()
         beat.join()
-    return _record(settings, item, outcome)
+
+
+def _fail(settings: Settings, item: Item, reason: str) -> None:
+    _finish(
+        settings,
+        item,
+        status=ItemStatus.FAILED,
+        digest=None,
+        kind=None,
+        reason=reason[:MAX_REASON_CHARS],
+    )
 
 
 def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
@@ -256,7 +269,9 @@ def reconcile(
     past leases instead of sleeping.
     """
     with transaction(settings) as conn:
-        requeue = qi.expired_items(conn, stale_seconds=stale_seconds, now=now)
+        requeue = qi.expired_items(
+            conn, stale_seconds=stale_seconds, now=now, max_attempts=MAX_ITEM_ATTEMPTS
+        )
         unplanned = q.claim_unplanned_tasks(conn, stale_seconds)
         finished = [t for t in q.unfinished_tasks(conn) if q.finalize_task(conn, t)]
         events = claim_lost_events(conn, stale_seconds) if enqueue_event else []

@@ -104,7 +104,9 @@ def test_unreachable_registry_is_422(alice):
     assert "registry check failed" in body["message"]
 
 
-def test_not_a_registry_is_422_quoting_its_answer(alice):
+def test_an_internal_address_answers_the_same_open_or_closed(alice):
+    """Issue 16: the check must not tell which internal ports are open."""
+
     class NotARegistry(QuietHandler):
         def do_GET(self):
             self.send_response(404)
@@ -112,9 +114,17 @@ def test_not_a_registry_is_422_quoting_its_answer(alice):
             self.end_headers()
 
     with HandlerServer(NotARegistry) as server:
-        r = alice.request("POST", "/instances", json={"name": "r", "url": server.url})
-    body = assert_error(r, 422, "url")
-    assert "404" in body["message"] and "/v2/" in body["message"]
+        open_url = server.url
+        open_port = alice.request("POST", "/instances", json={"name": "r", "url": open_url})
+    closed_url = f"http://127.0.0.1:{free_port()}"
+    closed = alice.request("POST", "/instances", json={"name": "r", "url": closed_url})
+    messages = []
+    for r, url in ((open_port, open_url), (closed, closed_url)):
+        body = assert_error(r, 422, "url")
+        assert "404" not in body["message"] and "refused" not in body["message"].lower()
+        messages.append(body["message"].replace(url, "URL"))
+    assert messages[0] == messages[1]
+    assert "no OCI registry answered at URL" in messages[0]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import re
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 from common.settings import load_settings
 from tests.ops.contract import ROOT, assert_ferry_command, assert_known_variables
@@ -52,14 +53,43 @@ def test_workers_cover_every_queue_with_push_apart():
     assert queues("push-worker") == {"push"}
 
 
+# What an operator sets for the required variables (compose refuses to start without them).
+OPERATOR_SETS = {
+    "FERRY_SECRET_KEYS": Fernet.generate_key().decode(),
+    "FERRY_FLOWER_BASIC_AUTH": "admin:an-operators-password",
+}
+SECRETS = ("FERRY_SECRET_KEYS", "FERRY_FLOWER_BASIC_AUTH")
+
+
+def _interpolate(value: str) -> str:
+    """Compose's ${VAR:-default} and ${VAR:?error}, with OPERATOR_SETS as the environment."""
+    value = re.sub(r"\$\{([A-Z_]+):-([^}]*)\}", r"\2", value)
+    return re.sub(r"\$\{([A-Z_]+):\?[^}]*\}", lambda m: OPERATOR_SETS[m.group(1)], value)
+
+
 @pytest.mark.parametrize("name", sorted(FERRY_SERVICES))
 def test_environment_is_what_ferry_reads_and_valid(name):
     env = {k: str(v) for k, v in FERRY_SERVICES[name]["environment"].items()}
     assert_known_variables(env)
-    # Interpolate defaults the way compose does, then let Ferry parse it all.
-    resolved = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", v) for k, v in env.items()}
-    settings = load_settings(resolved)
+    settings = load_settings({k: _interpolate(v) for k, v in env.items()})
     assert not settings.embedded and settings.secret_keys
+
+
+def test_no_secret_has_a_default_and_compose_says_what_is_missing():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name in SECRETS:
+        uses = re.findall(r"\$\{" + name + r"(:?[-?])?([^}]*)\}", text)
+        assert uses, name
+        for op, message in uses:
+            # ${VAR:?message}: compose stops with the message when VAR is unset or empty.
+            assert op == ":?" and name in message, (name, op, message)
+    assert "change-me" not in text
+
+
+def test_flower_is_published_on_localhost_unless_told_otherwise():
+    (port,) = SERVICES["flower"]["ports"]
+    assert _interpolate(port) == "127.0.0.1:5555:5555"
+    assert SERVICES["flower"]["environment"]["FERRY_FLOWER_BIND"] == "0.0.0.0:5555"  # in-container
 
 
 def test_registry_entrypoint_scripts_exist():

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
+import redis
 import requests
 
 from tests.support.cli import FERRY, ferry
@@ -49,6 +56,15 @@ def _start(env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+def _cmdlines(proc: subprocess.Popen) -> list[str]:
+    """The command lines of ``proc`` and every descendant."""
+    out = []
+    for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            out.append(" ".join(p.cmdline()))
+    return out
+
+
 def _stop(proc: subprocess.Popen) -> tuple[float, list[psutil.Process]]:
     family = psutil.Process(proc.pid).children(recursive=True)
     assert family, "ferry up has no children"
@@ -60,9 +76,47 @@ def _stop(proc: subprocess.Popen) -> tuple[float, list[psutil.Process]]:
     return elapsed, [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data dir Ferry creates itself, below a directory every account may traverse
+    (as root, embedded PostgreSQL runs as an unprivileged account that must reach it)."""
+    path = Path(tempfile.gettempdir()) / f"ferry-up-{uuid.uuid4().hex[:12]}"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _embedded_checks(data: Path) -> None:
+    """Both embedded servers want the generated password; files are the user's only."""
+    state = json.loads((data / "embedded.json").read_text())
+    secret = (data / "embedded.secret").read_text().strip()
+    assert secret and secret not in json.dumps(state)
+    pg = f"postgresql://postgres@127.0.0.1:{state['pg_port']}/ferry"
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(pg, connect_timeout=5).close()
+    pg_ok = f"postgresql://postgres:{secret}@127.0.0.1:{state['pg_port']}/ferry"
+    with psycopg.connect(pg_ok, connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    anonymous = redis.Redis(port=state["redis_port"], socket_timeout=5)
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        anonymous.ping()
+    authed = redis.Redis(port=state["redis_port"], password=secret, socket_timeout=5)
+    assert authed.ping()
+    with pytest.raises(redis.exceptions.ResponseError, match="unknown command"):
+        authed.config_get("dir")
+    assert not [c for c in _cmdlines_of(state["redis_pid"]) if secret in c]
+    for path in (data / "embedded.secret", data / "embedded.json", *(data / "logs").iterdir()):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert (data / "logs").stat().st_mode & 0o777 == 0o700
+
+
+def _cmdlines_of(pid: int) -> list[str]:
+    return [" ".join(psutil.Process(pid).cmdline())]
+
+
+def test_up_embedded_reaches_ready_and_stops_clean(data_dir):
     api, flower = free_port(), free_port()
-    env = _env(tmp_path / "data", api, flower)
+    parent_mode = data_dir.parent.stat().st_mode
+    env = _env(data_dir, api, flower)
     proc = _start(env)
     try:
         _wait_ready(f"http://127.0.0.1:{api}/readyz", proc)
@@ -83,17 +137,23 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
         assert out.returncode == 0, out.stderr
         created = json.loads(out.stdout)
         assert set(created) == {"tenant_id", "token"}
-        state = json.loads((tmp_path / "data" / "embedded.json").read_text())
+        state = json.loads((data_dir / "embedded.json").read_text())
         assert psutil.Process(state["pg_pid"]).is_running()
+        _embedded_checks(data_dir)
+        # No secret on a command line: any local user can read those in /proc.
+        assert not [c for c in _cmdlines(proc) if "s3cret" in c]
     finally:
         elapsed, leftovers = _stop(proc)
     assert elapsed < 10
     assert leftovers == []
     assert proc.returncode == 0
-    key = tmp_path / "data" / "secret.key"
+    key = data_dir / "secret.key"
     assert key.stat().st_mode & 0o777 == 0o600
+    assert data_dir.parent.stat().st_mode == parent_mode  # nothing above the data dir changed
 
-    # Data survives a restart: the tenant name is still taken.
+    # Data survives a restart: the tenant name is still taken. Flower's password is
+    # generated this time: said where it is, never what it is, nor put on a command line.
+    del env["FERRY_FLOWER_BASIC_AUTH"]
     proc = _start(env)
     try:
         _wait_ready(f"http://127.0.0.1:{api}/readyz", proc)
@@ -101,9 +161,25 @@ def test_up_embedded_reaches_ready_and_stops_clean(tmp_path):
         assert again.returncode == 1
         assert again.stderr.startswith("error: a tenant named 'acme' already exists")
         assert "Traceback" not in again.stderr
+        password = (data_dir / "flower.auth").read_text().split(":", 1)[1].strip()
+        assert not [c for c in _cmdlines(proc) if password in c]
     finally:
         _, leftovers = _stop(proc)
     assert leftovers == []
+    output = proc.stdout.read()
+    assert "flower.auth" in output and password not in output
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another account")
+def test_an_unreachable_data_dir_is_named_and_left_alone(tmp_path):
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    env = _env(closed / "data", free_port(), free_port())
+    out = ferry("up", env=env, timeout=60)
+    assert out.returncode == 1
+    assert "cannot traverse" in out.stderr and str(closed / "data") in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    assert closed.stat().st_mode & 0o777 == 0o700
 
 
 def test_cli_config_error_is_one_line(tmp_path):
@@ -120,3 +196,65 @@ def test_external_urls_require_secret_keys(tmp_path, database_url, redis_url):
     out = ferry("up", env=env, timeout=30)
     assert out.returncode == 1
     assert out.stderr.strip().startswith("error: FERRY_SECRET_KEYS:")
+
+
+def test_a_trust_cluster_of_an_older_ferry_is_moved_to_password_auth(data_dir):
+    import subprocess as sp
+
+    from common.runtime.embedded import PG_USER, EmbeddedServers, prepare_data_dir
+
+    servers = EmbeddedServers(data_dir)
+    prepare_data_dir(data_dir)
+    ident, uid, gid = servers._pg_user()
+    servers.pgdata.mkdir(mode=0o700)
+    if uid is not None:
+        os.chown(servers.pgdata, uid, gid)
+    # What Ferry's initdb did before: trust for every local connection.
+    old = [servers._pg_bin("initdb"), "-D", str(servers.pgdata), "--auth=trust", "-U", PG_USER]
+    assert sp.run(old, capture_output=True, cwd="/", **ident).returncode == 0
+    state = servers.start()
+    try:
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(
+                f"postgresql://postgres@127.0.0.1:{state.pg_port}/ferry", connect_timeout=5
+            ).close()
+        with psycopg.connect(state.database_url, connect_timeout=5) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        servers.stop()
+
+
+def _worker_leader(proc: subprocess.Popen) -> psutil.Process | None:
+    for child in psutil.Process(proc.pid).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "worker" in child.cmdline() and "celery" in " ".join(child.cmdline()):
+                return child
+    return None
+
+
+def test_a_killed_worker_is_restarted_while_the_api_stays_up(data_dir):
+    api, flower = free_port(), free_port()
+    env = _env(data_dir, api, flower)
+    proc = _start(env)
+    try:
+        _wait_ready(f"http://127.0.0.1:{api}/readyz", proc)
+        deadline = time.monotonic() + 30
+        while (doomed := _worker_leader(proc)) is None:
+            assert time.monotonic() < deadline, "no worker"
+            time.sleep(0.2)
+        os.killpg(doomed.pid, signal.SIGKILL)  # the worker and its pool
+        deadline = time.monotonic() + 60
+        while True:
+            # The API answers throughout, and ferry up keeps running.
+            assert requests.get(f"http://127.0.0.1:{api}/readyz", timeout=5).status_code == 200
+            assert proc.poll() is None
+            fresh = _worker_leader(proc)
+            if fresh is not None and fresh.pid != doomed.pid:
+                break
+            assert time.monotonic() < deadline, "the worker was not restarted"
+            time.sleep(0.3)
+    finally:
+        _, leftovers = _stop(proc)
+    assert leftovers == []
+    output = proc.stdout.read()
+    assert "worker exited with -9; restarting it in 1s" in output, output

@@ -9,12 +9,15 @@ skipping ``after``):
 * ``reset_after``: forward the request, then reset instead of answering;
 * ``partial_body``: forward half of the request body, then cut both connections;
 * ``truncate``: forward, send the headers and half of the response body, then reset;
-* ``hang``: wait ``delay`` seconds, then forward (for client timeouts).
+* ``hang``: wait ``delay`` seconds, then forward (for client timeouts);
+* ``hold``: wait until the test sets ``release`` (60 s at most), then forward.
 
 ``paginate_tags=N`` makes ``tags/list`` paginate like the OCI spec says
 (n/last, ``Link`` header, relative or absolute), which Distribution 2.8 does
-not do by itself. The Host header is forwarded unchanged, so the registry's
-Location headers point back at the proxy. Every request is recorded in ``log``.
+not do by itself. ``catalog_page=N`` caps the catalog's ``n`` at N, so that
+Distribution pages it (with its own ``Link`` headers). The Host header is
+forwarded unchanged, so the registry's Location headers point back at the proxy.
+Every request is recorded in ``log``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import ClassVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.support.servers import HandlerServer, QuietHandler
 
@@ -54,6 +57,8 @@ class Fault:
     after: int = 0
     delay: float = 0.0
     seen: int = 0
+    release: threading.Event = field(default_factory=threading.Event)
+    held: threading.Event = field(default_factory=threading.Event)
 
     def take(self, method: str, path: str) -> bool:
         if self.method and self.method != method:
@@ -153,6 +158,11 @@ class ProxyHandler(QuietHandler):
             return
         if fault and fault.action == "hang":
             time.sleep(fault.delay)
+        if fault and fault.action == "hold":
+            fault.held.set()
+            fault.release.wait(60)
+        if self.owner.catalog_page and path.startswith("/v2/_catalog"):
+            path = self._capped_catalog(path)
         if fault and fault.action == "partial_body":
             self._partial(path, body)
             self._reset()
@@ -165,6 +175,12 @@ class ProxyHandler(QuietHandler):
             self._reset()
             return
         self._reply(status, headers, data, truncate=bool(fault and fault.action == "truncate"))
+
+    def _capped_catalog(self, path: str) -> str:
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        query["n"] = str(min(int(query.get("n", 100)), self.owner.catalog_page))
+        return f"{parts.path}?{urlencode(query)}"
 
     def _partial(self, path: str, body: bytes) -> None:
         host, port = self.owner.upstream.rsplit(":", 1)
@@ -206,6 +222,7 @@ class FaultProxy(HandlerServer):
     upstream: str  # host:port
     faults: list[Fault] = field(default_factory=list)
     paginate_tags: int | None = None
+    catalog_page: int | None = None
     absolute_links: bool = False
     log: list[tuple[str, str, str]] = field(default_factory=list)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ def test_defaults_are_embedded_mode():
     s = load_settings({})
     assert s.database_url is None and s.redis_url is None
     assert s.embedded
-    assert s.data_dir == Path("~/.local/share/ferry").expanduser()
+    # Root's default avoids /root (0700), which the embedded PostgreSQL's account cannot cross.
+    expected = "/var/lib/ferry" if os.geteuid() == 0 else "~/.local/share/ferry"
+    assert s.data_dir == Path(expected).expanduser()
     assert s.api_bind == ("127.0.0.1", 8000)
     assert s.flower_bind == ("127.0.0.1", 5555)
     assert s.log_level == "INFO"
@@ -86,3 +89,51 @@ def test_only_settings_reads_the_environment():
         if "os.environ" in p.read_text() or "os.getenv" in p.read_text()
     ]
     assert readers == ["common/settings.py"]
+
+
+def test_webhook_grace_and_rate_limit():
+    s = load_settings({})
+    assert (s.webhook_secret_grace, s.webhook_rate_limit) == (86400, "600/minute")
+    s = load_settings(
+        {"FERRY_WEBHOOK_SECRET_GRACE": "0", "FERRY_WEBHOOK_RATE_LIMIT": "30 per Second"}
+    )
+    assert (s.webhook_secret_grace, s.webhook_rate_limit) == (0, "30/second")
+    assert load_settings(s.to_env()).webhook_rate_limit == "30/second"
+    for name, value in (
+        ("FERRY_WEBHOOK_SECRET_GRACE", "1d"),
+        ("FERRY_WEBHOOK_RATE_LIMIT", "0/minute"),
+        ("FERRY_WEBHOOK_RATE_LIMIT", "lots"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({name: value})
+
+
+def test_repr_hides_secrets_and_url_credentials():
+    key = Fernet.generate_key().decode()
+    s = load_settings(
+        {
+            "FERRY_DATABASE_URL": "postgresql://ferry:db-pw@db:5432/ferry?sslpassword=ssl-pw",
+            "FERRY_REDIS_URL": "redis://:redis-pw@cache:6379/1",
+            "FERRY_SECRET_KEYS": key,
+            "FERRY_FLOWER_BASIC_AUTH": "admin:flower-pw",
+            "FERRY_TOKEN": "api-token",
+            "FERRY_SRC_CREDS": "u:src-pw",
+        }
+    )
+    text = repr(s) + str(s)
+    for secret in ("db-pw", "ssl-pw", "redis-pw", key, "flower-pw", "api-token", "src-pw"):
+        assert secret not in text, secret
+    assert "postgresql://ferry:***@db:5432/ferry" in text and "cache:6379/1" in text
+
+
+def test_flowers_password_goes_by_environment_not_argv():
+    from common.runtime.supervisor import child_commands, role_argv, role_env
+
+    s = load_settings({"FERRY_FLOWER_BASIC_AUTH": "admin:flower-pw"})
+    assert not any("flower-pw" in a for a in role_argv("flower", s))
+    assert role_env("flower", s) == {"FLOWER_BASIC_AUTH": "admin:flower-pw"}
+    assert role_env("api", s) == {}
+    for child in child_commands(s, "ferry:generated-pw"):
+        assert not any("pw" in a for a in child.argv), child.argv
+    flower = next(c for c in child_commands(s, "ferry:generated-pw") if c.name == "flower")
+    assert flower.env == {"FLOWER_BASIC_AUTH": "ferry:generated-pw"}
