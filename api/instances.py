@@ -6,7 +6,14 @@ from uuid import UUID
 
 from flask.views import MethodView
 
-from api.auth import TenantBlueprint, app_settings, require_tenant
+from api.auth import (
+    TenantBlueprint,
+    app_settings,
+    on_instance,
+    require_principal,
+    require_tenant,
+    requires,
+)
 from api.errors import ErrorSchema
 from api.schemas.instances import (
     EXAMPLE_CREATE,
@@ -18,6 +25,7 @@ from api.schemas.instances import (
     WebhookSecretSchema,
     present_instance,
 )
+from common.domain.permissions import Action
 from common.services import instances
 
 blp = TenantBlueprint(
@@ -53,19 +61,23 @@ EXAMPLE_409_DELETE = {
 
 @blp.route("")
 class Instances(MethodView):
+    @requires(Action.INSTANCE_READ)
     @blp.response(200, InstanceSchema(many=True), example=[EXAMPLE_INSTANCE])
     @blp.paginate(page_size=50, max_page_size=200)
     def get(self, pagination_parameters):
         """List your instances by name (page, page_size; totals in X-Pagination)."""
+        principal = require_principal()
         rows, total = instances.list_instances(
             app_settings(),
-            require_tenant(),
+            principal.tenant_id,
             limit=pagination_parameters.page_size,
             offset=pagination_parameters.first_item,
+            only=principal.granted_instances(),
         )
         pagination_parameters.item_count = total
         return [present_instance(r) for r in rows]
 
+    @requires(Action.INSTANCE_CREATE)
     @blp.arguments(InstanceSchema, example=EXAMPLE_CREATE)
     @blp.response(
         201, InstanceCreatedSchema, example={**EXAMPLE_INSTANCE, "webhook_secret": EXAMPLE_SECRET}
@@ -80,14 +92,17 @@ class Instances(MethodView):
 
 @blp.route("/<uuid:instance_id>")
 class Instance(MethodView):
+    @requires(Action.INSTANCE_READ)
     @blp.response(200, InstanceSchema, example=EXAMPLE_INSTANCE)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, instance_id: UUID):
         """Show one of your instances."""
+        on_instance(Action.INSTANCE_READ, instance_id)
         return present_instance(
             instances.get_instance(app_settings(), require_tenant(), instance_id)
         )
 
+    @requires(Action.INSTANCE_UPDATE)
     @blp.arguments(InstancePatchSchema, example={"region": "ap-guangzhou", "verify_tls": False})
     @blp.response(200, InstanceSchema, example=EXAMPLE_INSTANCE)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -95,10 +110,12 @@ class Instance(MethodView):
     @blp.alt_response(422, schema=ErrorSchema, description=REGISTRY_422, example=EXAMPLE_422)
     def patch(self, changes, instance_id: UUID):
         """Change an instance; a new URL, TLS setting or credentials are checked first."""
+        on_instance(Action.INSTANCE_UPDATE, instance_id)
         return present_instance(
             instances.update_instance(app_settings(), require_tenant(), instance_id, changes)
         )
 
+    @requires(Action.INSTANCE_DELETE)
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(
@@ -109,11 +126,13 @@ class Instance(MethodView):
     )
     def delete(self, instance_id: UUID):
         """Delete an instance that no rule uses."""
+        on_instance(Action.INSTANCE_DELETE, instance_id)
         instances.delete_instance(app_settings(), require_tenant(), instance_id)
 
 
 @blp.route("/<uuid:instance_id>/webhook-secret")
 class WebhookSecret(MethodView):
+    @requires(Action.INSTANCE_UPDATE)
     @blp.response(
         200,
         WebhookSecretSchema,
@@ -122,5 +141,6 @@ class WebhookSecret(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, instance_id: UUID):
         """Rotate the webhook secret; the previous one stays valid until the next rotation."""
+        on_instance(Action.INSTANCE_UPDATE, instance_id)
         secret = instances.rotate_webhook_secret(app_settings(), require_tenant(), instance_id)
         return {"id": instance_id, "webhook_secret": secret}

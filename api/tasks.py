@@ -7,9 +7,10 @@ from dataclasses import asdict
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.auth import TenantBlueprint, app_settings, require_tenant
+from api.auth import TenantBlueprint, app_settings, on_rule, on_task, require_tenant, requires
 from api.errors import ErrorSchema
 from common.domain import models, vocab
+from common.domain.permissions import Action
 from common.domain.vocab import ItemStatus, TaskStatus
 from common.services import tasks as service
 from common.services.preview import preview_rule
@@ -108,11 +109,13 @@ class PreviewSchema(Schema):
 
 @blp.route("/rules/<uuid:rule_id>/trigger")
 class Trigger(MethodView):
+    @requires(Action.RULE_TRIGGER)
     @blp.response(202, TaskStartedSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
     @blp.alt_response(409, schema=ErrorSchema, description="The rule is disabled.")
     def post(self, rule_id):
         """Start a manual sync task of the rule now."""
+        on_rule(Action.RULE_TRIGGER, rule_id)
         task = service.trigger_rule(app_settings(), require_tenant(), rule_id)
         # Only after the commit: the worker must find the row.
         enqueue_plan(task.id, task.trigger)
@@ -121,11 +124,13 @@ class Trigger(MethodView):
 
 @blp.route("/rules/<uuid:rule_id>/tasks")
 class RuleTasks(MethodView):
+    @requires(Action.TASK_READ)
     @blp.response(200, TaskSchema(many=True))
     @blp.paginate()
     @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
     def get(self, rule_id, pagination_parameters):
         """The rule's task log, newest first."""
+        on_rule(Action.TASK_READ, rule_id)
         rows, total = service.list_tasks(
             app_settings(),
             require_tenant(),
@@ -139,21 +144,25 @@ class RuleTasks(MethodView):
 
 @blp.route("/tasks/<string:task_id>")
 class Task(MethodView):
+    @requires(Action.TASK_READ)
     @blp.response(200, TaskSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     def get(self, task_id):
         """One task with its figures (live while it runs)."""
+        on_task(Action.TASK_READ, task_id)
         return service.get_task(app_settings(), require_tenant(), task_id)
 
 
 @blp.route("/tasks/<string:task_id>/items")
 class TaskItems(MethodView):
+    @requires(Action.TASK_READ)
     @blp.arguments(ItemQuerySchema, location="query")
     @blp.response(200, ItemSchema(many=True))
     @blp.paginate()
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     def get(self, args, task_id, pagination_parameters):
         """The task's items, optionally only those with one outcome."""
+        on_task(Action.TASK_READ, task_id)
         status = args.get("status")
         rows, total = service.list_items(
             app_settings(),
@@ -169,16 +178,19 @@ class TaskItems(MethodView):
 
 @blp.route("/tasks/<string:task_id>/stop")
 class Stop(MethodView):
+    @requires(Action.TASK_STOP)
     @blp.response(202, TaskSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     @blp.alt_response(409, schema=ErrorSchema, description="The task already finished.")
     def post(self, task_id):
         """Stop a task: pending items never start, running copies stop between chunks."""
+        on_task(Action.TASK_STOP, task_id)
         return service.stop_task(app_settings(), require_tenant(), task_id)
 
 
 @blp.route("/tasks/<string:task_id>/retry")
 class Retry(MethodView):
+    @requires(Action.TASK_RETRY)
     @blp.response(202, TaskStartedSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     @blp.alt_response(
@@ -188,6 +200,7 @@ class Retry(MethodView):
     )
     def post(self, task_id):
         """Start a new task with only the failed items of this one."""
+        on_task(Action.TASK_RETRY, task_id)
         task = service.retry_task(app_settings(), require_tenant(), task_id)
         # Only after the commit: the worker must find the row.
         enqueue_plan(task.id, task.trigger)
@@ -196,12 +209,14 @@ class Retry(MethodView):
 
 @blp.route("/rules/<uuid:rule_id>/preview")
 class Preview(MethodView):
+    @requires(Action.RULE_READ)
     @blp.response(200, PreviewSchema(many=True))
     @blp.paginate()
     @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
     @blp.alt_response(502, schema=ErrorSchema, description="A registry failed to answer.")
     def get(self, rule_id, pagination_parameters):
         """What the rule selects now and whether the target has it; copies nothing."""
+        on_rule(Action.RULE_READ, rule_id)
         page = preview_rule(
             app_settings(),
             require_tenant(),

@@ -90,16 +90,22 @@ def instance_name_taken(
 
 
 def list_instances(
-    conn: psycopg.Connection, tenant_id: UUID, *, limit: int, offset: int
+    conn: psycopg.Connection,
+    tenant_id: UUID,
+    *,
+    limit: int,
+    offset: int,
+    only: list[UUID] | None = None,
 ) -> tuple[list[Instance], int]:
-    """One page of the tenant's instances by name, and the total count."""
+    """One page of the tenant's instances by name (only those of ``only`` when given), and
+    the total count."""
     return fetch_page(
         conn,
         Instance,
         columns=COLUMNS,
         source="instances",
-        where="tenant_id = %s",
-        params=(tenant_id,),
+        where="tenant_id = %s AND (%s::uuid[] IS NULL OR id = ANY(%s::uuid[]))",
+        params=(tenant_id, only, only),
         order_by="name, id",
         limit=limit,
         offset=offset,
@@ -182,3 +188,11 @@ def set_encrypted_password(
     conn.execute(
         "UPDATE instances SET password_enc = %s WHERE id = %s", (password_enc, instance_id)
     )
+
+
+def existing_ids(conn: psycopg.Connection, tenant_id: UUID, ids: list[UUID]) -> set[UUID]:
+    """Those of ``ids`` that are instances of the tenant."""
+    rows = fetch_tuples(
+        conn, "SELECT id FROM instances WHERE tenant_id = %s AND id = ANY(%s)", (tenant_id, ids)
+    )
+    return {r[0] for r in rows}

@@ -102,15 +102,19 @@ def list_rules(
     source_instance_id: UUID | None = None,
     limit: int,
     offset: int,
+    only: list[UUID] | None = None,
 ) -> tuple[list[Rule], int]:
-    """One page of the tenant's rules (optionally of one source instance), and the total."""
+    """One page of the tenant's rules (optionally of one source instance; with ``only``, the
+    rules whose source and own target are among those instances), and the total."""
     return fetch_page(
         conn,
         Rule,
         columns=COLUMNS,
         source="rules",
-        where="tenant_id = %s AND (%s::uuid IS NULL OR source_instance_id = %s)",
-        params=(tenant_id, source_instance_id, source_instance_id),
+        where="tenant_id = %s AND (%s::uuid IS NULL OR source_instance_id = %s) "
+        "AND (%s::uuid[] IS NULL OR (source_instance_id = ANY(%s::uuid[]) "
+        "AND (cross_tenant OR target_instance_id = ANY(%s::uuid[]))))",
+        params=(tenant_id, source_instance_id, source_instance_id, only, only, only),
         order_by="name, id",
         limit=limit,
         offset=offset,

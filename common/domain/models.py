@@ -173,3 +173,57 @@ class WebhookEvent:
     tag: str
     digest: str | None
     processed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """A person or robot of a tenant, with a role and grants on instances."""
+
+    id: UUID
+    tenant_id: UUID
+    name: str
+    password_hash: str | None = field(repr=False)
+    role: str
+    grants: Sequence[str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def has_password(self) -> bool:
+        """True when the user can log in to the console."""
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key of a user: a bearer token (hash kept) or a SecretId/SecretKey pair."""
+
+    id: UUID
+    tenant_id: UUID
+    user_id: UUID
+    kind: str
+    prefix: str
+    description: str
+    secret_id: str | None
+    token_hash: bytes | None = field(repr=False)
+    secret_key_enc: bytes | None = field(repr=False)
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change: who, when, what, from where."""
+
+    id: int
+    tenant_id: UUID
+    user_id: UUID | None
+    user_name: str
+    at: dt.datetime
+    object_type: str
+    object_id: str
+    action: str
+    source_ip: str
+    details: dict

@@ -173,11 +173,16 @@ def get_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> Inst
 
 
 def list_instances(
-    settings: Settings, tenant_id: UUID, *, limit: int, offset: int
+    settings: Settings,
+    tenant_id: UUID,
+    *,
+    limit: int,
+    offset: int,
+    only: list[UUID] | None = None,
 ) -> tuple[list[Instance], int]:
-    """One page of the tenant's instances and the total count."""
+    """One page of the tenant's instances (only those of ``only`` when given) and the total."""
     with database.transaction(settings) as conn:
-        return q.list_instances(conn, tenant_id, limit=limit, offset=offset)
+        return q.list_instances(conn, tenant_id, limit=limit, offset=offset, only=only)
 
 
 def update_instance(

@@ -47,9 +47,9 @@ class Tenant:
 
 
 def make_tenant(settings: Settings, name: str) -> Tenant:
-    """A tenant and one API token, committed."""
-    tenant_id, token = create_tenant(settings, name)
-    return Tenant(tenant_id, token)
+    """A tenant and the API token of its user ``admin``, committed."""
+    new = create_tenant(settings, name)
+    return Tenant(new.tenant_id, new.token)
 
 
 def assert_error(resp: Any, code: int, *fields: str) -> dict:
