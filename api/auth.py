@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 from flask_smorest import Api, Blueprint, abort
 
+from api.auditing import Audit, record_change
 from common.domain.models import Rule
 from common.domain.permissions import Action, Principal
 from common.services import access, tenants
@@ -31,11 +32,13 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ferry"'}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def requires(action: Action) -> Callable[[F], F]:
-    """Mark a view method as performing ``action`` (checked before it runs, and documented)."""
+def requires(action: Action, audit: Audit | None = None) -> Callable[[F], F]:
+    """Mark a view method as performing ``action`` (checked before it runs, and documented);
+    with ``audit``, each success is recorded in the audit log."""
 
     def mark(func: F) -> F:
         func._ferry_action = action  # type: ignore[attr-defined]
+        func._ferry_audit = audit  # type: ignore[attr-defined]
         apidoc = dict(getattr(func, "_apidoc", {}))
         apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), ACTION_KEY: action.value}
         func._apidoc = apidoc  # type: ignore[attr-defined]
@@ -91,12 +94,22 @@ def authorize_instances(action: Action, what: str, instances: Iterable[UUID]) ->
     return principal
 
 
-def _action_of_request() -> Action | None:
+def _handler() -> Any:
     view = current_app.view_functions.get(request.endpoint or "")
     view_class = getattr(view, "view_class", None)
     method = request.method.lower()
-    handler = getattr(view_class, "get" if method == "head" else method, None)
-    return getattr(handler, "_ferry_action", None)
+    return getattr(view_class, "get" if method == "head" else method, None)
+
+
+def _action_of_request() -> Action | None:
+    return getattr(_handler(), "_ferry_action", None)
+
+
+def _audit(response: Response) -> Response:
+    spec = getattr(_handler(), "_ferry_audit", None)
+    if spec is not None:
+        record_change(spec, response)
+    return response
 
 
 def _authenticate() -> None:
@@ -108,7 +121,22 @@ def _authenticate() -> None:
     if action is None:  # only for methods the route does not have: 405 follows
         return
     if not principal.can(action):
+        # Another tenant's object stays a 404, whatever the caller's role.
+        _ensure_objects_exist(principal.tenant_id)
         forbid(action, request.path, f"role {principal.role} does not include it")
+
+
+def _ensure_objects_exist(tenant_id: UUID) -> None:
+    """Raise NotFound when a URL names an object the tenant does not have."""
+    settings, args = app_settings(), request.view_args or {}
+    if "instance_id" in args:
+        access.instance_scope(settings, tenant_id, args["instance_id"])
+    if "rule_id" in args:
+        access.rule_of_tenant(settings, tenant_id, args["rule_id"])
+    if "task_id" in args:
+        access.task_scope(settings, tenant_id, args["task_id"])
+    if "user_id" in args:
+        access.user_of_tenant(settings, tenant_id, args["user_id"])
 
 
 class TenantBlueprint(Blueprint):
@@ -117,6 +145,7 @@ class TenantBlueprint(Blueprint):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.before_request(_authenticate)
+        self.after_request(_audit)
         self._prepare_doc_cbks.append(self._prepare_auth_doc)
 
     def route(self, rule: str, *, parameters=None, tags=None, **options):

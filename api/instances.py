@@ -6,6 +6,7 @@ from uuid import UUID
 
 from flask.views import MethodView
 
+from api.auditing import Audit
 from api.auth import (
     TenantBlueprint,
     app_settings,
@@ -77,7 +78,7 @@ class Instances(MethodView):
         pagination_parameters.item_count = total
         return [present_instance(r) for r in rows]
 
-    @requires(Action.INSTANCE_CREATE)
+    @requires(Action.INSTANCE_CREATE, Audit("instance", "create", None, ("name",)))
     @blp.arguments(InstanceSchema, example=EXAMPLE_CREATE)
     @blp.response(
         201, InstanceCreatedSchema, example={**EXAMPLE_INSTANCE, "webhook_secret": EXAMPLE_SECRET}
@@ -102,7 +103,7 @@ class Instance(MethodView):
             instances.get_instance(app_settings(), require_tenant(), instance_id)
         )
 
-    @requires(Action.INSTANCE_UPDATE)
+    @requires(Action.INSTANCE_UPDATE, Audit("instance", "update", "instance_id"))
     @blp.arguments(InstancePatchSchema, example={"region": "ap-guangzhou", "verify_tls": False})
     @blp.response(200, InstanceSchema, example=EXAMPLE_INSTANCE)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -115,7 +116,7 @@ class Instance(MethodView):
             instances.update_instance(app_settings(), require_tenant(), instance_id, changes)
         )
 
-    @requires(Action.INSTANCE_DELETE)
+    @requires(Action.INSTANCE_DELETE, Audit("instance", "delete", "instance_id"))
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(
@@ -132,7 +133,7 @@ class Instance(MethodView):
 
 @blp.route("/<uuid:instance_id>/webhook-secret")
 class WebhookSecret(MethodView):
-    @requires(Action.INSTANCE_UPDATE)
+    @requires(Action.INSTANCE_UPDATE, Audit("instance", "rotate-webhook-secret", "instance_id"))
     @blp.response(
         200,
         WebhookSecretSchema,

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from flask.views import MethodView
 
+from api.auditing import Audit
 from api.auth import (
     TenantBlueprint,
     app_settings,
@@ -108,7 +109,7 @@ class Rules(MethodView):
         pagination_parameters.item_count = total
         return [present_rule(r) for r in rows]
 
-    @requires(Action.RULE_CREATE)
+    @requires(Action.RULE_CREATE, Audit("rule", "create", None, ("name",)))
     @blp.arguments(RuleSchema, examples=EXAMPLES_IN)
     @blp.response(201, RuleSchema, example=EXAMPLE_RULE)
     @_errors
@@ -127,7 +128,7 @@ class Rule(MethodView):
         """Show one of your rules."""
         return present_rule(on_rule(Action.RULE_READ, rule_id))
 
-    @requires(Action.RULE_UPDATE)
+    @requires(Action.RULE_UPDATE, Audit("rule", "update", "rule_id"))
     @blp.arguments(RuleSchema, examples=EXAMPLES_IN)
     @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -140,7 +141,7 @@ class Rule(MethodView):
             rule_service.replace_rule(app_settings(), require_tenant(), rule_id, spec)
         )
 
-    @requires(Action.RULE_UPDATE)
+    @requires(Action.RULE_UPDATE, Audit("rule", "update", "rule_id"))
     @blp.arguments(RulePatchSchema, example={"enabled": False, "source": {"tag_filter": "v2.*"}})
     @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -154,7 +155,7 @@ class Rule(MethodView):
             rule_service.patch_rule(app_settings(), require_tenant(), rule_id, patch)
         )
 
-    @requires(Action.RULE_DELETE)
+    @requires(Action.RULE_DELETE, Audit("rule", "delete", "rule_id"))
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, rule_id: UUID):
@@ -165,7 +166,7 @@ class Rule(MethodView):
 
 @blp.route("/<uuid:rule_id>/enable")
 class EnableRule(MethodView):
-    @requires(Action.RULE_UPDATE)
+    @requires(Action.RULE_UPDATE, Audit("rule", "enable", "rule_id"))
     @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, rule_id: UUID):
@@ -178,7 +179,7 @@ class EnableRule(MethodView):
 
 @blp.route("/<uuid:rule_id>/disable")
 class DisableRule(MethodView):
-    @requires(Action.RULE_UPDATE)
+    @requires(Action.RULE_UPDATE, Audit("rule", "disable", "rule_id"))
     @blp.response(200, RuleSchema, example={**EXAMPLE_RULE, "enabled": False})
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, rule_id: UUID):

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
+from api.auditing import Audit
 from api.auth import TenantBlueprint, app_settings, on_rule, on_task, require_tenant, requires
 from api.errors import ErrorSchema
 from common.domain import models, vocab
@@ -109,7 +110,7 @@ class PreviewSchema(Schema):
 
 @blp.route("/rules/<uuid:rule_id>/trigger")
 class Trigger(MethodView):
-    @requires(Action.RULE_TRIGGER)
+    @requires(Action.RULE_TRIGGER, Audit("rule", "trigger", "rule_id", ("task_id",)))
     @blp.response(202, TaskStartedSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
     @blp.alt_response(409, schema=ErrorSchema, description="The rule is disabled.")
@@ -178,7 +179,7 @@ class TaskItems(MethodView):
 
 @blp.route("/tasks/<string:task_id>/stop")
 class Stop(MethodView):
-    @requires(Action.TASK_STOP)
+    @requires(Action.TASK_STOP, Audit("task", "stop", "task_id"))
     @blp.response(202, TaskSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     @blp.alt_response(409, schema=ErrorSchema, description="The task already finished.")
@@ -190,7 +191,7 @@ class Stop(MethodView):
 
 @blp.route("/tasks/<string:task_id>/retry")
 class Retry(MethodView):
-    @requires(Action.TASK_RETRY)
+    @requires(Action.TASK_RETRY, Audit("task", "retry", "task_id", ("task_id",)))
     @blp.response(202, TaskStartedSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     @blp.alt_response(

@@ -16,6 +16,7 @@ from common import db as database
 from common.db import instances as qi
 from common.db import rules as qr
 from common.db import tasks as qt
+from common.db import users as qu
 from common.domain.models import Rule
 from common.errors import NotFound
 from common.settings import Settings
@@ -63,3 +64,10 @@ def task_scope(settings: Settings, tenant_id: UUID, task_id: str) -> list[UUID]:
         task = qt.find_task(conn, task_id, tenant_id)
         rule = qr.get_rule(conn, task.rule_id, tenant_id) if task.rule_id else None
     return rule_scope(rule) if rule is not None else [task.source_instance_id]
+
+
+def user_of_tenant(settings: Settings, tenant_id: UUID, user_id: UUID) -> None:
+    """Return when the tenant has the user; NotFound otherwise."""
+    with database.transaction(settings) as conn:
+        if qu.get_user(conn, user_id, tenant_id) is None:
+            raise NotFound("user not found")
