@@ -9,30 +9,30 @@ import pytest
 from tests.support.api import API, Api, assert_error, instance_body, rule_body, tenant_api
 
 ROLES = ("viewer", "operator", "admin")
-V, O, A = "viewer", "operator", "admin"
+V, OP, A = "viewer", "operator", "admin"
 # (method, path) -> (action, least role allowed). Written out, not derived from the code.
 TABLE = {
     ("get", "/instances"): ("instance:read", V),
     ("post", "/instances"): ("instance:create", A),
     ("get", "/instances/{instance_id}"): ("instance:read", V),
-    ("patch", "/instances/{instance_id}"): ("instance:update", O),
+    ("patch", "/instances/{instance_id}"): ("instance:update", OP),
     ("delete", "/instances/{instance_id}"): ("instance:delete", A),
-    ("post", "/instances/{instance_id}/webhook-secret"): ("instance:update", O),
+    ("post", "/instances/{instance_id}/webhook-secret"): ("instance:update", OP),
     ("get", "/rules"): ("rule:read", V),
-    ("post", "/rules"): ("rule:create", O),
+    ("post", "/rules"): ("rule:create", OP),
     ("get", "/rules/{rule_id}"): ("rule:read", V),
-    ("put", "/rules/{rule_id}"): ("rule:update", O),
-    ("patch", "/rules/{rule_id}"): ("rule:update", O),
+    ("put", "/rules/{rule_id}"): ("rule:update", OP),
+    ("patch", "/rules/{rule_id}"): ("rule:update", OP),
     ("delete", "/rules/{rule_id}"): ("rule:delete", A),
-    ("post", "/rules/{rule_id}/enable"): ("rule:update", O),
-    ("post", "/rules/{rule_id}/disable"): ("rule:update", O),
-    ("post", "/rules/{rule_id}/trigger"): ("rule:trigger", O),
+    ("post", "/rules/{rule_id}/enable"): ("rule:update", OP),
+    ("post", "/rules/{rule_id}/disable"): ("rule:update", OP),
+    ("post", "/rules/{rule_id}/trigger"): ("rule:trigger", OP),
     ("get", "/rules/{rule_id}/tasks"): ("task:read", V),
     ("get", "/rules/{rule_id}/preview"): ("rule:read", V),
     ("get", "/tasks/{task_id}"): ("task:read", V),
     ("get", "/tasks/{task_id}/items"): ("task:read", V),
-    ("post", "/tasks/{task_id}/stop"): ("task:stop", O),
-    ("post", "/tasks/{task_id}/retry"): ("task:retry", O),
+    ("post", "/tasks/{task_id}/stop"): ("task:stop", OP),
+    ("post", "/tasks/{task_id}/retry"): ("task:retry", OP),
     ("get", "/users"): ("user:read", A),
     ("post", "/users"): ("user:manage", A),
     ("get", "/users/{user_id}"): ("user:read", A),
