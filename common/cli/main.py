@@ -226,8 +226,9 @@ def _register_commands() -> None:
     """Commands that live beside the code they drive."""
     from common.cli.copy import copy_command
     from common.cli.tasks import tasks_command, trigger_command
+    from common.cli.users import audit_command, users_command
 
-    for command in (copy_command, trigger_command, tasks_command):
+    for command in (copy_command, trigger_command, tasks_command, users_command, audit_command):
         main.add_command(command)
 
 
