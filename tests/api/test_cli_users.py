@@ -65,6 +65,9 @@ def test_users_and_keys_from_the_command_line(settings, live):
     new_token = json.loads(rot.stdout)["token"]
     assert Api(live.client(), Tenant(out["tenant_id"], new_token)).get("/rules") == []
     new_id = json.loads(rot.stdout)["id"]
+    # As a viewer the same commands fail with one line naming the missing action.
+    denied = ferry("users", "list", env={**env, "FERRY_TOKEN": new_token})
+    assert denied.returncode == 1 and denied.stderr.startswith("error: 403 Forbidden: user:read")
     rev = ferry("users", "keys", "revoke", "ci", new_id, env=env)
     assert rev.returncode == 0 and rev.stdout.strip() == f"revoked key {new_id}"
 
@@ -80,9 +83,6 @@ def test_users_and_keys_from_the_command_line(settings, live):
         ["create", "user"],
     ]
 
-    # As a viewer the same commands fail with one line naming the missing action.
-    denied = ferry("users", "list", env={**env, "FERRY_TOKEN": new_token})
-    assert denied.returncode == 1 and denied.stderr.startswith("error: 403 Forbidden: user:read")
     missing = ferry("users", "delete", "nobody", env=env)
     assert missing.returncode == 1 and missing.stderr.strip() == "error: no user named 'nobody'"
     gone = ferry("users", "delete", "ci", env=env)
