@@ -23,7 +23,7 @@ from flask_smorest import Api, Blueprint, abort
 from api.auditing import Audit, record_change
 from common.domain.models import Rule
 from common.domain.permissions import Action, Principal
-from common.services import access, tenants
+from common.services import access, incoming, tenants
 from common.settings import Settings
 
 SECURITY_SCHEME = "bearerAuth"
@@ -131,7 +131,9 @@ def _ensure_objects_exist(tenant_id: UUID) -> None:
     settings, args = app_settings(), request.view_args or {}
     if "instance_id" in args:
         access.instance_scope(settings, tenant_id, args["instance_id"])
-    if "rule_id" in args:
+    if "rule_id" in args and request.path.startswith("/api/v1/incoming-rules/"):
+        incoming.get_incoming(settings, tenant_id, args["rule_id"])
+    elif "rule_id" in args:
         access.rule_of_tenant(settings, tenant_id, args["rule_id"])
     if "task_id" in args:
         access.task_scope(settings, tenant_id, args["task_id"])

@@ -152,7 +152,7 @@ def delete_instance(conn: psycopg.Connection, instance_id: UUID, tenant_id: UUID
                 "DELETE FROM instances WHERE id = %s AND tenant_id = %s RETURNING id",
                 (instance_id, tenant_id),
             )
-    except psycopg.errors.ForeignKeyViolation:
+    except (psycopg.errors.ForeignKeyViolation, psycopg.errors.CheckViolation):
         raise Conflict("the instance is used by a rule") from None
     return deleted is not None
 

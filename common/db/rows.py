@@ -35,6 +35,12 @@ def fetch_dict(conn: psycopg.Connection, query: Query, params: Any = ()) -> dict
         return cur.execute(query, params).fetchone()
 
 
+def fetch_dicts(conn: psycopg.Connection, query: Query, params: Any = ()) -> list[dict[str, Any]]:
+    """Every row of ``query`` as a dict by column name."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, params).fetchall()
+
+
 def fetch_value(conn: psycopg.Connection, query: Query, params: Any = ()) -> Any | None:
     """The first column of the first row of ``query``, or None when there is no row."""
     with conn.cursor(row_factory=scalar_row) as cur:

@@ -15,6 +15,8 @@ from uuid import UUID
 
 from common.domain.vocab import OPEN_TASK_STATUSES, ItemStatus, TaskStatus, Trigger
 
+BLOCKED_BY_TARGET = "blocked by the target account"
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -58,7 +60,7 @@ class Rule:
     tag_exclude: str
     filter_syntax: str
     resource_types: Sequence[str]
-    target_instance_id: UUID
+    target_instance_id: UUID | None  # None: the target account deleted it (suspended)
     target_namespace: str
     cross_tenant: bool
     target_account_id: UUID | None
@@ -71,6 +73,20 @@ class Rule:
     next_run_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    # Set by the target account (cross-tenant rules only).
+    blocked_at: dt.datetime | None = None
+    # Why the rule cannot run until its owner acts (deleted target, changed URL or TLS).
+    suspended_reason: str | None = None
+    # Where a cross-tenant password was checked: it is used there and nowhere else.
+    target_bound_url: str | None = None
+    target_bound_verify_tls: bool | None = None
+
+    @property
+    def health(self) -> str:
+        """``ok``, or why the rule does not run (what its owner reads)."""
+        if self.blocked_at is not None:
+            return BLOCKED_BY_TARGET
+        return self.suspended_reason or "ok"
 
     @property
     def effective_target_namespace(self) -> str:

@@ -29,7 +29,7 @@ from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, Trigger
 from common.errors import FerryError
 from common.registry import CopyOutcome, copy_artifact
 from common.settings import Settings
-from common.sync.clients import endpoints_for
+from common.sync.clients import endpoints_for, refusal
 from common.sync.leases import RedisBlobCoordinator, TargetSemaphore
 from common.sync.namespaces import ensure_namespace
 from common.sync.planner import plan
@@ -75,6 +75,12 @@ def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
         rule = get_rule(conn, task.rule_id) if task.rule_id else None
         if rule is None:
             q.fail_task(conn, task_uuid, "the rule was deleted")
+            return PlanResult(task_uuid, task.trigger)
+        target = get_instance(conn, rule.target_instance_id) if rule.target_instance_id else None
+        reason = refusal(rule, target)
+        if reason is not None:
+            qi.fail_open_items(conn, task_uuid, reason)
+            q.fail_task(conn, task_uuid, reason)
             return PlanResult(task_uuid, task.trigger)
     trigger = task.trigger
     # Push and retry tasks are created with their items; only scans list.
@@ -125,7 +131,11 @@ def copy_item(item_id: int, settings: Settings, redis_client: redis.Redis) -> Co
         rule = get_rule(conn, state.rule_id) if state.rule_id else None
         if rule is None:
             qi.abandon_item(conn, item_id, "the rule was deleted")
-        target = get_instance(conn, rule.target_instance_id) if rule else None
+        target = (
+            get_instance(conn, rule.target_instance_id)
+            if rule and rule.target_instance_id
+            else None
+        )
     if rule is None:
         finalize(state.task_uuid, settings)
         return CopyResult(ItemStatus.STOPPED)

@@ -43,6 +43,9 @@ TABLE = {
     ("delete", "/users/{user_id}/keys/{key_id}"): ("key:manage", A),
     ("post", "/users/{user_id}/keys/{key_id}/rotate"): ("key:manage", A),
     ("get", "/audit"): ("audit:read", A),
+    ("get", "/incoming-rules"): ("incoming:read", V),
+    ("post", "/incoming-rules/{rule_id}/block"): ("incoming:block", A),
+    ("post", "/incoming-rules/{rule_id}/unblock"): ("incoming:block", A),
 }
 # Destructive operations run last, in this order, so that every other one finds its objects.
 LAST = [
@@ -74,9 +77,10 @@ def test_the_table_covers_every_route_and_matches_the_document(client):
 
 
 class Scene:
-    """Alice's account: two instances, a rule between them, a task, a spare user with keys."""
+    """Alice's account: two instances, a rule between them, a task, a spare user with keys,
+    and Carol's rule writing into Alice's ``dst``."""
 
-    def __init__(self, owner: Api, registry) -> None:
+    def __init__(self, owner: Api, registry, carol: Api) -> None:
         self.owner, self.registry = owner, registry
         self.src = owner.instance("src", registry)
         self.dst = owner.instance("dst", registry)
@@ -84,11 +88,19 @@ class Scene:
         self.task = owner.trigger(self.rule)
         self.user = owner.post("/users", {"name": "spare", "role": "viewer"})["id"]
         self.keys = [owner.post(f"/users/{self.user}/keys", {})["id"] for _ in range(2)]
+        target = {
+            "cross_tenant": True,
+            "account_id": str(owner.tenant.id),
+            "username": "alice",
+            "password": "alice-pw",
+        }
+        carol_src = carol.instance("carol-src", registry)
+        self.incoming = carol.rule("into-alice", carol_src, self.dst, **target)
 
     def url(self, method: str, path: str) -> str:
         ids = {
             "instance_id": self.src,
-            "rule_id": self.rule,
+            "rule_id": self.incoming if path.startswith("/incoming-rules/") else self.rule,
             "task_id": self.task,
             "user_id": self.user,
             "key_id": self.keys[0] if path.endswith("/rotate") else self.keys[1],
@@ -118,7 +130,7 @@ def _ordered():
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_is_allowed_or_refused_with_403_on_every_route(client, settings, registry, role):
     owner = tenant_api(client, settings, "alice-co")
-    scene = Scene(owner, registry)
+    scene = Scene(owner, registry, tenant_api(client, settings, "carol-co"))
     caller = owner.add_user(f"the-{role}", role) if role != "admin" else owner
     for method, path in _ordered():
         action, least = TABLE[(method, path)]
@@ -141,7 +153,8 @@ def test_each_role_is_allowed_or_refused_with_403_on_every_route(client, setting
 
 @pytest.mark.parametrize("role", ROLES)
 def test_another_accounts_objects_are_404_for_every_role(client, settings, registry, role):
-    scene = Scene(tenant_api(client, settings, "alice-co"), registry)
+    carol = tenant_api(client, settings, "carol-co")
+    scene = Scene(tenant_api(client, settings, "alice-co"), registry, carol)
     bob_admin = tenant_api(client, settings, "bob-co")
     bob = bob_admin.add_user(f"bob-{role}", role) if role != "admin" else bob_admin
     swept = 0

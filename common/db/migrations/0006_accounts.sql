@@ -59,3 +59,21 @@ CREATE TABLE audit_log (
     details      jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id DESC);
+
+-- Incoming cross-tenant rules: the target account may block one, and a rule is
+-- suspended (with the reason its owner reads) when the target account deletes
+-- the instance or changes the URL or TLS setting its credentials were checked
+-- against. A same-tenant rule's target still cannot be deleted from under it.
+ALTER TABLE rules
+    ADD COLUMN blocked_at timestamptz,
+    ADD COLUMN suspended_reason text,
+    ADD COLUMN target_bound_url text,
+    ADD COLUMN target_bound_verify_tls boolean,
+    ALTER COLUMN target_instance_id DROP NOT NULL,
+    DROP CONSTRAINT rules_target_instance_id_fkey,
+    ADD CONSTRAINT rules_target_instance_id_fkey FOREIGN KEY (target_instance_id)
+        REFERENCES instances(id) ON DELETE SET NULL,
+    ADD CONSTRAINT rules_same_tenant_target CHECK (cross_tenant OR target_instance_id IS NOT NULL);
+UPDATE rules r SET target_bound_url = i.url, target_bound_verify_tls = i.verify_tls
+  FROM instances i WHERE i.id = r.target_instance_id AND r.cross_tenant;
+CREATE INDEX rules_incoming ON rules (target_account_id) WHERE cross_tenant;
