@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from uuid import UUID
+
+import pytest
 
 from api.app import create_app
 from common.services.apikeys import secret_key_for
 from tests.support.api import Api, Tenant, assert_error, leaks, raw_rows_text, tenant_api
-from tests.support.liveserver import LiveServer
+from tests.support.liveserver import HttpClient, LiveServer
+from tests.support.registry import free_port, wait_for_port
 
+GUNICORN = [sys.executable, "-m", "gunicorn", "--workers", "1"]
 KEY_FIELDS = {
     "id",
     "kind",
@@ -139,3 +147,39 @@ def test_a_secret_pair_keeps_its_secret_key_encrypted(client, settings):
     rotated = admin.post(f"/users/{robot.user_id}/keys/{pair['id']}/rotate", expect=201)
     assert rotated["secret_id"] != pair["secret_id"] and rotated["secret_key"]
     assert secret_key_for(settings, pair["secret_id"]) is None
+
+
+@pytest.fixture
+def api_processes(settings) -> Iterator[list[HttpClient]]:
+    """Two API servers, each a gunicorn process of its own on the test database."""
+    procs, clients = [], []
+    env = {**os.environ, **settings.to_env()}
+    try:
+        for _ in range(2):
+            port = free_port()
+            procs.append(
+                subprocess.Popen(
+                    [*GUNICORN, "--bind", f"127.0.0.1:{port}", "api.wsgi:app"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            wait_for_port(port, timeout=60)
+            clients.append(HttpClient(f"http://127.0.0.1:{port}"))
+        yield clients
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def test_revocation_counts_in_separate_api_processes(settings, api_processes):
+    first, second = api_processes
+    admin = tenant_api(first, settings, "acme")
+    robot = admin.add_user("robot", "viewer")
+    on_second = Api(second, robot.tenant)
+    assert on_second.get("/rules") == []
+    key_id = admin.get(f"/users/{robot.user_id}/keys")[0]["id"]
+    admin.delete(f"/users/{robot.user_id}/keys/{key_id}")
+    assert_error(on_second.request("GET", "/rules"), 401)
