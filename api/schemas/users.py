@@ -103,8 +103,11 @@ class NewKeySchema(KeySchema):
 
 
 class AuditQuerySchema(Schema):
-    object_type = fields.String(metadata={"description": "e.g. rule, instance, user, key, task"})
-    object_id = fields.String()
+    object_type = Text(
+        validate=Length(1, 64),
+        metadata={"description": "rule, instance, task, user, key or incoming-rule"},
+    )
+    object_id = Text(validate=Length(1, 200))
     user_id = fields.UUID(metadata={"description": "only changes made by this user"})
 
 

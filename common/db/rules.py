@@ -319,14 +319,16 @@ def list_incoming(
         "AND (%s::uuid[] IS NULL OR r.target_instance_id = ANY(%s::uuid[]))"
     )
     params = (tenant_id, tenant_id, only, only)
-    total = fetch_value(conn, f"SELECT count(*) FROM {_INCOMING_SOURCE} WHERE {where}", params)
+    total = fetch_value(conn, f"SELECT count(*) FROM {_INCOMING_SOURCE} WHERE {where}", params) or 0
+    if offset >= total:
+        return [], total  # also keeps a huge page number from overflowing OFFSET
     rows = fetch_dicts(
         conn,
         f"SELECT {INCOMING_COLUMNS} FROM {_INCOMING_SOURCE} WHERE {where} "
         "ORDER BY r.name, r.id LIMIT %s OFFSET %s",
         (*params, limit, offset),
     )
-    return rows, total or 0
+    return rows, total
 
 
 def get_incoming(conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID) -> dict[str, Any] | None:
