@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = FerryApi(app, spec_kwargs={"info": {"description": "Registry replication by rules."}})
     register_error_handlers(app)
 
-    from api import health, instances, rules, tasks, webhooks
+    from api import health, incoming, instances, rules, tasks, users, webhooks
     from api.auth import register_security_scheme
 
     register_security_scheme(api)
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(instances.blp)
     api.register_blueprint(rules.blp)
     api.register_blueprint(tasks.blp)
+    api.register_blueprint(users.blp)
+    api.register_blueprint(incoming.blp)
     _limit_webhooks(app, settings, webhooks.blp)
     api.register_blueprint(webhooks.blp)
     _serve_swagger_assets(app)

@@ -6,7 +6,15 @@ from uuid import UUID
 
 from flask.views import MethodView
 
-from api.auth import TenantBlueprint
+from api.auditing import Audit
+from api.auth import (
+    TenantBlueprint,
+    app_settings,
+    on_instance,
+    require_principal,
+    require_tenant,
+    requires,
+)
 from api.errors import ErrorSchema
 from api.schemas.instances import (
     EXAMPLE_CREATE,
@@ -19,7 +27,8 @@ from api.schemas.instances import (
     WebhookSecretSchema,
     present_instance,
 )
-from api.views import answers_one, for_tenant, page_of
+from api.views import answers_one, for_tenant
+from common.domain.permissions import Action
 from common.services import instances
 
 blp = TenantBlueprint(
@@ -55,13 +64,23 @@ EXAMPLE_409_DELETE = {
 
 @blp.route("")
 class Instances(MethodView):
+    @requires(Action.INSTANCE_READ)
     @blp.response(200, InstanceSchema(many=True), example=[EXAMPLE_INSTANCE])
     @blp.paginate(page_size=50, max_page_size=200)
     def get(self, pagination_parameters):
         """List your instances by name (page, page_size; totals in X-Pagination)."""
-        rows = page_of(instances.list_instances, pagination_parameters)
+        principal = require_principal()
+        rows, total = instances.list_instances(
+            app_settings(),
+            principal.tenant_id,
+            limit=pagination_parameters.page_size,
+            offset=pagination_parameters.first_item,
+            only=principal.granted_instances(),
+        )
+        pagination_parameters.item_count = total
         return [present_instance(r) for r in rows]
 
+    @requires(Action.INSTANCE_CREATE, Audit("instance", "create", None, ("name",)))
     @blp.arguments(InstanceSchema, example=EXAMPLE_CREATE)
     @blp.response(
         201, InstanceCreatedSchema, example={**EXAMPLE_INSTANCE, "webhook_secret": EXAMPLE_SECRET}
@@ -76,19 +95,29 @@ class Instances(MethodView):
 
 @blp.route("/<uuid:instance_id>")
 class Instance(MethodView):
-    @answers_one(blp, InstanceSchema, EXAMPLE_INSTANCE)
+    @requires(Action.INSTANCE_READ)
+    @blp.response(200, InstanceSchema, example=EXAMPLE_INSTANCE)
+    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, instance_id: UUID):
         """Show one of your instances."""
-        return present_instance(for_tenant(instances.get_instance, instance_id))
+        on_instance(Action.INSTANCE_READ, instance_id)
+        return present_instance(
+            instances.get_instance(app_settings(), require_tenant(), instance_id)
+        )
 
+    @requires(Action.INSTANCE_UPDATE, Audit("instance", "update", "instance_id"))
     @blp.arguments(InstancePatchSchema, example={"region": "ap-guangzhou", "verify_tls": False})
     @answers_one(blp, InstanceSchema, EXAMPLE_INSTANCE)
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, schema=ErrorSchema, description=REGISTRY_422, example=EXAMPLE_422)
     def patch(self, changes, instance_id: UUID):
         """Change an instance; a new URL, TLS setting or credentials are checked first."""
-        return present_instance(for_tenant(instances.update_instance, instance_id, changes))
+        on_instance(Action.INSTANCE_UPDATE, instance_id)
+        return present_instance(
+            instances.update_instance(app_settings(), require_tenant(), instance_id, changes)
+        )
 
+    @requires(Action.INSTANCE_DELETE, Audit("instance", "delete", "instance_id"))
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(
@@ -99,11 +128,13 @@ class Instance(MethodView):
     )
     def delete(self, instance_id: UUID):
         """Delete an instance that no rule uses."""
-        for_tenant(instances.delete_instance, instance_id)
+        on_instance(Action.INSTANCE_DELETE, instance_id)
+        instances.delete_instance(app_settings(), require_tenant(), instance_id)
 
 
 @blp.route("/<uuid:instance_id>/webhook-secret")
 class WebhookSecret(MethodView):
+    @requires(Action.INSTANCE_UPDATE, Audit("instance", "rotate-webhook-secret", "instance_id"))
     @blp.response(
         200,
         WebhookSecretSchema,
@@ -114,7 +145,8 @@ class WebhookSecret(MethodView):
     def post(self, instance_id: UUID, revoke_previous: bool = False):
         """Rotate the webhook secret; the previous one works for the grace period, or stops
         at once with `?revoke_previous=true`."""
-        secret = for_tenant(
-            instances.rotate_webhook_secret, instance_id, revoke_previous=revoke_previous
+        on_instance(Action.INSTANCE_UPDATE, instance_id)
+        secret = instances.rotate_webhook_secret(
+            app_settings(), require_tenant(), instance_id, revoke_previous=revoke_previous
         )
         return {"id": instance_id, "webhook_secret": secret}

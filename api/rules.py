@@ -6,7 +6,16 @@ from uuid import UUID
 
 from flask.views import MethodView
 
-from api.auth import TenantBlueprint
+from api.auditing import Audit
+from api.auth import (
+    TenantBlueprint,
+    app_settings,
+    authorize_instances,
+    on_rule,
+    require_principal,
+    require_tenant,
+    requires,
+)
 from api.errors import ErrorSchema
 from api.schemas.rules import (
     EXAMPLE_CROSS_TENANT_TARGET,
@@ -17,8 +26,10 @@ from api.schemas.rules import (
     RuleSchema,
     present_rule,
 )
-from api.views import answers_one, for_tenant, page_of
+from api.views import answers_one, for_tenant
+from common.domain.permissions import Action
 from common.services import rules as rule_service
+from common.services.access import spec_scope
 
 blp = TenantBlueprint(
     "rules",
@@ -91,65 +102,98 @@ def _rule(use_case, *args) -> dict:
 
 @blp.route("")
 class Rules(MethodView):
+    @requires(Action.RULE_READ)
     @blp.arguments(RuleQuerySchema, location="query")
     @blp.response(200, RuleSchema(many=True), example=[EXAMPLE_RULE])
     @blp.paginate(page_size=50, max_page_size=200)
     def get(self, query, pagination_parameters):
         """List your rules by name, optionally of one source instance (paginated)."""
-        rows = page_of(
-            rule_service.list_rules,
-            pagination_parameters,
+        principal = require_principal()
+        rows, total = rule_service.list_rules(
+            app_settings(),
+            principal.tenant_id,
             source_instance_id=query["source_instance_id"],
+            limit=pagination_parameters.page_size,
+            offset=pagination_parameters.first_item,
+            only=principal.granted_instances(),
         )
+        pagination_parameters.item_count = total
         return [present_rule(r) for r in rows]
 
+    @requires(Action.RULE_CREATE, Audit("rule", "create", None, ("name",)))
     @blp.arguments(RuleSchema, examples=EXAMPLES_IN)
     @blp.response(201, RuleSchema, example=EXAMPLE_RULE)
     @_errors
     def post(self, spec):
         """Create a rule; cross-tenant credentials are checked against the target first."""
-        return _rule(rule_service.create_rule, spec)
+        authorize_instances(Action.RULE_CREATE, "the new rule", spec_scope(spec))
+        return present_rule(rule_service.create_rule(app_settings(), require_tenant(), spec))
 
 
 @blp.route("/<uuid:rule_id>")
 class Rule(MethodView):
-    @_one_rule()
+    @requires(Action.RULE_READ)
+    @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
+    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, rule_id: UUID):
         """Show one of your rules."""
-        return _rule(rule_service.get_rule, rule_id)
+        return present_rule(on_rule(Action.RULE_READ, rule_id))
 
+    @requires(Action.RULE_UPDATE, Audit("rule", "update", "rule_id"))
     @blp.arguments(RuleSchema, examples=EXAMPLES_IN)
     @_one_rule()
     @_errors
     def put(self, spec, rule_id: UUID):
         """Replace a rule (same validation as create; an omitted password is kept)."""
-        return _rule(rule_service.replace_rule, rule_id, spec)
+        on_rule(Action.RULE_UPDATE, rule_id)
+        authorize_instances(Action.RULE_UPDATE, f"rule {rule_id}", spec_scope(spec))
+        return present_rule(
+            rule_service.replace_rule(app_settings(), require_tenant(), rule_id, spec)
+        )
 
+    @requires(Action.RULE_UPDATE, Audit("rule", "update", "rule_id"))
     @blp.arguments(RulePatchSchema, example={"enabled": False, "source": {"tag_filter": "v2.*"}})
     @_one_rule()
     @_errors
     def patch(self, patch, rule_id: UUID):
         """Change some fields; the merged rule is validated as a whole."""
-        return _rule(rule_service.patch_rule, rule_id, patch)
+        current = on_rule(Action.RULE_UPDATE, rule_id)
+        merged = rule_service.merge_patch(rule_service.spec_from_row(current), patch)
+        authorize_instances(Action.RULE_UPDATE, f"rule {rule_id}", spec_scope(merged))
+        return present_rule(
+            rule_service.patch_rule(app_settings(), require_tenant(), rule_id, patch)
+        )
 
+    @requires(Action.RULE_DELETE, Audit("rule", "delete", "rule_id"))
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, rule_id: UUID):
         """Delete a rule (its sync tasks stay in the history)."""
-        for_tenant(rule_service.delete_rule, rule_id)
+        on_rule(Action.RULE_DELETE, rule_id)
+        rule_service.delete_rule(app_settings(), require_tenant(), rule_id)
 
 
 @blp.route("/<uuid:rule_id>/enable")
 class EnableRule(MethodView):
-    @_one_rule()
+    @requires(Action.RULE_UPDATE, Audit("rule", "enable", "rule_id"))
+    @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
+    @blp.alt_response(404, response="NOT_FOUND")
     def post(self, rule_id: UUID):
         """Enable a rule (its schedule restarts from now)."""
-        return _rule(rule_service.set_enabled, rule_id, True)
+        on_rule(Action.RULE_UPDATE, rule_id)
+        return present_rule(
+            rule_service.set_enabled(app_settings(), require_tenant(), rule_id, True)
+        )
 
 
 @blp.route("/<uuid:rule_id>/disable")
 class DisableRule(MethodView):
-    @_one_rule({**EXAMPLE_RULE, "enabled": False})
+    @requires(Action.RULE_UPDATE, Audit("rule", "disable", "rule_id"))
+    @blp.response(200, RuleSchema, example={**EXAMPLE_RULE, "enabled": False})
+    @blp.alt_response(404, response="NOT_FOUND")
     def post(self, rule_id: UUID):
         """Disable a rule until it is enabled again."""
-        return _rule(rule_service.set_enabled, rule_id, False)
+        on_rule(Action.RULE_UPDATE, rule_id)
+        return present_rule(
+            rule_service.set_enabled(app_settings(), require_tenant(), rule_id, False)
+        )

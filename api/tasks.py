@@ -7,10 +7,12 @@ from dataclasses import asdict
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from api.auth import TenantBlueprint
+from api.auditing import Audit
+from api.auth import TenantBlueprint, app_settings, on_rule, on_task, require_tenant, requires
 from api.errors import ErrorSchema
-from api.views import for_tenant, page_of
+from api.views import page_of
 from common.domain import models, vocab
+from common.domain.permissions import Action
 from common.domain.vocab import ItemStatus, TaskStatus
 from common.services import tasks as service
 from common.services.preview import preview_rule
@@ -114,16 +116,6 @@ class PreviewSchema(Schema):
     target_digest = fields.String(allow_none=True)
 
 
-def _starts_task(missing: str):
-    """Documents a view that starts a task: 202 with the task's id, or 404 (no such ``missing``)."""
-
-    def decorate(func):
-        func = blp.alt_response(404, schema=ErrorSchema, description=f"No such {missing}.")(func)
-        return blp.response(202, TaskStartedSchema)(func)
-
-    return decorate
-
-
 def _started(task: models.Task) -> dict[str, str]:
     """The 202 body for a task just committed, once the worker has been asked to plan it."""
     # Only after the commit: the worker must find the row.
@@ -133,62 +125,57 @@ def _started(task: models.Task) -> dict[str, str]:
 
 @blp.route("/rules/<uuid:rule_id>/trigger")
 class Trigger(MethodView):
-    @_starts_task("rule")
+    @requires(Action.RULE_TRIGGER, Audit("rule", "trigger", "rule_id", ("task_id",)))
+    @blp.response(202, TaskStartedSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
     @blp.alt_response(409, schema=ErrorSchema, description="The rule is disabled.")
     def post(self, rule_id):
         """Start a manual sync task of the rule now."""
-        return _started(for_tenant(service.trigger_rule, rule_id))
-
-
-@blp.route("/rules/<uuid:rule_id>/preview")
-class Preview(MethodView):
-    @blp.response(200, PreviewSchema(many=True))
-    @blp.paginate()
-    @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
-    @blp.alt_response(502, schema=ErrorSchema, description="A registry failed to answer.")
-    def get(self, rule_id, pagination_parameters):
-        """What the rule selects now and whether the target has it; copies nothing."""
-        page = for_tenant(
-            preview_rule,
-            rule_id,
-            offset=pagination_parameters.first_item,
-            size=pagination_parameters.page_size,
-        )
-        if page.item_count is not None:
-            pagination_parameters.item_count = page.item_count
-        return [
-            {**asdict(c.item), "target_has_it": c.target_has_it, "target_digest": c.target_digest}
-            for c in page.candidates
-        ]
+        on_rule(Action.RULE_TRIGGER, rule_id)
+        return _started(service.trigger_rule(app_settings(), require_tenant(), rule_id))
 
 
 @blp.route("/rules/<uuid:rule_id>/tasks")
 class RuleTasks(MethodView):
+    @requires(Action.TASK_READ)
     @blp.response(200, TaskSchema(many=True))
     @blp.paginate()
     @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
     def get(self, rule_id, pagination_parameters):
         """The rule's task log, newest first."""
-        return page_of(service.list_tasks, pagination_parameters, rule_id)
+        on_rule(Action.TASK_READ, rule_id)
+        rows, total = service.list_tasks(
+            app_settings(),
+            require_tenant(),
+            rule_id,
+            limit=pagination_parameters.page_size,
+            offset=pagination_parameters.first_item,
+        )
+        pagination_parameters.item_count = total
+        return rows
 
 
 @blp.route("/tasks/<string:task_id>")
 class Task(MethodView):
+    @requires(Action.TASK_READ)
     @blp.response(200, TaskSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     def get(self, task_id):
         """One task with its figures (live while it runs)."""
-        return for_tenant(service.get_task, task_id)
+        on_task(Action.TASK_READ, task_id)
+        return service.get_task(app_settings(), require_tenant(), task_id)
 
 
 @blp.route("/tasks/<string:task_id>/items")
 class TaskItems(MethodView):
+    @requires(Action.TASK_READ)
     @blp.arguments(ItemQuerySchema, location="query")
     @blp.response(200, ItemSchema(many=True))
     @blp.paginate()
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     def get(self, args, task_id, pagination_parameters):
         """The task's items, optionally only those with one outcome."""
+        on_task(Action.TASK_READ, task_id)
         status = args.get("status")
         return page_of(
             service.list_items,
@@ -200,17 +187,21 @@ class TaskItems(MethodView):
 
 @blp.route("/tasks/<string:task_id>/stop")
 class Stop(MethodView):
+    @requires(Action.TASK_STOP, Audit("task", "stop", "task_id"))
     @blp.response(202, TaskSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     @blp.alt_response(409, schema=ErrorSchema, description="The task already finished.")
     def post(self, task_id):
         """Stop a task: pending items never start, running copies stop between chunks."""
-        return for_tenant(service.stop_task, task_id)
+        on_task(Action.TASK_STOP, task_id)
+        return service.stop_task(app_settings(), require_tenant(), task_id)
 
 
 @blp.route("/tasks/<string:task_id>/retry")
 class Retry(MethodView):
-    @_starts_task("task")
+    @requires(Action.TASK_RETRY, Audit("task", "retry", "task_id", ("task_id",)))
+    @blp.response(202, TaskStartedSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such task.")
     @blp.alt_response(
         409,
         schema=ErrorSchema,
@@ -218,4 +209,30 @@ class Retry(MethodView):
     )
     def post(self, task_id):
         """Start a new task with only the failed items of this one."""
-        return _started(for_tenant(service.retry_task, task_id))
+        on_task(Action.TASK_RETRY, task_id)
+        return _started(service.retry_task(app_settings(), require_tenant(), task_id))
+
+
+@blp.route("/rules/<uuid:rule_id>/preview")
+class Preview(MethodView):
+    @requires(Action.RULE_READ)
+    @blp.response(200, PreviewSchema(many=True))
+    @blp.paginate()
+    @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
+    @blp.alt_response(502, schema=ErrorSchema, description="A registry failed to answer.")
+    def get(self, rule_id, pagination_parameters):
+        """What the rule selects now and whether the target has it; copies nothing."""
+        on_rule(Action.RULE_READ, rule_id)
+        page = preview_rule(
+            app_settings(),
+            require_tenant(),
+            rule_id,
+            offset=pagination_parameters.first_item,
+            size=pagination_parameters.page_size,
+        )
+        if page.item_count is not None:
+            pagination_parameters.item_count = page.item_count
+        return [
+            {**asdict(c.item), "target_has_it": c.target_has_it, "target_digest": c.target_digest}
+            for c in page.candidates
+        ]

@@ -237,7 +237,7 @@ def _schema(
     return type(name, (ReadOnlyTolerant,), attrs)
 
 
-_RULE_READ_ONLY = frozenset({"id", "next_run_at", "created_at", "updated_at"})
+_RULE_READ_ONLY = frozenset({"id", "next_run_at", "created_at", "updated_at", "health"})
 _TARGET_READ_ONLY = frozenset({"has_credentials"})
 
 RuleSourceSchema = _schema(
@@ -261,6 +261,15 @@ RuleSchema = _schema(
         ),
         "created_at": fields.DateTime(dump_only=True),
         "updated_at": fields.DateTime(dump_only=True),
+        "health": fields.String(
+            dump_only=True,
+            metadata={
+                "description": "`ok`, `blocked by the target account`, or why the rule is "
+                "suspended (target instance deleted, or its URL or TLS setting changed: "
+                "re-enter the credentials).",
+                "example": "ok",
+            },
+        ),
     },
     _RULE_READ_ONLY,
 )
@@ -298,5 +307,7 @@ def present_rule(row: Rule) -> dict:
     from common.services.rules import spec_from_row
 
     view = spec_from_row(row)
-    view.update({k: getattr(row, k) for k in ("id", "next_run_at", "created_at", "updated_at")})
+    view.update(
+        {k: getattr(row, k) for k in ("id", "next_run_at", "created_at", "updated_at", "health")}
+    )
     return view

@@ -174,7 +174,8 @@ def tenant() -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for scripts.")
 def tenant_create(name: str, as_json: bool) -> None:
-    """Create tenant NAME and print its id and an API token (shown once)."""
+    """Create tenant NAME with its user admin; print the id, admin's password and API token
+    (shown once)."""
     from common.runtime.embedded import servers_for
     from common.services.database import upgrade_database
     from common.services.tenants import create_tenant
@@ -184,13 +185,24 @@ def tenant_create(name: str, as_json: bool) -> None:
         raise click.BadParameter("must be 1 to 128 characters", param_hint="NAME")
     with servers_for(current_settings()) as live:
         upgrade_database(live)
-        tenant_id, token = create_tenant(live, name)
+        new = create_tenant(live, name)
     if as_json:
-        click.echo(json.dumps({"tenant_id": str(tenant_id), "token": token}))
+        body = {
+            "tenant_id": str(new.tenant_id),
+            "token": new.token,
+            "user": new.user_name,
+            "password": new.password,
+        }
+        click.echo(json.dumps(body))
     else:
-        click.echo(f"tenant id: {tenant_id}")
-        click.echo(f"API token: {token}")
-        click.echo("The token is shown only now; Ferry stores only its hash.", err=True)
+        click.echo(f"tenant id: {new.tenant_id}")
+        click.echo(f"user:      {new.user_name}")
+        click.echo(f"password:  {new.password}")
+        click.echo(f"API token: {new.token}")
+        click.echo(
+            "The password and the token are shown only now; Ferry stores only their hashes.",
+            err=True,
+        )
 
 
 @main.group()
@@ -217,7 +229,7 @@ def keys_rotate() -> None:
     click.echo(
         f"re-encrypted {result.total} secret(s) under the first key: "
         f"{result.instance_passwords} instance password(s), "
-        f"{result.rule_passwords} rule password(s)"
+        f"{result.rule_passwords} rule password(s), {result.secret_keys} API SecretKey(s)"
     )
 
 
@@ -225,8 +237,9 @@ def _register_commands() -> None:
     """Commands that live beside the code they drive."""
     from common.cli.copy import copy_command
     from common.cli.tasks import tasks_command, trigger_command
+    from common.cli.users import audit_command, users_command
 
-    for command in (copy_command, trigger_command, tasks_command):
+    for command in (copy_command, trigger_command, tasks_command, users_command, audit_command):
         main.add_command(command)
 
 

@@ -76,10 +76,22 @@ def instance_name_taken(
 
 
 def list_instances(
-    conn: psycopg.Connection, tenant_id: UUID, *, limit: int, offset: int
+    conn: psycopg.Connection,
+    tenant_id: UUID,
+    *,
+    limit: int,
+    offset: int,
+    only: list[UUID] | None = None,
 ) -> tuple[list[Instance], int]:
-    """One page of the tenant's instances by name, and the total count."""
-    return INSTANCES.page(conn, "tenant_id = %s", (tenant_id,), limit=limit, offset=offset)
+    """One page of the tenant's instances by name (only those of ``only`` when given), and
+    the total count."""
+    return INSTANCES.page(
+        conn,
+        "tenant_id = %s AND (%s::uuid[] IS NULL OR id = ANY(%s::uuid[]))",
+        (tenant_id, only, only),
+        limit=limit,
+        offset=offset,
+    )
 
 
 def update_instance(
@@ -122,7 +134,7 @@ def delete_instance(conn: psycopg.Connection, instance_id: UUID, tenant_id: UUID
                 "DELETE FROM instances WHERE id = %s AND tenant_id = %s RETURNING id",
                 (instance_id, tenant_id),
             )
-    except psycopg.errors.ForeignKeyViolation:
+    except (psycopg.errors.ForeignKeyViolation, psycopg.errors.CheckViolation):
         raise Conflict("the instance is used by a rule") from None
     return deleted is not None
 
@@ -176,3 +188,11 @@ def set_encrypted_password(
     conn.execute(
         "UPDATE instances SET password_enc = %s WHERE id = %s", (password_enc, instance_id)
     )
+
+
+def existing_ids(conn: psycopg.Connection, tenant_id: UUID, ids: list[UUID]) -> set[UUID]:
+    """Those of ``ids`` that are instances of the tenant."""
+    rows = fetch_tuples(
+        conn, "SELECT id FROM instances WHERE tenant_id = %s AND id = ANY(%s)", (tenant_id, ids)
+    )
+    return {r[0] for r in rows}

@@ -254,6 +254,16 @@ def abandon_item(conn: psycopg.Connection, item_id: int, reason: str) -> None:
     )
 
 
+def fail_open_items(conn: psycopg.Connection, task_uuid: UUID, reason: str) -> None:
+    """Fail every item of the task still to be copied, with ``reason`` (the rule may not run)."""
+    conn.execute(
+        """UPDATE sync_items SET status = %s, reason = %s, lease_until = NULL,
+               finished_at = now()
+           WHERE task_id = %s AND status = ANY(%s)""",
+        (ItemStatus.FAILED, reason, task_uuid, OPEN_ITEMS),
+    )
+
+
 def release_item(
     conn: psycopg.Connection, item_id: int, *, reason: str, bytes_transferred: int = 0
 ) -> None:

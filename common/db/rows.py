@@ -36,6 +36,12 @@ def fetch_dict(conn: psycopg.Connection, query: Query, params: Any = ()) -> dict
         return cur.execute(query, params).fetchone()
 
 
+def fetch_dicts(conn: psycopg.Connection, query: Query, params: Any = ()) -> list[dict[str, Any]]:
+    """Every row of ``query`` as a dict by column name."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, params).fetchall()
+
+
 def fetch_value(conn: psycopg.Connection, query: Query, params: Any = ()) -> Any | None:
     """The first column of the first row of ``query``, or None when there is no row."""
     with conn.cursor(row_factory=scalar_row) as cur:
@@ -111,3 +117,20 @@ def update_sql(table: str, columns: Sequence[str], where: str, returning: str) -
     return sql.SQL("UPDATE {table} SET {a}, updated_at = now() WHERE {w} RETURNING {ret}").format(
         table=sql.Identifier(table), a=assignments, w=sql.SQL(where), ret=sql.SQL(returning)
     )
+
+
+def fetch_page(
+    conn: psycopg.Connection,
+    model: type[T],
+    *,
+    columns: str,
+    source: str,
+    where: str,
+    params: Sequence[Any],
+    order_by: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[T], int]:
+    """One page of a query that has no :class:`Table` of its own (joins, views)."""
+    table = Table(model, columns, source, order_by=order_by)
+    return table.page(conn, where, params, limit=limit, offset=offset)

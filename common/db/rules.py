@@ -9,7 +9,16 @@ from uuid import UUID
 
 import psycopg
 
-from common.db.rows import Table, fetch_one, fetch_value, insert_sql, update_sql
+from common.db.rows import (
+    Table,
+    fetch_all,
+    fetch_dict,
+    fetch_dicts,
+    fetch_one,
+    fetch_value,
+    insert_sql,
+    update_sql,
+)
 from common.domain.models import Rule
 from common.errors import Conflict
 
@@ -18,7 +27,8 @@ COLUMNS = (
     "repository_filter, tag_filter, repository_exclude, tag_exclude, filter_syntax, "
     "resource_types, target_instance_id, target_namespace, cross_tenant, target_account_id, "
     "target_username, target_password_enc, override, enabled, schedule, schedule_timezone, "
-    "next_run_at, created_at, updated_at"
+    "next_run_at, created_at, updated_at, blocked_at, suspended_reason, target_bound_url, "
+    "target_bound_verify_tls"
 )
 RULES = Table(Rule, COLUMNS, "rules", order_by="name, id")
 # Columns the API may write; tenant_id, ids and timestamps are Ferry's.
@@ -44,6 +54,9 @@ WRITABLE = (
     "schedule",
     "schedule_timezone",
     "next_run_at",
+    "suspended_reason",
+    "target_bound_url",
+    "target_bound_verify_tls",
 )
 
 
@@ -98,12 +111,16 @@ def list_rules(
     source_instance_id: UUID | None = None,
     limit: int,
     offset: int,
+    only: list[UUID] | None = None,
 ) -> tuple[list[Rule], int]:
-    """One page of the tenant's rules (optionally of one source instance), and the total."""
+    """One page of the tenant's rules (optionally of one source instance; with ``only``, the
+    rules whose source and own target are among those instances), and the total."""
     return RULES.page(
         conn,
-        "tenant_id = %s AND (%s::uuid IS NULL OR source_instance_id = %s)",
-        (tenant_id, source_instance_id, source_instance_id),
+        "tenant_id = %s AND (%s::uuid IS NULL OR source_instance_id = %s) "
+        "AND (%s::uuid[] IS NULL OR (source_instance_id = ANY(%s::uuid[]) "
+        "AND (cross_tenant OR target_instance_id = ANY(%s::uuid[]))))",
+        (tenant_id, source_instance_id, source_instance_id, only, only, only),
         limit=limit,
         offset=offset,
     )
@@ -214,3 +231,83 @@ def encrypted_passwords(conn: psycopg.Connection) -> list[Rule]:
 def set_encrypted_password(conn: psycopg.Connection, rule_id: UUID, password_enc: bytes) -> None:
     """Replace a rule's encrypted target password (same plaintext, new ciphertext)."""
     conn.execute("UPDATE rules SET target_password_enc = %s WHERE id = %s", (password_enc, rule_id))
+
+
+def suspend_incoming(conn: psycopg.Connection, instance_id: UUID, reason: str) -> list[UUID]:
+    """Suspend other tenants' rules that write into the instance; their ids."""
+    rows = fetch_all(
+        conn,
+        Rule,
+        f"UPDATE rules SET suspended_reason = %s, updated_at = now() "
+        f"WHERE target_instance_id = %s AND cross_tenant "
+        f"AND tenant_id <> (SELECT tenant_id FROM instances WHERE id = %s) RETURNING {COLUMNS}",
+        (reason, instance_id, instance_id),
+    )
+    return [r.id for r in rows]
+
+
+def set_blocked(
+    conn: psycopg.Connection, rule_id: UUID, target_tenant_id: UUID, blocked: bool
+) -> bool:
+    """Block or unblock a rule writing into the target tenant's instances; False if no such
+    rule."""
+    done = fetch_value(
+        conn,
+        "UPDATE rules SET blocked_at = CASE WHEN %s THEN coalesce(blocked_at, now()) END "
+        "WHERE id = %s AND cross_tenant AND target_account_id = %s "
+        "AND target_instance_id IN (SELECT id FROM instances WHERE tenant_id = %s) RETURNING id",
+        (blocked, rule_id, target_tenant_id, target_tenant_id),
+    )
+    return done is not None
+
+
+INCOMING_COLUMNS = (
+    "r.id, r.tenant_id AS source_account_id, r.name, r.target_instance_id, "
+    "coalesce(nullif(r.target_namespace, ''), r.source_namespace) AS target_namespace, "
+    "r.blocked_at IS NOT NULL AS blocked, r.enabled, t.status AS last_task_status, "
+    "coalesce(t.finished_at, t.started_at, t.created_at) AS last_task_at"
+)
+_INCOMING_SOURCE = (
+    "rules r JOIN instances i ON i.id = r.target_instance_id AND i.tenant_id = r.target_account_id "
+    "LEFT JOIN LATERAL (SELECT status, created_at, started_at, finished_at FROM sync_tasks "
+    "WHERE rule_id = r.id ORDER BY created_at DESC LIMIT 1) t ON true"
+)
+
+
+def list_incoming(
+    conn: psycopg.Connection,
+    tenant_id: UUID,
+    *,
+    limit: int,
+    offset: int,
+    only: list[UUID] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of other tenants' rules writing into the tenant's instances, and the total.
+
+    Only what the target account may see: no source address, no credentials.
+    """
+    where = (
+        "r.cross_tenant AND r.target_account_id = %s AND r.tenant_id <> %s "
+        "AND (%s::uuid[] IS NULL OR r.target_instance_id = ANY(%s::uuid[]))"
+    )
+    params = (tenant_id, tenant_id, only, only)
+    total = fetch_value(conn, f"SELECT count(*) FROM {_INCOMING_SOURCE} WHERE {where}", params) or 0
+    if offset >= total:
+        return [], total  # also keeps a huge page number from overflowing OFFSET
+    rows = fetch_dicts(
+        conn,
+        f"SELECT {INCOMING_COLUMNS} FROM {_INCOMING_SOURCE} WHERE {where} "
+        "ORDER BY r.name, r.id LIMIT %s OFFSET %s",
+        (*params, limit, offset),
+    )
+    return rows, total
+
+
+def get_incoming(conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID) -> dict[str, Any] | None:
+    """One incoming rule of the tenant (as :func:`list_incoming` shows it), or None."""
+    return fetch_dict(
+        conn,
+        f"SELECT {INCOMING_COLUMNS} FROM {_INCOMING_SOURCE} "
+        "WHERE r.id = %s AND r.cross_tenant AND r.target_account_id = %s AND r.tenant_id <> %s",
+        (rule_id, tenant_id, tenant_id),
+    )

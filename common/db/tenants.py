@@ -1,4 +1,4 @@
-"""Tenants and their API tokens."""
+"""Tenants, created with their first user ``admin`` and its first API token."""
 
 from __future__ import annotations
 
@@ -6,13 +6,20 @@ from uuid import UUID
 
 import psycopg
 
+from common.db import keys
 from common.db.rows import fetch_value
+from common.domain.vocab import KeyKind, Role
 from common.errors import Conflict
-from common.security.tokens import hash_token, new_token
+from common.security.tokens import display_prefix, hash_token, new_token
+
+ADMIN_USER = "admin"
 
 
-def create_tenant(conn: psycopg.Connection, name: str) -> tuple[UUID, str]:
-    """Create a tenant with one API token; returns (tenant id, token). The token is not stored."""
+def create_tenant(
+    conn: psycopg.Connection, name: str, admin_password_hash: str | None = None
+) -> tuple[UUID, str]:
+    """Create a tenant, its user ``admin`` and one API token of that user; returns
+    (tenant id, token). The token is not stored, only its hash."""
     tenant_id = fetch_value(
         conn,
         "INSERT INTO tenants (name) VALUES (%s) ON CONFLICT (name) DO NOTHING RETURNING id",
@@ -20,28 +27,42 @@ def create_tenant(conn: psycopg.Connection, name: str) -> tuple[UUID, str]:
     )
     if tenant_id is None:
         raise Conflict(f"a tenant named {name!r} already exists")
-    token = issue_token(conn, tenant_id)
+    user_id = fetch_value(
+        conn,
+        "INSERT INTO users (tenant_id, name, role, password_hash) VALUES (%s, %s, %s, %s) "
+        "RETURNING id",
+        (tenant_id, ADMIN_USER, Role.ADMIN.value, admin_password_hash),
+    )
+    token = issue_token(conn, tenant_id, user_id)
     return tenant_id, token
 
 
-def issue_token(conn: psycopg.Connection, tenant_id: UUID, description: str = "") -> str:
-    """A new API token for ``tenant_id``; only its hash is stored."""
+def admin_user_id(conn: psycopg.Connection, tenant_id: UUID) -> UUID | None:
+    """The id of the tenant's user ``admin``, if it still exists."""
+    return fetch_value(
+        conn, "SELECT id FROM users WHERE tenant_id = %s AND name = %s", (tenant_id, ADMIN_USER)
+    )
+
+
+def issue_token(
+    conn: psycopg.Connection, tenant_id: UUID, user_id: UUID, description: str = ""
+) -> str:
+    """A new bearer token of the user; only its hash is stored."""
     token = new_token()
-    conn.execute(
-        "INSERT INTO api_tokens (tenant_id, token_hash, description) VALUES (%s, %s, %s)",
-        (tenant_id, hash_token(token), description),
+    keys.insert_key(
+        conn,
+        tenant_id,
+        user_id,
+        kind=KeyKind.BEARER,
+        prefix=display_prefix(token),
+        description=description,
+        expires_at=None,
+        token_hash=hash_token(token),
     )
     return token
 
 
 def tenant_for_token(conn: psycopg.Connection, token: str) -> UUID | None:
-    """The tenant owning an unrevoked ``token``, or None.
-
-    The lookup is by the token's SHA-256 through a unique index, so timing
-    reveals nothing about stored tokens.
-    """
-    return fetch_value(
-        conn,
-        "SELECT tenant_id FROM api_tokens WHERE token_hash = %s AND revoked_at IS NULL",
-        (hash_token(token),),
-    )
+    """The tenant owning a live bearer ``token``, or None (looked up by its SHA-256)."""
+    found = keys.principal_for_token(conn, hash_token(token))
+    return found["tenant_id"] if found else None

@@ -15,6 +15,8 @@ from uuid import UUID
 
 from common.domain.vocab import OPEN_TASK_STATUSES, ItemStatus, TaskStatus, Trigger
 
+BLOCKED_BY_TARGET = "blocked by the target account"
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -58,7 +60,7 @@ class Rule:
     tag_exclude: str
     filter_syntax: str
     resource_types: Sequence[str]
-    target_instance_id: UUID
+    target_instance_id: UUID | None  # None: the target account deleted it (suspended)
     target_namespace: str
     cross_tenant: bool
     target_account_id: UUID | None
@@ -71,6 +73,20 @@ class Rule:
     next_run_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    # Set by the target account (cross-tenant rules only).
+    blocked_at: dt.datetime | None = None
+    # Why the rule cannot run until its owner acts (deleted target, changed URL or TLS).
+    suspended_reason: str | None = None
+    # Where a cross-tenant password was checked: it is used there and nowhere else.
+    target_bound_url: str | None = None
+    target_bound_verify_tls: bool | None = None
+
+    @property
+    def health(self) -> str:
+        """``ok``, or why the rule does not run (what its owner reads)."""
+        if self.blocked_at is not None:
+            return BLOCKED_BY_TARGET
+        return self.suspended_reason or "ok"
 
     @property
     def effective_target_namespace(self) -> str:
@@ -179,3 +195,57 @@ class WebhookEvent:
     tag: str
     digest: str | None
     processed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """A person or robot of a tenant, with a role and grants on instances."""
+
+    id: UUID
+    tenant_id: UUID
+    name: str
+    password_hash: str | None = field(repr=False)
+    role: str
+    grants: Sequence[str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def has_password(self) -> bool:
+        """True when the user can log in to the console."""
+        return self.password_hash is not None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key of a user: a bearer token (hash kept) or a SecretId/SecretKey pair."""
+
+    id: UUID
+    tenant_id: UUID
+    user_id: UUID
+    kind: str
+    prefix: str
+    description: str
+    secret_id: str | None
+    token_hash: bytes | None = field(repr=False)
+    secret_key_enc: bytes | None = field(repr=False)
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change: who, when, what, from where."""
+
+    id: int
+    tenant_id: UUID
+    user_id: UUID | None
+    user_name: str
+    at: dt.datetime
+    object_type: str
+    object_id: str
+    action: str
+    source_ip: str
+    details: dict

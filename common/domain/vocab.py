@@ -98,3 +98,19 @@ class InstanceKind(StrEnum):
 
     DISTRIBUTION = "distribution"
     HARBOR = "harbor"
+
+
+class Role(StrEnum):
+    """What a user of a tenant may do (``common.domain.permissions`` lists the actions)."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+class KeyKind(StrEnum):
+    """The kinds of API key a user holds."""
+
+    BEARER = "bearer"
+    # SecretId/SecretKey for the signed compatibility API.
+    SECRET_PAIR = "secret_pair"

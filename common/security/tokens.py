@@ -31,3 +31,17 @@ def matches(token: str, *stored: bytes | None) -> bool:
         if candidate is not None:
             ok |= hmac.compare_digest(digest, bytes(candidate))
     return ok
+
+
+SECRET_ID_PREFIX = "FRYID"
+PREFIX_LENGTH = 12
+
+
+def display_prefix(token: str) -> str:
+    """The first characters of a token, shown in key lists so a person can tell keys apart."""
+    return token[:PREFIX_LENGTH]
+
+
+def new_secret_pair() -> tuple[str, str]:
+    """A SecretId (public identifier) and a SecretKey (the signing secret)."""
+    return SECRET_ID_PREFIX + secrets.token_hex(16).upper(), secrets.token_urlsafe(30)

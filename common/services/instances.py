@@ -18,6 +18,7 @@ from uuid import UUID
 
 from common import db as database
 from common.db import instances as q
+from common.db.rules import suspend_incoming
 from common.domain.models import Instance
 from common.domain.vocab import InstanceKind
 from common.errors import (
@@ -33,9 +34,14 @@ from common.security.crypto import SecretBox
 from common.security.netpolicy import check_host, is_public, parse_registry_url
 from common.security.tokens import hash_token
 from common.settings import Settings
+from common.sync.clients import SUSPENDED_MOVED
 from common.sync.credentials import check_registry, instance_credentials
 
 KINDS = tuple(InstanceKind)
+SUSPENDED_DELETED = (
+    "suspended: the target account deleted the target instance; choose another target"
+)
+
 WEBHOOK_SECRET_PREFIX = "fwh_"
 MAX_USERNAME = 255
 MAX_PASSWORD = 8192  # cloud registry tokens (ECR, GCR) run to a few kilobytes
@@ -179,11 +185,16 @@ def get_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> Inst
 
 
 def list_instances(
-    settings: Settings, tenant_id: UUID, *, limit: int, offset: int
+    settings: Settings,
+    tenant_id: UUID,
+    *,
+    limit: int,
+    offset: int,
+    only: list[UUID] | None = None,
 ) -> tuple[list[Instance], int]:
-    """One page of the tenant's instances and the total count."""
+    """One page of the tenant's instances (only those of ``only`` when given) and the total."""
     with database.transaction(settings) as conn:
-        return q.list_instances(conn, tenant_id, limit=limit, offset=offset)
+        return q.list_instances(conn, tenant_id, limit=limit, offset=offset, only=only)
 
 
 def update_instance(
@@ -229,22 +240,28 @@ def update_instance(
         )
     with database.transaction(settings) as conn:
         row = q.update_instance(conn, instance_id, tenant_id, values)
+        if row is not None and (row.url != current.url or row.verify_tls != current.verify_tls):
+            # Their passwords were checked against the old address; they must not follow it.
+            suspend_incoming(conn, instance_id, SUSPENDED_MOVED)
     return found(row, "instance not found")
 
 
 def delete_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> None:
-    """Delete the tenant's instance; Conflict naming the rules that still use it."""
+    """Delete the tenant's instance; Conflict naming the tenant's rules that still use it.
+
+    Other accounts' rules writing into it do not prevent it: they are suspended,
+    with the reason their owners read.
+    """
     with database.transaction(settings) as conn:
         if q.get_instance(conn, instance_id, tenant_id) is None:
             raise NotFound("instance not found")
-        own, others = q.rules_using_instance(conn, instance_id, tenant_id)
-        if own or others:
-            parts = [f"rules {', '.join(repr(n) for n in own)}"] if own else []
-            if others:
-                parts.append(f"{others} rule(s) of other accounts")
+        own, _ = q.rules_using_instance(conn, instance_id, tenant_id)
+        if own:
             raise Conflict(
-                "the instance is used by " + " and ".join(parts) + "; delete or change them first"
+                f"the instance is used by rules {', '.join(repr(n) for n in own)}; "
+                "delete or change them first"
             )
+        suspend_incoming(conn, instance_id, SUSPENDED_DELETED)
         q.delete_instance(conn, instance_id, tenant_id)
 
 

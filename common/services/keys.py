@@ -2,7 +2,7 @@
 
 Procedure: put the new key first in FERRY_SECRET_KEYS (keep the old ones
 after it), restart Ferry, run ``ferry keys rotate``, then drop the old keys.
-API tokens and webhook secrets are stored as hashes and need no rotation.
+API bearer tokens and webhook secrets are stored as hashes and need no rotation.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common import db as database
-from common.db import instances, rules
+from common.db import instances, keys, rules
 from common.security.crypto import SecretBox
 from common.settings import Settings
 
@@ -21,10 +21,12 @@ class RotationResult:
 
     instance_passwords: int
     rule_passwords: int
+    # SecretKeys of users' SecretId/SecretKey pairs.
+    secret_keys: int = 0
 
     @property
     def total(self) -> int:
-        return self.instance_passwords + self.rule_passwords
+        return self.instance_passwords + self.rule_passwords + self.secret_keys
 
 
 def rotate_secrets(settings: Settings, box: SecretBox) -> RotationResult:
@@ -42,4 +44,10 @@ def rotate_secrets(settings: Settings, box: SecretBox) -> RotationResult:
         for rule in rule_rows:
             assert rule.target_password_enc is not None
             rules.set_encrypted_password(conn, rule.id, box.rotate(rule.target_password_enc))
-    return RotationResult(instance_passwords=len(rows), rule_passwords=len(rule_rows))
+        key_rows = keys.encrypted_secret_keys(conn)
+        for key in key_rows:
+            assert key.secret_key_enc is not None
+            keys.set_encrypted_secret_key(conn, key.id, box.rotate(key.secret_key_enc))
+    return RotationResult(
+        instance_passwords=len(rows), rule_passwords=len(rule_rows), secret_keys=len(key_rows)
+    )

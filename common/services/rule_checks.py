@@ -200,9 +200,10 @@ def _cross_tenant_password(
     existing: Rule | None,
     target: Instance,
     keep_password: bytes | None,
-) -> bytes:
+) -> tuple[bytes, bool]:
     """The encrypted password of a cross-tenant rule, proven against the target registry
-    whenever the target, account, username, password or namespace changes."""
+    whenever the target, account, username, password or namespace changes; and whether it
+    was checked now."""
     tgt = spec["target"]
     tns = _effective_target_namespace(spec)
     box = SecretBox(settings)
@@ -230,9 +231,27 @@ def _cross_tenant_password(
         except (NetworkPolicyError, RegistryError) as exc:
             raise _credential_failure(exc, target, True) from None
     if tgt.get("password") is not None:
-        return box.encrypt(password)
+        return box.encrypt(password), changed
     assert keep_password is not None
-    return keep_password
+    return keep_password, changed
+
+
+def _binding(cross: bool, checked: bool, target: Instance, existing: Rule | None) -> dict[str, Any]:
+    """Where a cross-tenant password may be used: the URL and TLS setting it was checked
+    against. A check lifts a suspension; otherwise binding and suspension stay."""
+    if not cross:
+        return {"target_bound_url": None, "target_bound_verify_tls": None, "suspended_reason": None}
+    if checked or existing is None:
+        return {
+            "target_bound_url": target.url,
+            "target_bound_verify_tls": target.verify_tls,
+            "suspended_reason": None,
+        }
+    return {
+        "target_bound_url": existing.target_bound_url,
+        "target_bound_verify_tls": existing.target_bound_verify_tls,
+        "suspended_reason": existing.suspended_reason,
+    }
 
 
 def _schedule(
@@ -267,8 +286,10 @@ def prepare(
     target = _resolve_instances(settings, tenant_id, spec, existing, err)
     src, tgt = spec["source"], spec["target"]
     cross = bool(tgt.get("cross_tenant"))
-    password_enc = (
-        _cross_tenant_password(settings, spec, existing, target, keep_password) if cross else None
+    password_enc, checked = (
+        _cross_tenant_password(settings, spec, existing, target, keep_password)
+        if cross
+        else (None, False)
     )
     schedule, timezone, next_run_at = _schedule(spec, existing)
     return {
@@ -290,4 +311,5 @@ def prepare(
         "schedule": schedule,
         "schedule_timezone": timezone,
         "next_run_at": next_run_at,
+        **_binding(cross, checked, target, existing),
     }

@@ -87,12 +87,24 @@ def get_rule(settings: Settings, tenant_id: UUID, rule_id: UUID) -> Rule:
 
 
 def list_rules(
-    settings: Settings, tenant_id: UUID, *, source_instance_id: UUID | None, limit: int, offset: int
+    settings: Settings,
+    tenant_id: UUID,
+    *,
+    source_instance_id: UUID | None,
+    limit: int,
+    offset: int,
+    only: list[UUID] | None = None,
 ) -> tuple[list[Rule], int]:
-    """One page of the tenant's rules, optionally of one source instance, and the total."""
+    """One page of the tenant's rules, optionally of one source instance (and with ``only``,
+    only rules whose instances are all among those), and the total."""
     with database.transaction(settings) as conn:
         return q.list_rules(
-            conn, tenant_id, source_instance_id=source_instance_id, limit=limit, offset=offset
+            conn,
+            tenant_id,
+            source_instance_id=source_instance_id,
+            limit=limit,
+            offset=offset,
+            only=only,
         )
 
 

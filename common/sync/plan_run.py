@@ -19,12 +19,13 @@ from uuid import UUID
 from common.db import items as qi
 from common.db import tasks as q
 from common.db import transaction
+from common.db.instances import get_instance
 from common.db.rules import get_rule
 from common.domain.models import Rule, Task
 from common.domain.vocab import Trigger
 from common.errors import DatabaseError, FerryError, ListingLimit
 from common.settings import Settings
-from common.sync.clients import endpoints_for
+from common.sync.clients import endpoints_for, refusal
 from common.sync.planner import plan
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,13 @@ def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
         rule = get_rule(conn, task.rule_id) if task.rule_id else None
         if rule is None:
             q.fail_task(conn, task_uuid, "the rule was deleted")
+            return PlanResult(task_uuid, task.trigger)
+        # Blocked by the target account, or suspended until its owner re-checks credentials.
+        target = get_instance(conn, rule.target_instance_id) if rule.target_instance_id else None
+        reason = refusal(rule, target)
+        if reason is not None:
+            qi.fail_open_items(conn, task_uuid, reason)
+            q.fail_task(conn, task_uuid, reason)
             return PlanResult(task_uuid, task.trigger)
         if task.listed_at is None and task.plan_attempts > MAX_PLAN_ATTEMPTS:
             q.fail_task(

@@ -108,7 +108,11 @@ def copy_item(
         rule = get_rule(conn, state.rule_id) if state.rule_id else None
         if rule is None:
             qi.abandon_item(conn, item_id, "the rule was deleted")
-        target = get_instance(conn, rule.target_instance_id) if rule else None
+        target = (
+            get_instance(conn, rule.target_instance_id)
+            if rule and rule.target_instance_id
+            else None
+        )
     if rule is None:
         finalize(state.task_uuid, settings)
         return CopyResult(ItemStatus.STOPPED)

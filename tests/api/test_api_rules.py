@@ -20,6 +20,7 @@ RULE_KEYS = {
     "schedule",
     "schedule_timezone",
     "next_run_at",
+    "health",  # issue 11: ok, blocked by the target account, or why it is suspended
     "created_at",
     "updated_at",
 }

@@ -118,3 +118,19 @@ def test_cli_keys_rotate_without_keys_is_one_line_error(settings, monkeypatch):
         result.output.strip()
         == "error: FERRY_SECRET_KEYS: not set; it is required to store credentials"
     )
+
+
+def test_rotate_re_encrypts_api_secret_keys_too(settings, db):
+    from common.services.apikeys import create_key, secret_key_for
+    from common.services.tenants import create_tenant as new_tenant
+
+    old_settings = replace(settings, secret_keys=(OLD,))
+    tenant = new_tenant(old_settings, "acme")
+    user_id = db.execute(
+        "SELECT id FROM users WHERE tenant_id = %s", (tenant.tenant_id,)
+    ).fetchone()["id"]
+    pair = create_key(old_settings, tenant.tenant_id, user_id, kind="secret_pair")
+    result = rotate_secrets(settings, SecretBox(replace(settings, secret_keys=(NEW, OLD))))
+    assert (result.secret_keys, result.total) == (1, 1)
+    found = secret_key_for(replace(settings, secret_keys=(NEW,)), pair.key.secret_id)
+    assert found == (pair.key.id, pair.secret_key)

@@ -136,7 +136,7 @@ def test_up_embedded_reaches_ready_and_stops_clean(data_dir):
         out = ferry("tenant", "create", "acme", "--json", env=env)
         assert out.returncode == 0, out.stderr
         created = json.loads(out.stdout)
-        assert set(created) == {"tenant_id", "token"}
+        assert set(created) == {"tenant_id", "token", "user", "password"}
         state = json.loads((data_dir / "embedded.json").read_text())
         assert psutil.Process(state["pg_pid"]).is_running()
         _embedded_checks(data_dir)

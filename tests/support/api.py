@@ -47,9 +47,9 @@ class Tenant:
 
 
 def make_tenant(settings: Settings, name: str) -> Tenant:
-    """A tenant and one API token, committed."""
-    tenant_id, token = create_tenant(settings, name)
-    return Tenant(tenant_id, token)
+    """A tenant and the API token of its user ``admin``, committed."""
+    new = create_tenant(settings, name)
+    return Tenant(new.tenant_id, new.token)
 
 
 def assert_error(resp: Any, code: int, *fields: str) -> dict:
@@ -113,9 +113,10 @@ def post_webhook(
 class Api:
     """One tenant driving /api/v1 through ``client`` (a Flask test client or an HttpClient)."""
 
-    def __init__(self, client: Any, tenant: Tenant) -> None:
+    def __init__(self, client: Any, tenant: Tenant, user_id: str | None = None) -> None:
         self.client = client
         self.tenant = tenant
+        self.user_id = user_id
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
         """The raw response to ``method /api/v1{path}`` as this tenant."""
@@ -165,6 +166,12 @@ class Api:
         }
         body = rule_body(source, target, name, **nested, **fields)
         return self.post("/rules", body, expect=201)["id"]
+
+    def add_user(self, name: str, role: str, grants: list[str] | None = None) -> Api:
+        """Create a user of this tenant with a bearer key (as this admin); the user's Api."""
+        user = self.post("/users", {"name": name, "role": role, "grants": grants or ["*"]})
+        key = self.post(f"/users/{user['id']}/keys", {}, expect=201)
+        return Api(self.client, Tenant(self.tenant.id, key["token"]), user_id=user["id"])
 
     def trigger(self, rule_id: str) -> str:
         """Trigger a rule; the new task's id (the task is Pending)."""

@@ -146,6 +146,7 @@ class ProxyHandler(QuietHandler):
         fault = self.owner.match(self.command, path)
         action = fault.action if fault else "forward"
         self.owner.record(self.command, path, action)
+        self.owner.record_auth(self.headers.get("Authorization"))
         if fault and fault.action == "status":
             data = json.dumps(
                 {"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]}
@@ -225,6 +226,8 @@ class FaultProxy(HandlerServer):
     catalog_page: int | None = None
     absolute_links: bool = False
     log: list[tuple[str, str, str]] = field(default_factory=list)
+    # The Authorization header of every request (None when it had none).
+    authorizations: list[str | None] = field(default_factory=list)
 
     handler: ClassVar[type[QuietHandler]] = ProxyHandler
 
@@ -265,3 +268,7 @@ class FaultProxy(HandlerServer):
     def record(self, method: str, path: str, outcome: str) -> None:
         with self._lock:
             self.log.append((method, path, outcome))
+
+    def record_auth(self, authorization: str | None) -> None:
+        with self._lock:
+            self.authorizations.append(authorization)
