@@ -12,10 +12,10 @@ from api.auth import (
     TenantBlueprint,
     app_settings,
     authorize_instances,
-    require_principal,
     require_tenant,
     requires,
 )
+from api.views import answers_one, granted_page_of
 from common.domain.permissions import Action
 from common.services import incoming
 
@@ -48,6 +48,12 @@ def _on(action: Action, rule_id: UUID) -> dict:
     return row
 
 
+def _set_blocked(rule_id: UUID, blocked: bool) -> dict:
+    """The rule after blocking or unblocking it, once the caller may."""
+    _on(Action.INCOMING_BLOCK, rule_id)
+    return incoming.set_blocked(app_settings(), require_tenant(), rule_id, blocked)
+
+
 @blp.route("")
 class IncomingRules(MethodView):
     @requires(Action.INCOMING_READ)
@@ -55,35 +61,22 @@ class IncomingRules(MethodView):
     @blp.paginate(page_size=50, max_page_size=200)
     def get(self, pagination_parameters):
         """Other accounts' rules writing into your instances, by name."""
-        principal = require_principal()
-        rows, total = incoming.list_incoming(
-            app_settings(),
-            principal.tenant_id,
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
-            only=principal.granted_instances(),
-        )
-        pagination_parameters.item_count = total
-        return rows
+        return granted_page_of(incoming.list_incoming, pagination_parameters)
 
 
 @blp.route("/<uuid:rule_id>/block")
 class Block(MethodView):
     @requires(Action.INCOMING_BLOCK, Audit("incoming-rule", "block", "rule_id"))
-    @blp.response(200, IncomingRuleSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @answers_one(blp, IncomingRuleSchema, None)
     def post(self, rule_id: UUID):
         """Block the rule: its tasks end Failed with "blocked by the target account"."""
-        _on(Action.INCOMING_BLOCK, rule_id)
-        return incoming.set_blocked(app_settings(), require_tenant(), rule_id, True)
+        return _set_blocked(rule_id, True)
 
 
 @blp.route("/<uuid:rule_id>/unblock")
 class Unblock(MethodView):
     @requires(Action.INCOMING_BLOCK, Audit("incoming-rule", "unblock", "rule_id"))
-    @blp.response(200, IncomingRuleSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @answers_one(blp, IncomingRuleSchema, None)
     def post(self, rule_id: UUID):
         """Let the rule run again."""
-        _on(Action.INCOMING_BLOCK, rule_id)
-        return incoming.set_blocked(app_settings(), require_tenant(), rule_id, False)
+        return _set_blocked(rule_id, False)

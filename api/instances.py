@@ -11,7 +11,6 @@ from api.auth import (
     TenantBlueprint,
     app_settings,
     on_instance,
-    require_principal,
     require_tenant,
     requires,
 )
@@ -27,7 +26,7 @@ from api.schemas.instances import (
     WebhookSecretSchema,
     present_instance,
 )
-from api.views import answers_one, for_tenant
+from api.views import answers_one, for_tenant, granted_page_of
 from common.domain.permissions import Action
 from common.services import instances
 
@@ -69,15 +68,7 @@ class Instances(MethodView):
     @blp.paginate(page_size=50, max_page_size=200)
     def get(self, pagination_parameters):
         """List your instances by name (page, page_size; totals in X-Pagination)."""
-        principal = require_principal()
-        rows, total = instances.list_instances(
-            app_settings(),
-            principal.tenant_id,
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
-            only=principal.granted_instances(),
-        )
-        pagination_parameters.item_count = total
+        rows = granted_page_of(instances.list_instances, pagination_parameters)
         return [present_instance(r) for r in rows]
 
     @requires(Action.INSTANCE_CREATE, Audit("instance", "create", None, ("name",)))

@@ -12,7 +12,6 @@ from api.auth import (
     app_settings,
     authorize_instances,
     on_rule,
-    require_principal,
     require_tenant,
     requires,
 )
@@ -26,7 +25,7 @@ from api.schemas.rules import (
     RuleSchema,
     present_rule,
 )
-from api.views import answers_one, for_tenant
+from api.views import answers_one, for_tenant, granted_page_of
 from common.domain.permissions import Action
 from common.services import rules as rule_service
 from common.services.access import spec_scope
@@ -108,16 +107,11 @@ class Rules(MethodView):
     @blp.paginate(page_size=50, max_page_size=200)
     def get(self, query, pagination_parameters):
         """List your rules by name, optionally of one source instance (paginated)."""
-        principal = require_principal()
-        rows, total = rule_service.list_rules(
-            app_settings(),
-            principal.tenant_id,
+        rows = granted_page_of(
+            rule_service.list_rules,
+            pagination_parameters,
             source_instance_id=query["source_instance_id"],
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
-            only=principal.granted_instances(),
         )
-        pagination_parameters.item_count = total
         return [present_rule(r) for r in rows]
 
     @requires(Action.RULE_CREATE, Audit("rule", "create", None, ("name",)))
@@ -133,8 +127,7 @@ class Rules(MethodView):
 @blp.route("/<uuid:rule_id>")
 class Rule(MethodView):
     @requires(Action.RULE_READ)
-    @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @_one_rule()
     def get(self, rule_id: UUID):
         """Show one of your rules."""
         return present_rule(on_rule(Action.RULE_READ, rule_id))
@@ -176,24 +169,18 @@ class Rule(MethodView):
 @blp.route("/<uuid:rule_id>/enable")
 class EnableRule(MethodView):
     @requires(Action.RULE_UPDATE, Audit("rule", "enable", "rule_id"))
-    @blp.response(200, RuleSchema, example=EXAMPLE_RULE)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @_one_rule()
     def post(self, rule_id: UUID):
         """Enable a rule (its schedule restarts from now)."""
         on_rule(Action.RULE_UPDATE, rule_id)
-        return present_rule(
-            rule_service.set_enabled(app_settings(), require_tenant(), rule_id, True)
-        )
+        return _rule(rule_service.set_enabled, rule_id, True)
 
 
 @blp.route("/<uuid:rule_id>/disable")
 class DisableRule(MethodView):
     @requires(Action.RULE_UPDATE, Audit("rule", "disable", "rule_id"))
-    @blp.response(200, RuleSchema, example={**EXAMPLE_RULE, "enabled": False})
-    @blp.alt_response(404, response="NOT_FOUND")
+    @_one_rule({**EXAMPLE_RULE, "enabled": False})
     def post(self, rule_id: UUID):
         """Disable a rule until it is enabled again."""
         on_rule(Action.RULE_UPDATE, rule_id)
-        return present_rule(
-            rule_service.set_enabled(app_settings(), require_tenant(), rule_id, False)
-        )
+        return _rule(rule_service.set_enabled, rule_id, False)

@@ -144,15 +144,7 @@ class RuleTasks(MethodView):
     def get(self, rule_id, pagination_parameters):
         """The rule's task log, newest first."""
         on_rule(Action.TASK_READ, rule_id)
-        rows, total = service.list_tasks(
-            app_settings(),
-            require_tenant(),
-            rule_id,
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
-        )
-        pagination_parameters.item_count = total
-        return rows
+        return page_of(service.list_tasks, pagination_parameters, rule_id)
 
 
 @blp.route("/tasks/<string:task_id>")

@@ -19,6 +19,7 @@ from api.schemas.users import (
     UserSchema,
     present_user,
 )
+from api.views import answers_one, page_of
 from common.domain.permissions import Action
 from common.services import apikeys, audit, users
 
@@ -41,14 +42,7 @@ class Users(MethodView):
     @blp.paginate(page_size=50, max_page_size=200)
     def get(self, pagination_parameters):
         """List your account's users by name."""
-        rows, total = users.list_users(
-            app_settings(),
-            require_tenant(),
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
-        )
-        pagination_parameters.item_count = total
-        return [present_user(r) for r in rows]
+        return [present_user(r) for r in page_of(users.list_users, pagination_parameters)]
 
     @requires(Action.USER_MANAGE, Audit("user", "create", None, ("name", "role")))
     @blp.arguments(UserSchema)
@@ -62,16 +56,14 @@ class Users(MethodView):
 @blp.route("/users/<uuid:user_id>")
 class User(MethodView):
     @requires(Action.USER_READ)
-    @blp.response(200, UserSchema, example=EXAMPLE_USER)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @answers_one(blp, UserSchema, EXAMPLE_USER)
     def get(self, user_id: UUID):
         """Show one user."""
         return present_user(users.get_user(app_settings(), require_tenant(), user_id))
 
     @requires(Action.USER_MANAGE, Audit("user", "update", "user_id"))
     @blp.arguments(UserPatchSchema)
-    @blp.response(200, UserSchema, example=EXAMPLE_USER)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @answers_one(blp, UserSchema, EXAMPLE_USER)
     @blp.alt_response(409, response="CONFLICT")
     def patch(self, changes, user_id: UUID):
         """Change a user's name, password, role or grants (the last admin stays admin)."""
@@ -94,15 +86,7 @@ class Keys(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, user_id: UUID, pagination_parameters):
         """The user's keys that are not revoked: prefix, created, last used, expiry."""
-        rows, total = apikeys.list_keys(
-            app_settings(),
-            require_tenant(),
-            user_id,
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
-        )
-        pagination_parameters.item_count = total
-        return rows
+        return page_of(apikeys.list_keys, pagination_parameters, user_id)
 
     @requires(Action.KEY_MANAGE, Audit("key", "create", None, ("kind", "prefix")))
     @blp.arguments(KeyCreateSchema)
@@ -144,14 +128,10 @@ class AuditLog(MethodView):
     @blp.paginate(page_size=50, max_page_size=200)
     def get(self, query, pagination_parameters):
         """Changes made in your account, newest first, optionally of one object or user."""
-        rows, total = audit.list_entries(
-            app_settings(),
-            require_tenant(),
+        return page_of(
+            audit.list_entries,
+            pagination_parameters,
             object_type=query.get("object_type"),
             object_id=query.get("object_id"),
             user_id=query.get("user_id"),
-            limit=pagination_parameters.page_size,
-            offset=pagination_parameters.first_item,
         )
-        pagination_parameters.item_count = total
-        return rows

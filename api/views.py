@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from flask_smorest import Blueprint
 
-from api.auth import app_settings, require_tenant
+from api.auth import app_settings, require_principal, require_tenant
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +36,17 @@ def page_of(
     )
     pagination_parameters.item_count = total
     return rows
+
+
+def granted_page_of(
+    use_case: Callable[..., tuple[list[T], int]],
+    pagination_parameters: Any,
+    *args: Any,
+    **kwargs: Any,
+) -> list[T]:
+    """Like :func:`page_of`, limited to the instances the caller's grants reach."""
+    only = require_principal().granted_instances()
+    return page_of(use_case, pagination_parameters, *args, only=only, **kwargs)
 
 
 def answers_one(blp: Blueprint, schema: Any, example: Any) -> Callable[[F], F]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -226,76 +226,77 @@ def _rate_limit(name: str, value: str) -> str:
     return f"{int(m.group(1))}/{m.group(2).lower()}"
 
 
+def _log_level(name: str, value: str) -> str:
+    if value.upper() not in LOG_LEVELS:
+        raise ConfigError(f"{name}: expected one of {', '.join(LOG_LEVELS)}")
+    return value.upper()
+
+
+def _user_password(name: str, value: str) -> str:
+    if ":" not in value:
+        raise ConfigError(f"{name}: expected USER:PASSWORD")
+    return value
+
+
+def _host_list(name: str, value: str) -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+
+
+def _redirect_hosts(name: str, value: str) -> tuple[str, ...]:
+    return tuple(h.rstrip(".") for h in _host_list(name, value))
+
+
+def _grace(name: str, value: str) -> int:
+    if not value.strip().isdigit():
+        raise ConfigError(f"{name}: expected a number of seconds (0 = none), got {value!r}")
+    return int(value)
+
+
+def _count(name: str, value: str) -> int:
+    if not value.strip().isdigit() or int(value) == 0:
+        raise ConfigError(f"{name}: expected a positive number, got {value!r}")
+    return int(value)
+
+
+def _client_url(name: str, value: str) -> str:
+    return _url(name, value, ("http", "https")).rstrip("/")
+
+
+# (variable, Settings field, parser, value when unset or None to keep the field's default),
+# in the order they are checked: the first malformed one is the error reported.
+_VARIABLES: tuple[tuple[str, str, Callable[[str, str], object], str | None], ...] = (
+    ("FERRY_DATABASE_URL", "database_url", partial(_url, schemes=("postgresql", "postgres")), None),
+    ("FERRY_REDIS_URL", "redis_url", partial(_url, schemes=("redis", "rediss", "unix")), None),
+    ("FERRY_SECRET_KEYS", "secret_keys", _fernet_keys, None),
+    ("FERRY_DATA_DIR", "data_dir", lambda _name, v: Path(v).expanduser(), None),
+    ("FERRY_API_BIND", "api_bind", _bind, None),
+    ("FERRY_FLOWER_BIND", "flower_bind", _bind, None),
+    ("FERRY_LOG_LEVEL", "log_level", _log_level, None),
+    ("FERRY_REGISTRY_ALLOW_NETWORKS", "registry_allow_networks", _networks, DEFAULT_ALLOW_NETWORKS),
+    ("FERRY_REGISTRY_DENY_NETWORKS", "registry_deny_networks", _networks, DEFAULT_DENY_NETWORKS),
+    ("FERRY_FLOWER_BASIC_AUTH", "flower_basic_auth", _user_password, None),
+    ("FERRY_FULL_RESCAN_INTERVAL", "full_rescan_interval", _positive_int, None),
+    ("FERRY_URL", "client_url", _client_url, None),
+    ("FERRY_TOKEN", "client_token", lambda _name, v: v, None),
+    ("FERRY_TOKEN_REALM_HOSTS", "token_realm_hosts", _host_list, None),
+    ("FERRY_REGISTRY_REDIRECT_HOSTS", "registry_redirect_hosts", _redirect_hosts, None),
+    ("FERRY_WEBHOOK_SECRET_GRACE", "webhook_secret_grace", _grace, None),
+    ("FERRY_MAX_REPOSITORIES_PER_TASK", "max_repositories_per_task", _count, None),
+    ("FERRY_MAX_TAGS_PER_TASK", "max_tags_per_task", _count, None),
+    ("FERRY_WEBHOOK_RATE_LIMIT", "webhook_rate_limit", _rate_limit, None),
+    ("FERRY_SRC_CREDS", "src_creds", _user_password, None),
+    ("FERRY_DST_CREDS", "dst_creds", _user_password, None),
+)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``environ`` (default ``os.environ``)."""
     env = os.environ if environ is None else environ
-
-    def get(name: str) -> str | None:
-        value = env.get(name)
-        return value if value not in (None, "") else None
-
     kwargs: dict[str, object] = {}
-    if (v := get("FERRY_DATABASE_URL")) is not None:
-        kwargs["database_url"] = _url("FERRY_DATABASE_URL", v, ("postgresql", "postgres"))
-    if (v := get("FERRY_REDIS_URL")) is not None:
-        kwargs["redis_url"] = _url("FERRY_REDIS_URL", v, ("redis", "rediss", "unix"))
-    if (v := get("FERRY_SECRET_KEYS")) is not None:
-        kwargs["secret_keys"] = _fernet_keys("FERRY_SECRET_KEYS", v)
-    if (v := get("FERRY_DATA_DIR")) is not None:
-        kwargs["data_dir"] = Path(v).expanduser()
-    if (v := get("FERRY_API_BIND")) is not None:
-        kwargs["api_bind"] = _bind("FERRY_API_BIND", v)
-    if (v := get("FERRY_FLOWER_BIND")) is not None:
-        kwargs["flower_bind"] = _bind("FERRY_FLOWER_BIND", v)
-    if (v := get("FERRY_LOG_LEVEL")) is not None:
-        if v.upper() not in LOG_LEVELS:
-            raise ConfigError(f"FERRY_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}")
-        kwargs["log_level"] = v.upper()
-    kwargs["registry_allow_networks"] = _networks(
-        "FERRY_REGISTRY_ALLOW_NETWORKS",
-        get("FERRY_REGISTRY_ALLOW_NETWORKS") or DEFAULT_ALLOW_NETWORKS,
-    )
-    kwargs["registry_deny_networks"] = _networks(
-        "FERRY_REGISTRY_DENY_NETWORKS",
-        get("FERRY_REGISTRY_DENY_NETWORKS") or DEFAULT_DENY_NETWORKS,
-    )
-    if (v := get("FERRY_FLOWER_BASIC_AUTH")) is not None:
-        if ":" not in v:
-            raise ConfigError("FERRY_FLOWER_BASIC_AUTH: expected USER:PASSWORD")
-        kwargs["flower_basic_auth"] = v
-    if (v := get("FERRY_FULL_RESCAN_INTERVAL")) is not None:
-        kwargs["full_rescan_interval"] = _positive_int("FERRY_FULL_RESCAN_INTERVAL", v)
-    if (v := get("FERRY_URL")) is not None:
-        kwargs["client_url"] = _url("FERRY_URL", v, ("http", "https")).rstrip("/")
-    if (v := get("FERRY_TOKEN")) is not None:
-        kwargs["client_token"] = v
-    if (v := get("FERRY_TOKEN_REALM_HOSTS")) is not None:
-        kwargs["token_realm_hosts"] = tuple(h.strip().lower() for h in v.split(",") if h.strip())
-    if (v := get("FERRY_REGISTRY_REDIRECT_HOSTS")) is not None:
-        kwargs["registry_redirect_hosts"] = tuple(
-            h.strip().lower().rstrip(".") for h in v.split(",") if h.strip()
-        )
-    if (v := get("FERRY_WEBHOOK_SECRET_GRACE")) is not None:
-        if not v.strip().isdigit():
-            raise ConfigError(
-                f"FERRY_WEBHOOK_SECRET_GRACE: expected a number of seconds (0 = none), got {v!r}"
-            )
-        kwargs["webhook_secret_grace"] = int(v)
-    for name, key in (
-        ("FERRY_MAX_REPOSITORIES_PER_TASK", "max_repositories_per_task"),
-        ("FERRY_MAX_TAGS_PER_TASK", "max_tags_per_task"),
-    ):
-        if (v := get(name)) is not None:
-            if not v.strip().isdigit() or int(v) == 0:
-                raise ConfigError(f"{name}: expected a positive number, got {v!r}")
-            kwargs[key] = int(v)
-    if (v := get("FERRY_WEBHOOK_RATE_LIMIT")) is not None:
-        kwargs["webhook_rate_limit"] = _rate_limit("FERRY_WEBHOOK_RATE_LIMIT", v)
-    for name, key in (("FERRY_SRC_CREDS", "src_creds"), ("FERRY_DST_CREDS", "dst_creds")):
-        if (v := get(name)) is not None:
-            if ":" not in v:
-                raise ConfigError(f"{name}: expected USER:PASSWORD")
-            kwargs[key] = v
+    for name, key, parse, default in _VARIABLES:
+        value = env.get(name) or default  # an empty variable counts as unset
+        if value is not None:
+            kwargs[key] = parse(name, value)
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 

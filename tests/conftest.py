@@ -194,3 +194,15 @@ def registry_factory() -> Iterator[Callable[..., RegistryServer]]:
 def registry(registry_factory) -> RegistryServer:
     """One registry with user ``alice`` / ``alice-pw``."""
     return registry_factory({"alice": "alice-pw"})
+
+
+@pytest.fixture
+def src(registry_factory) -> RegistryServer:
+    """A source registry with user ``alice`` / ``alice-pw`` (pipeline and scale tests)."""
+    return registry_factory({"alice": "alice-pw"})
+
+
+@pytest.fixture
+def dst(registry_factory) -> RegistryServer:
+    """A target registry with user ``bob`` / ``bob-pw``."""
+    return registry_factory({"bob": "bob-pw"})

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -19,6 +20,7 @@ from psycopg_pool import ConnectionPool
 from common.errors import DatabaseError
 from common.settings import Settings, get_settings
 
+T = TypeVar("T")
 _lock = threading.Lock()
 _pool: ConnectionPool | None = None
 _pool_pid: int | None = None
@@ -66,6 +68,14 @@ def transaction(settings: Settings | None = None) -> Iterator[psycopg.Connection
             yield conn
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"PostgreSQL is unreachable: {first_line(exc)}") from None
+
+
+def in_transaction(
+    settings: Settings | None, query: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """``query(conn, *args, **kwargs)`` run in one transaction of its own."""
+    with transaction(settings) as conn:
+        return query(conn, *args, **kwargs)
 
 
 def first_line(exc: BaseException) -> str:

@@ -307,13 +307,23 @@ def expired_items(
     beat) finds nothing to re-send.
     """
     at = now or fetch_value(conn, "SELECT now()")
-    statuses = {
-        "stopped": ItemStatus.STOPPED,
-        "failed": ItemStatus.FAILED,
-        "pending": ItemStatus.PENDING,
-        "running": ItemStatus.RUNNING,
-        "in_progress": TaskStatus.IN_PROGRESS,
-    }
+    _release_lost_items(conn, at, max_attempts)
+    return _claim_stale_tasks(conn, at, stale_seconds)
+
+
+# The statuses the reconcile statements compare and set, as named parameters.
+_RECONCILE_STATUSES = {
+    "stopped": ItemStatus.STOPPED,
+    "failed": ItemStatus.FAILED,
+    "pending": ItemStatus.PENDING,
+    "running": ItemStatus.RUNNING,
+    "in_progress": TaskStatus.IN_PROGRESS,
+}
+
+
+def _release_lost_items(conn: psycopg.Connection, at: datetime, max_attempts: int) -> None:
+    """Running items of running tasks whose lease ended before ``at``: pending again, or
+    failed after ``max_attempts``, or stopped when their task is stopping."""
     # In a task asked to stop, a lost copy is simply stopped.
     conn.execute(
         """UPDATE sync_items i
@@ -331,8 +341,15 @@ def expired_items(
            FROM sync_tasks t
            WHERE t.id = i.task_id AND t.status = %(in_progress)s
              AND i.status = %(running)s AND i.lease_until < %(at)s""",
-        {**statuses, "at": at, "max": max_attempts},
+        {**_RECONCILE_STATUSES, "at": at, "max": max_attempts},
     )
+
+
+def _claim_stale_tasks(
+    conn: psycopg.Connection, at: datetime, stale_seconds: float
+) -> list[Requeue]:
+    """Claim the running tasks with pending items and no activity for ``stale_seconds``
+    before ``at``; their pending items, to be sent again."""
     # The claim: a conditional UPDATE, re-checked under the row lock, so of two
     # concurrent reconciles only one returns the task.
     rows = fetch_tuples(
@@ -351,6 +368,6 @@ def expired_items(
            FROM claimed c JOIN sync_items i ON i.task_id = c.id
            WHERE i.status = %(pending)s
            GROUP BY c.id, c.trigger""",
-        {**statuses, "at": at, "s": stale_seconds},
+        {**_RECONCILE_STATUSES, "at": at, "s": stale_seconds},
     )
     return [Requeue(task_uuid, Trigger(trigger), ids) for task_uuid, trigger, ids in rows]

@@ -8,12 +8,13 @@ from uuid import UUID
 
 import psycopg
 
-from common.db.rows import fetch_one, fetch_page, fetch_value, insert_sql, update_sql
+from common.db.rows import Table, fetch_one, fetch_value, insert_sql, update_sql
 from common.domain.models import User
 from common.domain.vocab import Role
 from common.errors import Conflict
 
 COLUMNS = "id, tenant_id, name, password_hash, role, grants, created_at, updated_at"
+USERS = Table(User, COLUMNS, "users", order_by="name, id")
 WRITABLE = frozenset({"name", "password_hash", "role", "grants"})
 
 
@@ -36,29 +37,14 @@ def insert_user(conn: psycopg.Connection, tenant_id: UUID, values: Mapping[str, 
 
 def get_user(conn: psycopg.Connection, user_id: UUID, tenant_id: UUID) -> User | None:
     """The tenant's user, or None."""
-    return fetch_one(
-        conn,
-        User,
-        f"SELECT {COLUMNS} FROM users WHERE id = %s AND tenant_id = %s",
-        (user_id, tenant_id),
-    )
+    return USERS.one(conn, "id = %s AND tenant_id = %s", (user_id, tenant_id))
 
 
 def list_users(
     conn: psycopg.Connection, tenant_id: UUID, *, limit: int, offset: int
 ) -> tuple[list[User], int]:
     """One page of the tenant's users by name, and the total."""
-    return fetch_page(
-        conn,
-        User,
-        columns=COLUMNS,
-        source="users",
-        where="tenant_id = %s",
-        params=(tenant_id,),
-        order_by="name, id",
-        limit=limit,
-        offset=offset,
-    )
+    return USERS.page(conn, "tenant_id = %s", (tenant_id,), limit=limit, offset=offset)
 
 
 def update_user(

@@ -84,6 +84,19 @@ class Lister:
             )
         return good
 
+    def _page_items(self, content: bytes, path: str, key: str) -> list[Any]:
+        """The list under ``key`` of a listing page (empty when absent); RegistryError when
+        the page is not such JSON."""
+        try:
+            items = json.loads(content).get(key) or []
+            if not isinstance(items, list):
+                raise ValueError(key)
+        except (ValueError, AttributeError, RecursionError):
+            raise RegistryError(
+                f"{self.transport.display}: {path} answered with malformed JSON"
+            ) from None
+        return items
+
     def _pages(
         self,
         path: str,
@@ -112,14 +125,7 @@ class Lister:
             if reply.status_code != 200:
                 what = f"repository {repository}" if repository else "the catalog"
                 raise transport.fail(reply, what, repository=repository, missing=RepositoryNotFound)
-            try:
-                items = json.loads(reply.content).get(key) or []
-                if not isinstance(items, list):
-                    raise ValueError(key)
-            except (ValueError, AttributeError, RecursionError):
-                raise RegistryError(
-                    f"{transport.display}: {path} answered with malformed JSON"
-                ) from None
+            items = self._page_items(reply.content, path, key)
             if not items or items[-1] == prev_last:
                 return  # empty page, or a registry that ignores `last`
             yield items

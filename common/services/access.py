@@ -18,7 +18,7 @@ from common.db import rules as qr
 from common.db import tasks as qt
 from common.db import users as qu
 from common.domain.models import Rule
-from common.errors import NotFound
+from common.errors import NotFound, found
 from common.settings import Settings
 
 
@@ -51,11 +51,9 @@ def instance_scope(settings: Settings, tenant_id: UUID, instance_id: UUID) -> li
 
 def rule_of_tenant(settings: Settings, tenant_id: UUID, rule_id: UUID) -> Rule:
     """The tenant's rule; NotFound otherwise."""
-    with database.transaction(settings) as conn:
-        rule = qr.get_rule(conn, rule_id, tenant_id)
-    if rule is None:
-        raise NotFound("rule not found")
-    return rule
+    return found(
+        database.in_transaction(settings, qr.get_rule, rule_id, tenant_id), "rule not found"
+    )
 
 
 def task_scope(settings: Settings, tenant_id: UUID, task_id: str) -> list[UUID]:

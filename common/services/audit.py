@@ -51,13 +51,13 @@ def list_entries(
     offset: int,
 ) -> tuple[list[AuditEntry], int]:
     """One page of the tenant's log, newest first, and the total."""
-    with database.transaction(settings) as conn:
-        return q.list_entries(
-            conn,
-            tenant_id,
-            object_type=object_type,
-            object_id=object_id,
-            user_id=user_id,
-            limit=limit,
-            offset=offset,
-        )
+    return database.in_transaction(
+        settings,
+        q.list_entries,
+        tenant_id,
+        object_type=object_type,
+        object_id=object_id,
+        user_id=user_id,
+        limit=limit,
+        offset=offset,
+    )

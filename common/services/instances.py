@@ -179,9 +179,10 @@ def create_instance(
 
 def get_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> Instance:
     """The tenant's instance; NotFound when it does not exist for this tenant."""
-    with database.transaction(settings) as conn:
-        row = q.get_instance(conn, instance_id, tenant_id)
-    return found(row, "instance not found")
+    return found(
+        database.in_transaction(settings, q.get_instance, instance_id, tenant_id),
+        "instance not found",
+    )
 
 
 def list_instances(
@@ -193,8 +194,9 @@ def list_instances(
     only: list[UUID] | None = None,
 ) -> tuple[list[Instance], int]:
     """One page of the tenant's instances (only those of ``only`` when given) and the total."""
-    with database.transaction(settings) as conn:
-        return q.list_instances(conn, tenant_id, limit=limit, offset=offset, only=only)
+    return database.in_transaction(
+        settings, q.list_instances, tenant_id, limit=limit, offset=offset, only=only
+    )
 
 
 def update_instance(

@@ -81,9 +81,9 @@ def create_rule(settings: Settings, tenant_id: UUID, spec: Mapping[str, Any]) ->
 
 def get_rule(settings: Settings, tenant_id: UUID, rule_id: UUID) -> Rule:
     """The tenant's rule; NotFound when it does not exist for this tenant."""
-    with database.transaction(settings) as conn:
-        row = q.get_rule(conn, rule_id, tenant_id)
-    return found(row, "rule not found")
+    return found(
+        database.in_transaction(settings, q.get_rule, rule_id, tenant_id), "rule not found"
+    )
 
 
 def list_rules(
@@ -97,15 +97,15 @@ def list_rules(
 ) -> tuple[list[Rule], int]:
     """One page of the tenant's rules, optionally of one source instance (and with ``only``,
     only rules whose instances are all among those), and the total."""
-    with database.transaction(settings) as conn:
-        return q.list_rules(
-            conn,
-            tenant_id,
-            source_instance_id=source_instance_id,
-            limit=limit,
-            offset=offset,
-            only=only,
-        )
+    return database.in_transaction(
+        settings,
+        q.list_rules,
+        tenant_id,
+        source_instance_id=source_instance_id,
+        limit=limit,
+        offset=offset,
+        only=only,
+    )
 
 
 def replace_rule(

@@ -20,7 +20,7 @@ from common.db import users as q
 from common.domain.models import User
 from common.domain.permissions import ALL_INSTANCES, parse_grants
 from common.domain.vocab import Role
-from common.errors import Conflict, NotFound, ValidationError
+from common.errors import Conflict, NotFound, ValidationError, found
 from common.security.passwords import hash_password
 from common.settings import Settings
 
@@ -82,19 +82,16 @@ def create_user(settings: Settings, tenant_id: UUID, data: Mapping[str, Any]) ->
 
 def get_user(settings: Settings, tenant_id: UUID, user_id: UUID) -> User:
     """The tenant's user; NotFound otherwise."""
-    with database.transaction(settings) as conn:
-        row = q.get_user(conn, user_id, tenant_id)
-    if row is None:
-        raise NotFound("user not found")
-    return row
+    return found(
+        database.in_transaction(settings, q.get_user, user_id, tenant_id), "user not found"
+    )
 
 
 def list_users(
     settings: Settings, tenant_id: UUID, *, limit: int, offset: int
 ) -> tuple[list[User], int]:
     """One page of the tenant's users and the total."""
-    with database.transaction(settings) as conn:
-        return q.list_users(conn, tenant_id, limit=limit, offset=offset)
+    return database.in_transaction(settings, q.list_users, tenant_id, limit=limit, offset=offset)
 
 
 def update_user(

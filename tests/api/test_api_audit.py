@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.api import assert_error, leaks, raw_rows_text, tenant_api
+from tests.support.api import Api, assert_error, leaks, raw_rows_text, tenant_api
 
 IP = "127.0.0.1"  # Flask's test client
 
@@ -22,9 +22,9 @@ def _rows(api, **query):
     ]
 
 
-def test_the_audit_rows_of_one_session(client, settings, registry):
-    admin = tenant_api(client, settings, "acme")
-    me = admin.get("/users")[0]["id"]
+def _a_session(admin: Api, registry) -> tuple:
+    """One admin's changes of every audited kind, with a refused one and reads between;
+    what they made: (src, dst, rule, task, op, key, rotated, secret)."""
     src = admin.create_instance(registry, "src")
     dst = admin.instance("dst", registry)
     rule = admin.rule("sync", src["id"], dst, target_namespace="mirror")
@@ -46,6 +46,13 @@ def test_the_audit_rows_of_one_session(client, settings, registry):
     admin.get(f"/rules/{rule}")  # reads are not changes
     admin.delete(f"/rules/{rule}")
     admin.delete(f"/users/{op.user_id}")
+    return src, dst, rule, task, op, key, rotated, secret
+
+
+def test_the_audit_rows_of_one_session(client, settings, registry):
+    admin = tenant_api(client, settings, "acme")
+    me = admin.get("/users")[0]["id"]
+    src, dst, rule, task, op, key, rotated, secret = _a_session(admin, registry)
 
     a = "admin"
     assert _rows(admin) == [

@@ -48,18 +48,27 @@ def test_a_bearer_key_is_shown_once_and_listed_without_its_secret(client, settin
     assert not leaks(new["token"], raw_rows_text(settings))
 
 
+def _revoke_seen_by_the_other(
+    settings, first, second, role: str, path: str = "/instances"
+) -> tuple[Api, Api, str]:
+    """Revoke a new user's key through ``first`` and check ``second`` refuses it at once;
+    the admin, the user (on ``first``) and the revoked key's id."""
+    admin = tenant_api(first, settings, "acme")
+    robot = admin.add_user("robot", role)
+    on_second = Api(second, robot.tenant)
+    assert on_second.get(path) == []
+    key_id = admin.get(f"/users/{robot.user_id}/keys")[0]["id"]
+    admin.delete(f"/users/{robot.user_id}/keys/{key_id}")
+    assert_error(on_second.request("GET", path), 401)
+    return admin, robot, key_id
+
+
 def test_revocation_counts_on_the_next_request_in_every_api_process(settings):
     # Two separate apps on two servers stand for two API processes.
     servers = [LiveServer(create_app(settings)).start() for _ in range(2)]
     try:
         first, second = (s.client() for s in servers)
-        admin = tenant_api(first, settings, "acme")
-        robot = admin.add_user("robot", "operator")
-        on_second = Api(second, robot.tenant)
-        assert on_second.get("/instances") == []
-        key_id = admin.get(f"/users/{robot.user_id}/keys")[0]["id"]
-        admin.delete(f"/users/{robot.user_id}/keys/{key_id}")
-        assert_error(on_second.request("GET", "/instances"), 401)
+        admin, robot, key_id = _revoke_seen_by_the_other(settings, first, second, "operator")
         assert_error(robot.request("GET", "/instances"), 401)
         assert admin.get(f"/users/{robot.user_id}/keys") == []
         assert_error(admin.request("DELETE", f"/users/{robot.user_id}/keys/{key_id}"), 404)
@@ -176,10 +185,4 @@ def api_processes(settings) -> Iterator[list[HttpClient]]:
 
 def test_revocation_counts_in_separate_api_processes(settings, api_processes):
     first, second = api_processes
-    admin = tenant_api(first, settings, "acme")
-    robot = admin.add_user("robot", "viewer")
-    on_second = Api(second, robot.tenant)
-    assert on_second.get("/rules") == []
-    key_id = admin.get(f"/users/{robot.user_id}/keys")[0]["id"]
-    admin.delete(f"/users/{robot.user_id}/keys/{key_id}")
-    assert_error(on_second.request("GET", "/rules"), 401)
+    _revoke_seen_by_the_other(settings, first, second, "viewer", "/rules")

@@ -13,7 +13,7 @@ import pytest
 from common.settings import Settings, child_environment
 from tests.support.api import Api, make_tenant
 from tests.support.liveserver import HttpClient
-from tests.support.registry import RegistryServer, free_port
+from tests.support.registry import free_port
 from tests.support.roles import RoleProcess, http_ready, log_ready
 
 START_TIMEOUT = 90.0
@@ -86,13 +86,3 @@ def cluster(settings: Settings, tmp_path: Path) -> Iterator[Cluster]:
             proc.terminate()
         for proc in cluster.roles.values():
             proc.stop()
-
-
-@pytest.fixture
-def src(registry_factory) -> RegistryServer:
-    return registry_factory({"alice": "alice-pw"})
-
-
-@pytest.fixture
-def dst(registry_factory) -> RegistryServer:
-    return registry_factory({"bob": "bob-pw"})

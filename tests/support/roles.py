@@ -26,6 +26,14 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
+def kill_group(process: subprocess.Popen | None) -> None:
+    """SIGKILL ``process`` and its whole group (pool children too), and reap it."""
+    if process is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 class RoleProcess:
     """One ``ferry ARGS`` process; ready when ``ready(self)`` says so."""
 
@@ -81,11 +89,8 @@ class RoleProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole process group, as a crash or an OOM kill would."""
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            self.process = None
+        kill_group(self.process)
+        self.process = None
 
     def terminate(self) -> None:
         """Ask the process group to stop (SIGTERM) without waiting."""

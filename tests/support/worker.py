@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 
 from common.settings import Settings, child_environment
+from tests.support.roles import kill_group
 
 
 class WorkerProcess:
@@ -78,11 +78,8 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole worker (main process and pool children), as a crash would."""
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            self.process = None
+        kill_group(self.process)
+        self.process = None
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None:

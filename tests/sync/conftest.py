@@ -10,7 +10,6 @@ import pytest
 from common.settings import Settings
 from tests.support.api import Api, tenant_api
 from tests.support.liveserver import LiveServer
-from tests.support.registry import RegistryServer
 from tests.support.worker import WorkerProcess
 
 
@@ -26,18 +25,6 @@ def worker(settings: Settings) -> Iterator[WorkerProcess]:
 def api(client, settings: Settings) -> Api:
     """The tenant ``acme`` driving the API through the test client."""
     return tenant_api(client, settings, "acme")
-
-
-@pytest.fixture
-def src(registry_factory) -> RegistryServer:
-    """A source registry with user ``alice`` / ``alice-pw``."""
-    return registry_factory({"alice": "alice-pw"})
-
-
-@pytest.fixture
-def dst(registry_factory) -> RegistryServer:
-    """A target registry with user ``bob`` / ``bob-pw``."""
-    return registry_factory({"bob": "bob-pw"})
 
 
 @pytest.fixture
