@@ -212,7 +212,7 @@ def request_stop(conn: psycopg.Connection, task_uuid: UUID) -> bool:
         return False
     conn.execute(
         """UPDATE sync_items SET status = %s, reason = 'stopped before it started',
-               finished_at = now()
+               finished_at = now(), source_manifest = NULL
            WHERE task_id = %s AND status = %s""",
         (ItemStatus.STOPPED, task_uuid, ItemStatus.PENDING),
     )

@@ -17,7 +17,7 @@ from common.domain.rules import Selector, map_repository
 from common.domain.vocab import ItemStatus
 from common.errors import FerryError, ManifestNotFound
 from common.registry import RegistryClient, classify
-from common.registry.media import Kind
+from common.registry.media import Kind, Manifest
 
 PLAN_THREADS = 8
 REPOSITORY_WINDOW = 4
@@ -35,18 +35,23 @@ class Candidate:
         return self.target_digest is not None and self.target_digest == self.item.source_digest
 
 
-def kind_of(source: RegistryClient, repository: str, tag: str) -> tuple[str, Kind] | None:
-    """(digest, kind) of a source tag, or None when the tag vanished meanwhile.
+def read_source(source: RegistryClient, repository: str, tag: str) -> Manifest | None:
+    """The manifest of a source tag, or None when the tag vanished meanwhile.
 
     One GET, not a HEAD then a GET: an OCI manifest may be an image, a chart or
-    another artifact and only its config says which, and for a body this small
-    a GET costs what a HEAD does.
+    another artifact and only its config says which, for a body this small a
+    GET costs what a HEAD does, and the copy reuses the bytes.
     """
     try:
-        manifest = source.get_manifest(repository, tag)
+        return source.get_manifest(repository, tag)
     except ManifestNotFound:
         return None
-    return manifest.digest, classify(manifest)
+
+
+def kind_of(source: RegistryClient, repository: str, tag: str) -> tuple[str, Kind] | None:
+    """(digest, kind) of a source tag, or None when the tag vanished meanwhile."""
+    manifest = read_source(source, repository, tag)
+    return (manifest.digest, classify(manifest)) if manifest else None
 
 
 def _resolve(
@@ -59,7 +64,7 @@ def _resolve(
 ) -> Candidate | None:
     target_repo = map_repository(repository, rule.source_namespace, rule.target_namespace)
     try:
-        found = kind_of(source, repository, tag)
+        manifest = read_source(source, repository, tag)
     except FerryError as exc:
         item = NewItem(
             repository,
@@ -70,16 +75,17 @@ def _resolve(
             reason=f"cannot read source manifest: {exc}",
         )
         return Candidate(item, None)
-    if found is None:
+    if manifest is None:
         return None
-    digest, kind = found
+    digest, kind = manifest.digest, classify(manifest)
     if not selector.selects_kind(kind):
         return None
+    checked = True
     try:
         there = target.head_manifest(target_repo, tag)
     except FerryError:
         # The copy will meet the same problem and report it properly.
-        there = None
+        there, checked = None, False
     status, reason = ItemStatus.PENDING, None
     if there is not None and there.digest == digest:
         status = ItemStatus.UP_TO_DATE
@@ -95,8 +101,23 @@ def _resolve(
         status=status,
         digest=digest if status != ItemStatus.PENDING else None,
         reason=reason,
+        **_planned(manifest, there.digest if there else None, checked, status),
     )
     return Candidate(item, there.digest if there else None)
+
+
+def _planned(
+    manifest: Manifest, there: str | None, checked: bool, status: ItemStatus
+) -> dict[str, object]:
+    """The fields of NewItem that let a pending item's copy skip reading again."""
+    if status != ItemStatus.PENDING:
+        return {}
+    return {
+        "manifest": manifest.raw,
+        "media_type": manifest.media_type,
+        "target_checked": checked,
+        "target_digest": there,
+    }
 
 
 def selected_repositories(

@@ -24,10 +24,10 @@ from common.db import transaction
 from common.db.events import purge_processed, unprocessed_events
 from common.db.instances import get_instance
 from common.db.rules import get_rule
-from common.domain.models import Item, Rule, Task
+from common.domain.models import Item, PlannedCopy, Rule, Task
 from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, Trigger
 from common.errors import FerryError
-from common.registry import CopyOutcome, copy_artifact
+from common.registry import CopyOutcome, Manifest, Prefetched, copy_artifact
 from common.settings import Settings
 from common.sync.clients import endpoints_for
 from common.sync.leases import RedisBlobCoordinator, TargetSemaphore
@@ -149,9 +149,10 @@ def _copy_claimed(
     token: str,
 ) -> CopyResult:
     with transaction(settings) as conn:
-        item = qi.claim_item(conn, item_id, LEASE_SECONDS)
-    if item is None:
+        claimed = qi.claim_item(conn, item_id, LEASE_SECONDS)
+    if claimed is None:
         return CopyResult("not-claimed")
+    item = claimed.item
     try:
         with transaction(settings) as conn:
             ends = endpoints_for(conn, rule, settings)
@@ -178,11 +179,24 @@ def _copy_claimed(
             coordinator=RedisBlobCoordinator(redis_client),
             should_stop=beat.stop_requested.is_set,
             expected_digest=item.source_digest,
+            prefetched=_prefetched(claimed.planned, item.source_digest),
         )
     finally:
         beat.done.set()
         beat.join()
     return _record(settings, item, outcome)
+
+
+def _prefetched(planned: PlannedCopy | None, source_digest: str | None) -> Prefetched | None:
+    """What the plan read, as the copier takes it; None when it does not hash to the
+    digest the plan noted (then the copy reads again)."""
+    if planned is None:
+        return None
+    try:
+        manifest = Manifest.from_bytes(planned.manifest, planned.media_type, source_digest)
+    except FerryError:
+        return None
+    return Prefetched(manifest, planned.target_digest)
 
 
 def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
