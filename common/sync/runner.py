@@ -148,14 +148,19 @@ def _copy_claimed(
     sem: TargetSemaphore,
     token: str,
 ) -> CopyResult:
+    problem: FerryError | None = None
     with transaction(settings) as conn:
         claimed = qi.claim_item(conn, item_id, LEASE_SECONDS)
-    if claimed is None:
-        return CopyResult("not-claimed")
+        if claimed is None:
+            return CopyResult("not-claimed")
+        try:  # in the claim's transaction: one round trip fewer per item
+            ends = endpoints_for(conn, rule, settings)
+        except FerryError as exc:
+            problem = exc
     item = claimed.item
     try:
-        with transaction(settings) as conn:
-            ends = endpoints_for(conn, rule, settings)
+        if problem is not None:
+            raise problem
         ensure_namespace(
             ends.target_kind,
             ends.target,
@@ -231,17 +236,19 @@ def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
 
 
 def _finish(settings: Settings, item: Item, **outcome: Any) -> None:
-    """Record an item's outcome, then finish its task if it was the last one.
+    """Record an item's outcome and finish its task if it was the last one, in one
+    transaction.
 
-    Two transactions on purpose: a finalize inside the recording transaction
-    cannot see a concurrent copy's uncommitted outcome, so the last two copies
-    could each think the other still runs. After the commit, the last one to
-    commit always sees every outcome. (The chord's callback is the fast path;
-    this keeps the log exact when a worker died and the chord never fires.)
+    The task's row is locked first: a finalize cannot see a concurrent copy's
+    uncommitted outcome, so without the lock the last two copies could each
+    think the other still runs. With it, they take turns, and the last one sees
+    every outcome. (The chord's callback is the fast path; this keeps the log
+    exact when a worker died and the chord never fires.)
     """
     with transaction(settings) as conn:
+        q.lock_task(conn, item.task_id)
         qi.record_outcome(conn, item.id, **outcome)
-    finalize(item.task_id, settings)
+        q.finish_after_item(conn, item.task_id)
 
 
 def finalize(task_uuid: UUID, settings: Settings) -> Task | None:
