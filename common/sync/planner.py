@@ -19,7 +19,9 @@ from common.errors import FerryError, ManifestNotFound
 from common.registry import RegistryClient, classify
 from common.registry.media import Kind, Manifest
 
-PLAN_THREADS = 8
+# Tags resolved at once: the target's HEADs wait on its round trip (a far target), and
+# each registry client keeps 16 connections alive.
+PLAN_THREADS = 16
 REPOSITORY_WINDOW = 4
 
 
