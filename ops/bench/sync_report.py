@@ -35,11 +35,12 @@ def _requests(title: str, columns: dict[str, Counter]) -> None:
 
 def _cpu(phases: dict[str, Any]) -> None:
     names = sorted({k for p in phases.values() for k in p.cpu})
+    width = max(18, *(len(n) + 1 for n in names))
     print("\nCPU seconds by component")
-    print(f"{'':18}" + "".join(f"{label:>14}" for label in phases))
+    print(" " * width + "".join(f"{label:>14}" for label in phases))
     for name in names:
-        print(f"{name:18}" + "".join(f"{p.cpu.get(name, 0):>14.2f}" for p in phases.values()))
-    print(f"{'wall':18}" + "".join(f"{p.seconds:>14.2f}" for p in phases.values()))
+        print(f"{name:{width}}" + "".join(f"{p.cpu.get(name, 0):>14.2f}" for p in phases.values()))
+    print(f"{'wall':{width}}" + "".join(f"{p.seconds:>14.2f}" for p in phases.values()))
 
 
 def figures(

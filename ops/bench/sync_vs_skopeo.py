@@ -317,7 +317,7 @@ def main() -> None:
         dst_ferry, dst_skopeo, dst_raw = (_target(s, args.rtt_ms, proxies) for s in servers[1:])
         meter = {
             "registries": procstat.by_pids(*(s.process.pid for s in servers if s.process)),
-            "api+driver": procstat.by_pids(os.getpid()),
+            "driver: API, skopeo, raw": procstat.by_pids(os.getpid()),
             "postgresql": procstat.by_name("postgres"),
             "redis": procstat.by_name("redis-server"),
             "latency proxies": procstat.by_pids(*(p.pid for p in proxies)),
