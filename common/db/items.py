@@ -14,8 +14,8 @@ from uuid import UUID
 
 import psycopg
 
-from common.db.rows import Table, fetch_one, fetch_tuples, fetch_value, fetch_values
-from common.domain.models import Item, NewItem
+from common.db.rows import Table, fetch_dict, fetch_tuples, fetch_value, fetch_values
+from common.domain.models import Item, NewItem, PlannedCopy
 from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, TaskStatus, Trigger
 
 FIELDS = (
@@ -61,6 +61,14 @@ class ItemState:
 
 
 @dataclass(frozen=True)
+class ClaimedItem:
+    """An item claimed for copying, with what its plan read (first attempt only)."""
+
+    item: Item
+    planned: PlannedCopy | None
+
+
+@dataclass(frozen=True)
 class Requeue:
     """Items reconciliation found abandoned, by task, with the queue they belong on."""
 
@@ -102,6 +110,10 @@ def insert_items(conn: psycopg.Connection, task_uuid: UUID, items: Iterable[NewI
             i.status,
             i.digest,
             i.reason,
+            i.manifest,
+            i.media_type,
+            i.target_checked,
+            i.target_digest,
             i.status != ItemStatus.PENDING,
         )
         for i in items
@@ -112,11 +124,12 @@ def insert_items(conn: psycopg.Connection, task_uuid: UUID, items: Iterable[NewI
         cur.executemany(
             """INSERT INTO sync_items (task_id, source_repository, source_tag, target_repository,
                                        target_tag, kind, source_digest, status, digest, reason,
-                                       started_at, finished_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                                       source_manifest, source_media_type, target_checked,
+                                       target_digest, started_at, finished_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                        CASE WHEN %s THEN now() END, CASE WHEN %s THEN now() END)
                ON CONFLICT (task_id, source_repository, source_tag) DO NOTHING""",
-            [(*r, r[10]) for r in rows],
+            [(*r, r[-1]) for r in rows],
         )
         return cur.rowcount if cur.rowcount >= 0 else len(rows)
 
@@ -166,14 +179,14 @@ def item_state(conn: psycopg.Connection, item_id: int) -> ItemState | None:
 
 def claim_item(
     conn: psycopg.Connection, item_id: int, lease_seconds: float, worker: str | None = None
-) -> Item | None:
+) -> ClaimedItem | None:
     """Claim an item for copying as ``worker``; None if done, stopped, or held by a live worker.
 
     A running item whose lease expired (its worker died) can be claimed again.
+    What the plan read comes along on the first attempt only: a retry reads afresh.
     """
-    return fetch_one(
+    row = fetch_dict(
         conn,
-        Item,
         f"""UPDATE sync_items i
            SET status = %(running)s, attempts = i.attempts + 1,
                lease_until = now() + make_interval(secs => %(lease)s),
@@ -182,7 +195,8 @@ def claim_item(
            WHERE i.id = %(id)s AND t.id = i.task_id AND t.status = %(in_progress)s
              AND NOT t.stop_requested
              AND (i.status = %(pending)s OR (i.status = %(running)s AND i.lease_until < now()))
-           RETURNING {", ".join(f"i.{f}" for f in FIELDS)}""",
+           RETURNING {", ".join(f"i.{f}" for f in FIELDS)}, i.source_manifest,
+                     i.source_media_type, i.target_checked, i.target_digest""",
         {
             "id": item_id,
             "lease": lease_seconds,
@@ -192,6 +206,15 @@ def claim_item(
             "in_progress": TaskStatus.IN_PROGRESS,
         },
     )
+    if row is None:
+        return None
+    item = Item(**{f: row[f] for f in FIELDS})
+    planned = None
+    if item.attempts == 1 and row["target_checked"] and row["source_manifest"] is not None:
+        planned = PlannedCopy(
+            bytes(row["source_manifest"]), row["source_media_type"] or "", row["target_digest"]
+        )
+    return ClaimedItem(item, planned)
 
 
 def renew_lease(conn: psycopg.Connection, item_id: int, lease_seconds: float) -> bool:
@@ -226,7 +249,8 @@ def record_outcome(
         """UPDATE sync_items SET status = %s, digest = coalesce(%s, digest),
                kind = coalesce(%s, kind), reason = %s,
                bytes_transferred = bytes_transferred + %s, blobs_skipped = %s,
-               blobs_mounted = %s, blobs_uploaded = %s, lease_until = NULL, finished_at = now()
+               blobs_mounted = %s, blobs_uploaded = %s, lease_until = NULL, finished_at = now(),
+               source_manifest = NULL
            WHERE id = %s AND status = %s RETURNING id""",
         (
             status,
@@ -248,7 +272,7 @@ def abandon_item(conn: psycopg.Connection, item_id: int, reason: str) -> None:
     """Stop an item that can no longer run (its rule was deleted)."""
     conn.execute(
         """UPDATE sync_items SET status = %s, reason = %s, lease_until = NULL,
-               finished_at = now()
+               finished_at = now(), source_manifest = NULL
            WHERE id = %s AND status = ANY(%s)""",
         (ItemStatus.STOPPED, reason, item_id, OPEN_ITEMS),
     )

@@ -243,6 +243,27 @@ def finalize_task(conn: psycopg.Connection, task_uuid: UUID) -> Task | None:
     return get_task(conn, finished) if finished else None
 
 
+def finish_after_item(conn: psycopg.Connection, task_uuid: UUID) -> Task | None:
+    """Finish the task when no item is left open; in the transaction that recorded an
+    item's outcome, after :func:`lock_task`.
+
+    The lock makes the outcome transactions of one task take turns, so the last
+    one to commit sees every other outcome; the open-item check reads the small
+    partial index, and the full count runs once, for the last item.
+    """
+    still_open = fetch_value(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM sync_items WHERE task_id = %s AND status = ANY(%s))",
+        (task_uuid, list(OPEN_ITEM_STATUSES)),
+    )
+    return None if still_open else finalize_task(conn, task_uuid)
+
+
+def lock_task(conn: psycopg.Connection, task_uuid: UUID) -> None:
+    """Hold the task's row until the transaction ends (see :func:`finish_after_item`)."""
+    conn.execute("SELECT 1 FROM sync_tasks WHERE id = %s FOR UPDATE", (task_uuid,))
+
+
 def fail_task(conn: psycopg.Connection, task_uuid: UUID, message: str) -> None:
     """Finish a task that could not be planned (source unreachable, rule deleted...)."""
     conn.execute(
@@ -266,7 +287,7 @@ def request_stop(conn: psycopg.Connection, task_uuid: UUID) -> bool:
         return False
     conn.execute(
         """UPDATE sync_items SET status = %s, reason = 'stopped before it started',
-               finished_at = now()
+               finished_at = now(), source_manifest = NULL
            WHERE task_id = %s AND status = %s""",
         (ItemStatus.STOPPED, task_uuid, ItemStatus.PENDING),
     )

@@ -183,6 +183,22 @@ class NewItem:
     status: ItemStatus = ItemStatus.PENDING
     digest: str | None = None
     reason: str | None = None
+    # What the plan read, for the copy to reuse: the source manifest's bytes and media
+    # type, and (when ``target_checked``) the digest the target tag had (None: absent).
+    manifest: bytes | None = None
+    media_type: str | None = None
+    target_checked: bool = False
+    target_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedCopy:
+    """What the plan read for an item: the source manifest and the target tag's digest
+    then (None: the tag did not exist)."""
+
+    manifest: bytes
+    media_type: str
+    target_digest: str | None
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,15 @@
 
 Inside, each module imports only those before it in this order: digest,
 media, retry, reply, auth, refusals, transport, blob_reader, upload_session,
-uploader, manifests, listing, client, outcome, coordination, copier.
+uploader, manifests, listing, client, outcome, coordination, blob_copy,
+copier.
 """
 
 from common.registry.auth import TokenCache
 from common.registry.blob_reader import BlobSource, BytesSource, RemoteBlob
 from common.registry.client import RegistryClient
 from common.registry.coordination import BlobCoordinator, InProcessCoordinator
-from common.registry.copier import copy_artifact
+from common.registry.copier import Prefetched, copy_artifact
 from common.registry.media import Descriptor, Kind, Manifest, ManifestRef, classify
 from common.registry.outcome import CopyOutcome, CopyStatus, ProgressEvent
 from common.registry.retry import RetryPolicy
@@ -34,6 +35,7 @@ __all__ = [
     "Kind",
     "Manifest",
     "ManifestRef",
+    "Prefetched",
     "ProgressEvent",
     "RegistryClient",
     "RemoteBlob",

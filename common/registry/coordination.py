@@ -3,9 +3,12 @@
 The copier asks a :class:`BlobCoordinator` two things:
 
 * ``locate``: a repository of the target that (probably) holds a blob, so the
-  blob can be mounted instead of sent. Answers are hints: the copier always
-  confirms with the registry (HEAD, or the mount's own 201) and never trusts a
-  hint over the target.
+  blob can be mounted instead of sent; the repository the caller prefers
+  (its own) when that one is known to hold it. Answers are hints: a mount's
+  own 201 confirms one from another repository; one about the caller's own
+  repository is confirmed by the registry when the manifest is pushed (it
+  refuses a manifest whose blobs the repository lacks), and the copier checks
+  every blob when that happens.
 * ``claim_upload`` / ``wait_for`` / ``release_upload``: so that a blob several
   copies need at the same time crosses the wire once. The first caller claims
   and uploads; the others wait (bounded) and then mount from where it landed.
@@ -31,8 +34,9 @@ from typing import Protocol, runtime_checkable
 class BlobCoordinator(Protocol):
     """What the copier needs to share blob knowledge between concurrent copies."""
 
-    def locate(self, target_key: str, digest: str) -> str | None:
-        """A repository on the target believed to hold ``digest``, or None."""
+    def locate(self, target_key: str, digest: str, prefer: str | None = None) -> str | None:
+        """A repository on the target believed to hold ``digest`` (``prefer`` when it is
+        one of them), or None."""
         ...
 
     def remember(self, target_key: str, digest: str, repository: str) -> None:
@@ -47,10 +51,17 @@ class BlobCoordinator(Protocol):
         """End the caller's claim (uploaded or not) and wake the waiters."""
         ...
 
-    def wait_for(self, target_key: str, digest: str, timeout: float) -> str | None:
+    def wait_for(
+        self, target_key: str, digest: str, timeout: float, prefer: str | None = None
+    ) -> str | None:
         """Wait until no claim is live on ``digest``; then where it is (``locate``), or
         None on timeout."""
         ...
+
+
+# Repositories remembered per blob: a base layer may be in thousands; a few suffice to mount
+# from, and the caller's own repository is asked for by name.
+MAX_REPOSITORIES_PER_BLOB = 64
 
 
 class InProcessCoordinator:
@@ -60,19 +71,32 @@ class InProcessCoordinator:
         self, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._cond = threading.Condition()
-        self._where: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # Per blob, its repositories, the most recent last.
+        self._where: OrderedDict[tuple[str, str], dict[str, None]] = OrderedDict()
         self._claims: dict[tuple[str, str], float] = {}
         self._max = max_entries
         self._clock = clock
 
-    def locate(self, target_key: str, digest: str) -> str | None:
+    def _locate(self, key: tuple[str, str], prefer: str | None) -> str | None:
+        repos = self._where.get(key)
+        if not repos:
+            return None
+        if prefer is not None and prefer in repos:
+            return prefer
+        return next(reversed(repos))
+
+    def locate(self, target_key: str, digest: str, prefer: str | None = None) -> str | None:
         with self._cond:
-            return self._where.get((target_key, digest))
+            return self._locate((target_key, digest), prefer)
 
     def remember(self, target_key: str, digest: str, repository: str) -> None:
         key = (target_key, digest)
         with self._cond:
-            self._where[key] = repository
+            repos = self._where.setdefault(key, {})
+            repos.pop(repository, None)
+            repos[repository] = None
+            while len(repos) > MAX_REPOSITORIES_PER_BLOB:
+                del repos[next(iter(repos))]
             self._where.move_to_end(key)
             while len(self._where) > self._max:
                 self._where.popitem(last=False)
@@ -97,7 +121,9 @@ class InProcessCoordinator:
             self._claims.pop((target_key, digest), None)
             self._cond.notify_all()
 
-    def wait_for(self, target_key: str, digest: str, timeout: float) -> str | None:
+    def wait_for(
+        self, target_key: str, digest: str, timeout: float, prefer: str | None = None
+    ) -> str | None:
         key = (target_key, digest)
         end = self._clock() + timeout
         with self._cond:
@@ -106,7 +132,7 @@ class InProcessCoordinator:
                 if now >= end:
                     return None
                 self._cond.wait(min(end, deadline) - now)
-            return self._where.get(key)
+            return self._locate(key, prefer)
 
 
 # The default for copies in this process that were given no coordinator.

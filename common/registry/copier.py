@@ -2,11 +2,15 @@
 
 Follows DESIGN.md "Copy of one item": resolve the source; check the target
 tag (same digest: ``up-to-date``; different and override off: ``kept``,
-nothing written); then every blob (present: skip; held by another repository
-of the target: mount; else stream with digest verification); then index
-children by digest; the manifest by tag last, byte for byte. Idempotent and
-safe to run twice at once: everything is addressed by digest and the tag is
-written last. Expected registry failures become a ``failed`` outcome.
+nothing written); then every blob (:mod:`common.registry.blob_copy`: known
+present: skip; held by another repository of the target: mount; else stream
+with digest verification); then index children by digest; the manifest by
+tag last, byte for byte. Idempotent and safe to run twice at once:
+everything is addressed by digest and the tag is written last. Expected
+registry failures become a ``failed`` outcome.
+
+A caller that already read the source manifest and the target tag (the sync
+plan) passes them as :class:`Prefetched`, and the copy does not ask again.
 """
 
 from __future__ import annotations
@@ -16,15 +20,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import TypeVar
 
-from common.errors import AuthError, FerryError, ManifestInvalid
-from common.registry.blob_reader import RemoteBlob
+from common.errors import FerryError, ManifestInvalid
+from common.registry.blob_copy import MOUNTED, SKIPPED, BlobCopy
 from common.registry.client import RegistryClient
 from common.registry.coordination import DEFAULT_COORDINATOR, BlobCoordinator
 from common.registry.media import Descriptor, Manifest, classify
 from common.registry.outcome import CopyOutcome, CopyStatus, ProgressEvent
-from common.registry.upload_session import UploadSession
 from common.registry.uploader import Stopped
 
 log = logging.getLogger("ferry.registry.copier")
@@ -32,9 +36,17 @@ log = logging.getLogger("ferry.registry.copier")
 T = TypeVar("T")
 R = TypeVar("R")
 MAX_INDEX_DEPTH = 3
-_MiB = 1024 * 1024
 # One end of a copy: the registry, the repository, and the reference (source) or tag (target).
 _End = tuple[RegistryClient, str, str]
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """What the caller read already: the source manifest, and the digest the target tag
+    pointed to then (None: the tag did not exist)."""
+
+    manifest: Manifest
+    target_digest: str | None
 
 
 def copy_artifact(
@@ -51,8 +63,13 @@ def copy_artifact(
     progress: Callable[[ProgressEvent], None] | None = None,
     expected_digest: str | None = None,
     max_parallel_blobs: int = 4,
+    prefetched: Prefetched | None = None,
 ) -> CopyOutcome:
-    """Copy ``src_repo:src_ref`` to ``dst_repo:dst_tag``; registry failures become an outcome."""
+    """Copy ``src_repo:src_ref`` to ``dst_repo:dst_tag``; registry failures become an outcome.
+
+    With ``prefetched``, its manifest is what gets copied and its target digest
+    decides up-to-date and kept, without asking either registry again.
+    """
     job = _Copy(
         (src, src_repo, src_ref),
         (dst, dst_repo, dst_tag),
@@ -62,6 +79,7 @@ def copy_artifact(
         progress=progress,
         expected_digest=expected_digest,
         parallel=max(1, max_parallel_blobs),
+        prefetched=prefetched,
     )
     return job.run()
 
@@ -78,17 +96,29 @@ class _Copy:
         progress: Callable[[ProgressEvent], None] | None,
         expected_digest: str | None,
         parallel: int,
+        prefetched: Prefetched | None = None,
     ) -> None:
         self.src, self.src_repo, self.src_ref = src
         self.dst, self.dst_repo, self.dst_tag = dst
         self.override, self.coordinator = override, coordinator
         self.should_stop, self.progress = should_stop, progress
         self.expected_digest, self.parallel = expected_digest, parallel
+        self.prefetched = prefetched
         self.outcome = CopyOutcome(status=CopyStatus.FAILED)
         self._lock = threading.Lock()
         self._abort = threading.Event()
         self._blobs_total = self._blobs_done = self._bytes_total = self._bytes_done = 0
         self._inflight: dict[str, int] = {}
+        self.blobs = BlobCopy(
+            self.src,
+            self.src_repo,
+            self.dst,
+            self.dst_repo,
+            coordinator,
+            self.stopping,
+            self._blob_done,
+            self._sent,
+        )
 
     # -- driver ------------------------------------------------------------------------
     def run(self) -> CopyOutcome:
@@ -135,41 +165,68 @@ class _Copy:
         out = self.outcome
         if self.stopping():
             raise Stopped()
-        top = self.src.get_manifest(self.src_repo, self.src_ref)
+        top, there = self._source_and_target()
         out.digest, out.kind = top.digest, classify(top)
         if self.expected_digest and top.digest != self.expected_digest:
             out.note = (
                 f"{self.src_repo}:{self.src_ref} now points to {top.digest}, not "
                 f"{self.expected_digest}; copied what it points to now"
             )
-        existing = self.dst.head_manifest(self.dst_repo, self.dst_tag)
-        if existing and existing.digest == top.digest:
+        if there == top.digest:
             out.status = CopyStatus.UP_TO_DATE
             return
-        if existing and not self.override:
+        if there and not self.override:
             out.status = CopyStatus.KEPT
-            out.target_digest = existing.digest
+            out.target_digest = there
             out.note = ((out.note + "; ") if out.note else "") + (
-                f"target tag points to {existing.digest} and override is off"
+                f"target tag points to {there} and override is off"
             )
             return
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="ferry-copy") as pool:
             levels, blobs = self._plan(pool, top)
-            self._copy_blobs(pool, blobs)
-            self._emit("manifests")
-            for level in reversed(levels):  # deepest first: parents need their children
-                self._map(pool, self._push_child, level)
+            try:
+                self._transfer(pool, top, levels, blobs)
+            except ManifestInvalid:
+                if not self.blobs.trusted:
+                    raise
+                # A blob the coordinator placed in the repository is not there (deleted,
+                # or the registry was reset): copy again, checking every blob.
+                log.info("target refused a manifest of %s; checking every blob", self.dst_repo)
+                self.blobs.trust, self.blobs.trusted = False, []
+                self._transfer(pool, top, levels, blobs)
+        out.status = CopyStatus.COPIED
+
+    def _source_and_target(self) -> tuple[Manifest, str | None]:
+        """The source manifest and the target tag's digest: prefetched, or asked for."""
+        if self.prefetched is not None:
+            return self.prefetched.manifest, self.prefetched.target_digest
+        top = self.src.get_manifest(self.src_repo, self.src_ref)
+        existing = self.dst.head_manifest(self.dst_repo, self.dst_tag)
+        return top, existing.digest if existing else None
+
+    def _transfer(
+        self,
+        pool: ThreadPoolExecutor,
+        top: Manifest,
+        levels: list[list[Manifest]],
+        blobs: list[Descriptor],
+    ) -> None:
+        """Blobs, then child manifests deepest first, then the tag."""
+        self._copy_blobs(pool, blobs)
+        self._emit("manifests")
+        for level in reversed(levels):  # deepest first: parents need their children
+            self._map(pool, self._push_child, level)
         if self.stopping():
             raise Stopped()
         self.dst.put_manifest(self.dst_repo, self.dst_tag, top)
-        out.manifests_pushed += 1
-        out.status = CopyStatus.COPIED
+        with self._lock:
+            self.outcome.manifests_pushed += 1
 
     # -- plan ---------------------------------------------------------------------------
     def _plan(
         self, pool: ThreadPoolExecutor, top: Manifest
     ) -> tuple[list[list[Manifest]], list[Descriptor]]:
-        """Child manifests missing on the target (by level) and the blobs they all need."""
+        """Child manifests (by level) and the blobs they all need."""
         levels: list[list[Manifest]] = []
         blobs: dict[str, Descriptor] = {}
         seen = {top.digest}
@@ -187,16 +244,15 @@ class _Copy:
                 break
             if len(levels) >= MAX_INDEX_DEPTH:
                 raise ManifestInvalid(f"index {top.digest} nests deeper than {MAX_INDEX_DEPTH}")
-            level = [m for m in self._map(pool, self._missing_child, wanted) if m is not None]
-            if level:
-                levels.append(level)
+            level = self._map(pool, self._child, wanted)
+            levels.append(level)
         return levels, list(blobs.values())
 
-    def _missing_child(self, desc: Descriptor) -> Manifest | None:
+    def _child(self, desc: Descriptor) -> Manifest:
+        # No HEAD on the target first: its blobs cost nothing when known there, and
+        # pushing a manifest the target has is harmless.
         if self.stopping():
             raise Stopped()
-        if self.dst.head_manifest(self.dst_repo, desc.digest) is not None:
-            return None  # the target accepted it once, so it has its blobs
         return self.src.get_manifest(self.src_repo, desc.digest)
 
     def _push_child(self, manifest: Manifest) -> None:
@@ -223,136 +279,14 @@ class _Copy:
     # -- blobs --------------------------------------------------------------------------
     def _copy_blobs(self, pool: ThreadPoolExecutor, blobs: list[Descriptor]) -> None:
         with self._lock:
+            out = self.outcome  # a second pass counts afresh (bytes sent stay sent)
+            out.blobs_skipped = out.blobs_mounted = out.blobs_uploaded = 0
+            out.manifests_pushed = self._blobs_done = self._bytes_done = 0
+            self._inflight.clear()
             self._blobs_total = len(blobs)
             self._bytes_total = sum(max(b.size, 0) for b in blobs)
         self._emit("blobs")
-        self._map(pool, self._copy_blob, blobs)
-
-    def _copy_blob(self, desc: Descriptor) -> None:
-        if self.stopping():
-            raise Stopped()
-        if self._already_there(desc):
-            return
-        mounted, session = self._try_mount(desc, self._mount_candidates(desc.digest))
-        if mounted:
-            return
-        # Short enough that a holder that died (worker killed) delays the others
-        # by seconds, long enough for a healthy upload at 32 MiB/s. A slower
-        # upload past it only costs a second upload of the same bytes.
-        ttl = 15.0 + max(desc.size, 0) / (32 * _MiB)
-        key, digest = self.dst.key, desc.digest
-        claimed = self.coordinator.claim_upload(key, digest, ttl)
-        if claimed:
-            done, session = self._look_again(desc, session)
-        else:
-            done, session = self._wait_for_holder(desc, session, ttl)
-        if done:
-            return
-        try:
-            self.dst.upload_blob(
-                self.dst_repo,
-                digest,
-                desc.size,
-                RemoteBlob(self.src.blobs, self.src_repo, digest),
-                session=session,
-                should_stop=self.stopping,
-                on_sent=lambda n: self._sent(digest, n),
-            )
-            self.coordinator.remember(key, digest, self.dst_repo)
-            self._blob_done(desc, "uploaded")
-        finally:
-            if claimed:
-                self.coordinator.release_upload(key, digest)
-
-    def _already_there(self, desc: Descriptor) -> bool:
-        """True (and counted as skipped) when the blob needs no transfer."""
-        if self.dst.blob_exists(self.dst_repo, desc.digest):
-            self.coordinator.remember(self.dst.key, desc.digest, self.dst_repo)
-            self._blob_done(desc, "skipped")
-            return True
-        if desc.urls and not self.src.blob_exists(self.src_repo, desc.digest):
-            # A foreign (non-distributable) layer: it lives at its URLs, not in registries.
-            self._blob_done(desc, "skipped")
-            return True
-        return False
-
-    def _look_again(
-        self, desc: Descriptor, session: UploadSession | None
-    ) -> tuple[bool, UploadSession | None]:
-        """With the upload claimed: (True, None) when the blob arrived meanwhile (claim
-        released); else (False, the session to upload with)."""
-        # Another copy may have finished this blob between our first look and
-        # the claim: look again, or the same bytes cross the wire twice.
-        key, digest = self.dst.key, desc.digest
-        where = self.coordinator.locate(key, digest)
-        if where == self.dst_repo and self.dst.blob_exists(self.dst_repo, digest):
-            # A copy of another tag of this repository brought it meanwhile.
-            if session is not None:
-                session.cancel()
-            self.coordinator.release_upload(key, digest)
-            self._blob_done(desc, "skipped")
-            return True, None
-        if where and where != self.dst_repo:
-            if session is not None:
-                session.cancel()
-            mounted, session = self._try_mount(desc, [where])
-            if mounted:
-                self.coordinator.release_upload(key, digest)
-                return True, None
-        return False, session
-
-    def _wait_for_holder(
-        self, desc: Descriptor, session: UploadSession | None, ttl: float
-    ) -> tuple[bool, UploadSession | None]:
-        """Someone else is sending this blob to this target: wait, then mount from there.
-        (True, None) when done; else (False, the session to upload with)."""
-        if session is not None:
-            session.cancel()
-            session = None
-        where = self.coordinator.wait_for(self.dst.key, desc.digest, ttl)
-        if self.dst.blob_exists(self.dst_repo, desc.digest):
-            self._blob_done(desc, "skipped")
-            return True, None
-        if where and where != self.dst_repo:
-            mounted, session = self._try_mount(desc, [where])
-            if mounted:
-                return True, None
-        return False, session
-
-    def _mount_candidates(self, digest: str) -> list[str]:
-        found = [self.coordinator.locate(self.dst.key, digest)]
-        if self.src.key == self.dst.key:
-            found.append(self.src_repo)  # same registry: the source repository holds it
-        out: list[str] = []
-        for repo in found:
-            if repo and repo != self.dst_repo and repo not in out:
-                out.append(repo)
-        return out
-
-    def _try_mount(
-        self, desc: Descriptor, candidates: list[str]
-    ) -> tuple[bool, UploadSession | None]:
-        """(True, None) if mounted; else (False, the open session of a declined mount)."""
-        session: UploadSession | None = None
-        for repo in candidates:
-            if session is not None:
-                session.cancel()
-                session = None
-            try:
-                session = self.dst.start_upload(
-                    self.dst_repo, mount=desc.digest, from_repository=repo
-                )
-            except AuthError as exc:
-                # No pull right on the other repository: a normal upload still works.
-                log.info(
-                    "mount of %s from %s refused (%s); uploading instead", desc.digest, repo, exc
-                )
-                continue
-            if session is None:
-                self.coordinator.remember(self.dst.key, desc.digest, self.dst_repo)
-                self._blob_done(desc, "mounted")
-                return True, None
-        return False, session
+        self._map(pool, self.blobs.copy, blobs)
 
     # -- accounting ---------------------------------------------------------------------
     def _sent(self, digest: str, n: int) -> None:
@@ -365,9 +299,9 @@ class _Copy:
     def _blob_done(self, desc: Descriptor, how: str) -> None:
         with self._lock:
             out = self.outcome
-            if how == "skipped":
+            if how == SKIPPED:
                 out.blobs_skipped += 1
-            elif how == "mounted":
+            elif how == MOUNTED:
                 out.blobs_mounted += 1
             else:
                 out.blobs_uploaded += 1

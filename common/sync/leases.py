@@ -5,8 +5,8 @@
   that dies frees its slot when the lease runs out.
 - :class:`RedisBlobCoordinator` lets copies of different items share blobs: a
   blob being uploaded to a target is leased by one copy; the others wait and
-  then mount it from the repository that received it. The target's own HEAD is
-  always checked before trusting either.
+  then mount it from the repository that received it (a mount's 201, or the
+  registry's check of a pushed manifest, confirms every hint).
 """
 
 from __future__ import annotations
@@ -79,7 +79,12 @@ class TargetSemaphore:
 
 
 class RedisBlobCoordinator:
-    """Blob locations and upload leases per target registry, shared by all workers."""
+    """Blob locations and upload leases per target registry, shared by all workers.
+
+    A blob's locations are a set of repositories (with an expiry), so a copy can
+    ask whether its own repository holds the blob and mount from another one
+    otherwise, in one round trip.
+    """
 
     def __init__(self, client: redis.Redis, location_ttl: int = 24 * 3600):
         self.client = client
@@ -88,13 +93,24 @@ class RedisBlobCoordinator:
     def _key(self, kind: str, target_key: str, digest: str) -> str:
         return f"{PREFIX}blob:{kind}:{target_key}:{digest}"
 
-    def locate(self, target_key: str, digest: str) -> str | None:
-        """A repository of the target believed to hold ``digest`` (verify before use)."""
-        value = self.client.get(self._key("loc", target_key, digest))
-        return value.decode() if isinstance(value, bytes) else value
+    def locate(self, target_key: str, digest: str, prefer: str | None = None) -> str | None:
+        """A repository of the target believed to hold ``digest``: ``prefer`` when it is
+        one of them (a hint; see common.registry.coordination)."""
+        key = self._key("where", target_key, digest)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.sismember(key, prefer or "")
+        pipe.srandmember(key)
+        member, anyone = pipe.execute()
+        if prefer and member:
+            return prefer
+        return anyone.decode() if isinstance(anyone, bytes) else anyone
 
     def remember(self, target_key: str, digest: str, repository: str) -> None:
-        self.client.set(self._key("loc", target_key, digest), repository, ex=self.location_ttl)
+        key = self._key("where", target_key, digest)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.sadd(key, repository)
+        pipe.expire(key, self.location_ttl)
+        pipe.execute()
 
     def claim_upload(self, target_key: str, digest: str, ttl: float) -> bool:
         """True if this caller now owns the upload of ``digest`` to the target."""
@@ -107,15 +123,17 @@ class RedisBlobCoordinator:
     def release_upload(self, target_key: str, digest: str) -> None:
         self.client.delete(self._key("up", target_key, digest))
 
-    def wait_for(self, target_key: str, digest: str, timeout: float) -> str | None:
+    def wait_for(
+        self, target_key: str, digest: str, timeout: float, prefer: str | None = None
+    ) -> str | None:
         """Wait while another copy uploads ``digest``; its repository once done, else None."""
         deadline = time.monotonic() + timeout
         up = self._key("up", target_key, digest)
         while time.monotonic() < deadline:
-            where = self.locate(target_key, digest)
+            where = self.locate(target_key, digest, prefer)
             if where:
                 return where
             if not self.client.exists(up):
-                return self.locate(target_key, digest)
+                return self.locate(target_key, digest, prefer)
             time.sleep(0.05)
         return None

@@ -18,9 +18,11 @@ from common.domain.rules import Selector, map_repository
 from common.domain.vocab import ItemStatus
 from common.errors import FerryError, ListingLimit, ManifestNotFound
 from common.registry import RegistryClient, classify
-from common.registry.media import Kind
+from common.registry.media import Kind, Manifest
 
-PLAN_THREADS = 8
+# Tags resolved at once: the target's HEADs wait on its round trip (a far target), and
+# each registry client keeps 16 connections alive.
+PLAN_THREADS = 16
 MAX_REASON_CHARS = 500
 REPOSITORY_WINDOW = 4
 
@@ -37,18 +39,23 @@ class Candidate:
         return self.target_digest is not None and self.target_digest == self.item.source_digest
 
 
-def kind_of(source: RegistryClient, repository: str, tag: str) -> tuple[str, Kind] | None:
-    """(digest, kind) of a source tag, or None when the tag vanished meanwhile.
+def read_source(source: RegistryClient, repository: str, tag: str) -> Manifest | None:
+    """The manifest of a source tag, or None when the tag vanished meanwhile.
 
     One GET, not a HEAD then a GET: an OCI manifest may be an image, a chart or
-    another artifact and only its config says which, and for a body this small
-    a GET costs what a HEAD does.
+    another artifact and only its config says which, for a body this small a
+    GET costs what a HEAD does, and the copy reuses the bytes.
     """
     try:
-        manifest = source.get_manifest(repository, tag)
+        return source.get_manifest(repository, tag)
     except ManifestNotFound:
         return None
-    return manifest.digest, classify(manifest)
+
+
+def kind_of(source: RegistryClient, repository: str, tag: str) -> tuple[str, Kind] | None:
+    """(digest, kind) of a source tag, or None when the tag vanished meanwhile."""
+    manifest = read_source(source, repository, tag)
+    return (manifest.digest, classify(manifest)) if manifest else None
 
 
 def _resolve(
@@ -61,7 +68,8 @@ def _resolve(
 ) -> Candidate | None:
     target_repo = map_repository(repository, rule.source_namespace, rule.target_namespace)
     try:
-        found = kind_of(source, repository, tag)
+        manifest = read_source(source, repository, tag)
+        kind = classify(manifest) if manifest is not None else None
     except (FerryError, RecursionError, TypeError, ValueError, AttributeError) as exc:
         # A poison manifest (too deep, wrong types) fails its item, not the plan.
         why = exc if isinstance(exc, FerryError) else f"{type(exc).__name__}: {exc}"
@@ -74,16 +82,17 @@ def _resolve(
             reason=f"cannot read source manifest: {str(why)[:MAX_REASON_CHARS]}",
         )
         return Candidate(item, None)
-    if found is None:
+    if manifest is None or kind is None:
         return None
-    digest, kind = found
+    digest = manifest.digest
     if not selector.selects_kind(kind):
         return None
+    checked = True
     try:
         there = target.head_manifest(target_repo, tag)
     except FerryError:
         # The copy will meet the same problem and report it properly.
-        there = None
+        there, checked = None, False
     status, reason = ItemStatus.PENDING, None
     if there is not None and there.digest == digest:
         status = ItemStatus.UP_TO_DATE
@@ -99,8 +108,23 @@ def _resolve(
         status=status,
         digest=digest if status != ItemStatus.PENDING else None,
         reason=reason,
+        **_planned(manifest, there.digest if there else None, checked, status),
     )
     return Candidate(item, there.digest if there else None)
+
+
+def _planned(
+    manifest: Manifest, there: str | None, checked: bool, status: ItemStatus
+) -> dict[str, object]:
+    """The fields of NewItem that let a pending item's copy skip reading again."""
+    if status != ItemStatus.PENDING:
+        return {}
+    return {
+        "manifest": manifest.raw,
+        "media_type": manifest.media_type,
+        "target_checked": checked,
+        "target_digest": there,
+    }
 
 
 def selected_repositories(

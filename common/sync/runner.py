@@ -26,12 +26,12 @@ from common.db import transaction
 from common.db.events import claim_lost_events, purge_processed
 from common.db.instances import get_instance
 from common.db.rules import get_rule
-from common.domain.models import Item, Rule, Task
+from common.domain.models import Item, PlannedCopy, Rule, Task
 from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, Trigger
 from common.errors import DatabaseError, FerryError
-from common.registry import CopyOutcome, copy_artifact
+from common.registry import CopyOutcome, Manifest, Prefetched, copy_artifact
 from common.settings import Settings
-from common.sync.clients import endpoints_for
+from common.sync.clients import Endpoints, endpoints_for
 from common.sync.leases import RedisBlobCoordinator, TargetSemaphore
 from common.sync.namespaces import ensure_namespace
 from common.sync.plan_run import (
@@ -136,16 +136,24 @@ def _copy_claimed(
     token: str,
     worker: str | None,
 ) -> CopyResult:
+    problem: FerryError | None = None
     with transaction(settings) as conn:
-        item = qi.claim_item(conn, item_id, LEASE_SECONDS, worker)
-    if item is None:
-        return CopyResult("not-claimed")
+        claimed = qi.claim_item(conn, item_id, LEASE_SECONDS, worker)
+        if claimed is None:
+            return CopyResult("not-claimed")
+        try:  # in the claim's transaction: one round trip fewer per item
+            ends = endpoints_for(conn, rule, settings)
+        except FerryError as exc:
+            problem = exc
+    item = claimed.item
     if item.attempts > MAX_ITEM_ATTEMPTS:
         last = item.reason or "no reason recorded"
         _fail(settings, item, f"gave up after {MAX_ITEM_ATTEMPTS} attempts; last: {last}")
         return CopyResult(ItemStatus.FAILED)
     try:
-        outcome = _run_copy(item, rule, settings, redis_client, sem, token)
+        if problem is not None:
+            raise problem
+        outcome = _run_copy(item, claimed.planned, ends, rule, redis_client, sem, token, settings)
     except DatabaseError:
         raise  # the item stays running: its lease lapses and reconciliation re-queues it
     except FerryError as exc:
@@ -160,14 +168,14 @@ def _copy_claimed(
 
 def _run_copy(
     item: Item,
+    planned: PlannedCopy | None,
+    ends: Endpoints,
     rule: Rule,
-    settings: Settings,
     redis_client: redis.Redis,
     sem: TargetSemaphore,
     token: str,
+    settings: Settings,
 ) -> CopyOutcome:
-    with transaction(settings) as conn:
-        ends = endpoints_for(conn, rule, settings)
     ensure_namespace(
         ends.target_kind,
         ends.target,
@@ -188,6 +196,7 @@ def _run_copy(
             coordinator=RedisBlobCoordinator(redis_client),
             should_stop=beat.stop_requested.is_set,
             expected_digest=item.source_digest,
+            prefetched=_prefetched(planned, item.source_digest),
         )
     finally:
         beat.done.set()
@@ -203,6 +212,18 @@ def _fail(settings: Settings, item: Item, reason: str) -> None:
         kind=None,
         reason=reason[:MAX_REASON_CHARS],
     )
+
+
+def _prefetched(planned: PlannedCopy | None, source_digest: str | None) -> Prefetched | None:
+    """What the plan read, as the copier takes it; None when it does not hash to the
+    digest the plan noted (then the copy reads again)."""
+    if planned is None:
+        return None
+    try:
+        manifest = Manifest.from_bytes(planned.manifest, planned.media_type, source_digest)
+    except FerryError:
+        return None
+    return Prefetched(manifest, planned.target_digest)
 
 
 def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
@@ -237,17 +258,19 @@ def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
 
 
 def _finish(settings: Settings, item: Item, **outcome: Any) -> None:
-    """Record an item's outcome, then finish its task if it was the last one.
+    """Record an item's outcome and finish its task if it was the last one, in one
+    transaction.
 
-    Two transactions on purpose: a finalize inside the recording transaction
-    cannot see a concurrent copy's uncommitted outcome, so the last two copies
-    could each think the other still runs. After the commit, the last one to
-    commit always sees every outcome. (The chord's callback is the fast path;
-    this keeps the log exact when a worker died and the chord never fires.)
+    The task's row is locked first: a finalize cannot see a concurrent copy's
+    uncommitted outcome, so without the lock the last two copies could each
+    think the other still runs. With it, they take turns, and the last one sees
+    every outcome. (The chord's callback is the fast path; this keeps the log
+    exact when a worker died and the chord never fires.)
     """
     with transaction(settings) as conn:
+        q.lock_task(conn, item.task_id)
         qi.record_outcome(conn, item.id, **outcome)
-    finalize(item.task_id, settings)
+        q.finish_after_item(conn, item.task_id)
 
 
 def finalize(task_uuid: UUID, settings: Settings) -> Task | None:

@@ -149,6 +149,24 @@ def test_stale_coordinator_hints_are_checked_by_the_registry(tenants: Tenants) -
     assert_same_on_target(tenants, src_repo, "v1", dst_repo, "v1")
 
 
+def test_a_stale_hint_about_the_target_repository_is_caught_by_the_manifest_push(
+    tenants: Tenants,
+) -> None:
+    src_repo, dst_repo = unique("p/"), unique("t/")
+    layer = os.urandom(4000)
+    oci.push_image(tenants.src.session(), tenants.src.url, src_repo, "v1", layers=[layer])
+    coordinator = InProcessCoordinator()
+    with tenants.dst_client() as d:
+        # Wrong: the repository never had it (as after a registry reset).
+        coordinator.remember(d.key, oci.sha256(layer), dst_repo)
+    out = copy(tenants, src_repo, "v1", dst_repo, "v1", coordinator=coordinator)
+    assert out.status == CopyStatus.COPIED, out.reason
+    # The second pass found the config it had just sent and sent the layer.
+    assert (out.blobs_uploaded, out.blobs_skipped) == (1, 1)
+    assert out.bytes_transferred > len(layer)
+    assert_same_on_target(tenants, src_repo, "v1", dst_repo, "v1")
+
+
 def test_same_registry_copy_mounts_from_the_source_repository(tenants: Tenants) -> None:
     a, b = unique("p/"), unique("q/")
     oci.push_image(tenants.src.session(), tenants.src.url, a, "v1")

@@ -21,6 +21,7 @@ from typing import Any
 import bcrypt
 import requests
 
+from tests.support import requestlog
 from tests.support.servers import Loopback
 
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
@@ -50,6 +51,7 @@ class RegistryServer(Loopback):
 
     users: dict[str, str] = field(default_factory=dict)
     extra_config: dict[str, Any] = field(default_factory=dict)
+    access_log: bool = False  # one line per request in ``log_path`` (see requestlog)
     port: int = 0
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ferry-reg-")))
     process: subprocess.Popen | None = None
@@ -65,7 +67,10 @@ class RegistryServer(Loopback):
     def config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {
             "version": 0.1,
-            "log": {"level": "info", "accesslog": {"disabled": True}},
+            "log": {
+                "level": "warn" if self.access_log else "info",
+                "accesslog": {"disabled": not self.access_log},
+            },
             "storage": {
                 "filesystem": {"rootdirectory": str(self.storage)},
                 "delete": {"enabled": True},
@@ -134,6 +139,15 @@ class RegistryServer(Loopback):
             ]
         }
         self.start()
+
+    def mark(self) -> int:
+        """Where the access log stands now (after a marker request it shows)."""
+        return requestlog.mark(self.url, lambda: self.log_path.read_text(errors="replace"))
+
+    def requests_between(self, start: int, end: int) -> list[requestlog.Request]:
+        """The requests the access log shows between two :meth:`mark` positions."""
+        text = self.log_path.read_text(errors="replace")[start:end]
+        return requestlog.parse(text.splitlines())
 
     def cleanup(self) -> None:
         self.stop()

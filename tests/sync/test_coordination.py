@@ -72,3 +72,14 @@ def test_blob_claim_expires(r):
     assert coord.claim_upload(key, digest, ttl=0.2)
     assert coord.wait_for(key, digest, timeout=2) is None  # expired, never located
     assert coord.claim_upload(key, digest, ttl=1)
+
+
+def test_blob_locations_answer_for_the_callers_repository_first(r):
+    coord = RedisBlobCoordinator(r)
+    key, digest = "k", "sha256:" + "c" * 64
+    assert coord.locate(key, digest, prefer="p/a") is None
+    for repo in ("p/a", "p/b", "p/c"):
+        coord.remember(key, digest, repo)
+    assert all(coord.locate(key, digest, prefer="p/b") == "p/b" for _ in range(10))
+    assert coord.locate(key, digest, prefer="p/zz") in {"p/a", "p/b", "p/c"}
+    assert coord.locate(key, "sha256:" + "d" * 64, prefer="p/a") is None
