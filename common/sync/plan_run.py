@@ -22,8 +22,9 @@ from common.db import transaction
 from common.db.instances import get_instance
 from common.db.rules import get_rule
 from common.domain.models import Rule, Task
+from common.domain.rules import Selector
 from common.domain.vocab import Trigger
-from common.errors import DatabaseError, FerryError, ListingLimit
+from common.errors import DatabaseError, FerryError, ListingLimit, ValidationError
 from common.settings import Settings
 from common.sync.clients import endpoints_for, refusal
 from common.sync.planner import plan
@@ -102,6 +103,13 @@ def _list_source(task: Task, rule: Rule, settings: Settings) -> PlanResult | Non
     Otherwise the result to return: the task was stopped, failed, or the plan
     crashed and is to be retried (its lease ended and its reason kept).
     """
+    try:
+        # A pattern saved before Ferry matched with RE2 may be one RE2 refuses.
+        Selector.from_rule(rule)
+    except ValidationError as exc:
+        with transaction(settings) as conn:
+            q.fail_task(conn, task.id, f"the rule's filters cannot be used ({exc}); edit the rule")
+        return PlanResult(task.id, task.trigger)
     lease = _Lease(
         lambda conn: q.renew_plan_lease(conn, task.id, PLAN_LEASE_SECONDS),
         settings,

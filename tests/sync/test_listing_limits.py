@@ -82,3 +82,21 @@ def test_a_task_past_its_listing_cap_fails_naming_the_setting(
     again = api.trigger(rule)
     row = db.execute("SELECT id FROM sync_tasks WHERE task_id = %s", (again,)).fetchone()
     assert len(runner.plan_task(row["id"], settings).item_ids) == 3
+
+
+def test_a_stored_pattern_re2_refuses_fails_the_task_naming_the_filter(
+    api, settings, db, registry, three_repositories
+):
+    rule = api.rule(
+        "legacy", api.instance("src", three_repositories), api.instance("dst", registry)
+    )
+    # Saved before patterns were matched by RE2: the API refuses it now, the plan must too.
+    db.execute("UPDATE rules SET tag_filter = %s WHERE id = %s", (r"(a)\1", rule))
+    task_id = api.trigger(rule)
+    row = db.execute("SELECT id FROM sync_tasks WHERE task_id = %s", (task_id,)).fetchone()
+    result = runner.plan_task(row["id"], settings)
+    assert result.item_ids == [] and result.retry_in is None
+    task = api.get(f"/tasks/{task_id}")
+    assert task["status"] == "Failed", task
+    assert task["message"].startswith("the rule's filters cannot be used"), task["message"]
+    assert "tag_filter" in task["message"]
