@@ -39,6 +39,11 @@ class Candidate:
         return self.target_digest is not None and self.target_digest == self.item.source_digest
 
 
+# What reading and classifying a source manifest may raise besides a registry error:
+# a poison manifest (nested too deep, fields of the wrong types).
+UNREADABLE_MANIFEST = (FerryError, RecursionError, TypeError, ValueError, AttributeError)
+
+
 def read_source(source: RegistryClient, repository: str, tag: str) -> Manifest | None:
     """The manifest of a source tag, or None when the tag vanished meanwhile.
 
@@ -70,7 +75,7 @@ def _resolve(
     try:
         manifest = read_source(source, repository, tag)
         kind = classify(manifest) if manifest is not None else None
-    except (FerryError, RecursionError, TypeError, ValueError, AttributeError) as exc:
+    except UNREADABLE_MANIFEST as exc:
         # A poison manifest (too deep, wrong types) fails its item, not the plan.
         why = exc if isinstance(exc, FerryError) else f"{type(exc).__name__}: {exc}"
         item = NewItem(

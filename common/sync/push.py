@@ -8,6 +8,7 @@ the tag has moved on since and copies what it points to now.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -21,11 +22,11 @@ from common.db.rules import enabled_rules_on_source
 from common.domain.models import NewItem, Rule, WebhookEvent
 from common.domain.rules import Selector, map_repository
 from common.domain.vocab import TaskStatus, Trigger
-from common.errors import FerryError
+from common.errors import ValidationError
 from common.registry.media import is_repository, is_tag
 from common.settings import Settings
 from common.sync.clients import endpoints_for
-from common.sync.planner import kind_of
+from common.sync.planner import UNREADABLE_MANIFEST, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,16 @@ def _seed(
     result.new_tasks.append(created.id)
 
 
+def _selectors(rules: Iterable[Rule]) -> Iterator[tuple[Rule, Selector]]:
+    """Each rule with its compiled filters; a rule whose stored filters cannot be compiled
+    (saved before RE2 matched them) is skipped here and fails its own scans."""
+    for rule in rules:
+        try:
+            yield rule, Selector.from_rule(rule)
+        except ValidationError as exc:
+            log.warning("rule %s is skipped for pushes: %s", rule.id, exc)
+
+
 def handle_event(event_id: int, settings: Settings) -> PushResult:
     """Turn one stored event into tasks for every enabled rule that selects it."""
     result = PushResult()
@@ -95,17 +106,17 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
             ev.claim_event(conn, event_id)
             return result
         rules = [
-            r
-            for r in enabled_rules_on_source(conn, event.instance_id)
-            if Selector.from_rule(r).selects(event.repository, event.tag)
+            (rule, selector)
+            for rule, selector in _selectors(enabled_rules_on_source(conn, event.instance_id))
+            if selector.selects(event.repository, event.tag)
         ]
     if not rules:
         with transaction(settings) as conn:
             ev.claim_event(conn, event_id)
         return result
     try:
-        kind = _kind(settings, rules[0], event)
-    except (FerryError, RecursionError, TypeError, ValueError, AttributeError) as exc:
+        kind = _kind(settings, rules[0][0], event)
+    except UNREADABLE_MANIFEST as exc:
         # The copy will meet the same problem and record it on the item.
         log.warning("push of %s:%s: cannot read its kind: %s", event.repository, event.tag, exc)
         kind = None
@@ -114,8 +125,8 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
         # commit leaves the event for reconciliation, never half-handled.
         if ev.claim_event(conn, event_id) is None:
             return result
-        for rule in rules:
-            if kind is not None and not Selector.from_rule(rule).selects_kind(kind):
+        for rule, selector in rules:
+            if kind is not None and not selector.selects_kind(kind):
                 continue
             result.rules_matched += 1
             _seed(conn, rule, event, kind, result)

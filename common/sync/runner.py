@@ -229,9 +229,8 @@ def _prefetched(planned: PlannedCopy | None, source_digest: str | None) -> Prefe
 def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
     status = ItemStatus(outcome.status)
     reason = outcome.reason
-    note = getattr(outcome, "note", None)
-    if note:
-        reason = f"{reason}; {note}" if reason else note
+    if outcome.note:
+        reason = f"{reason}; {outcome.note}" if reason else outcome.note
     if status == ItemStatus.FAILED and outcome.retryable and item.attempts < MAX_ATTEMPTS:
         with transaction(settings) as conn:
             qi.release_item(

@@ -24,6 +24,15 @@ def _total(c: Counter) -> int:
     return sum(c.values())
 
 
+def _sides(**runs: tuple[Any, Any]) -> dict[str, Any]:
+    """Request-count columns ``"<run> src"`` and ``"<run> dst"`` from (source, target) pairs."""
+    return {
+        f"{run} {side}": counts
+        for run, pair in runs.items()
+        for side, counts in zip(("src", "dst"), pair, strict=True)
+    }
+
+
 def _requests(title: str, columns: dict[str, Counter]) -> None:
     kinds = sorted({k for c in columns.values() for k in c})
     print(f"\n{title}")
@@ -83,24 +92,14 @@ def print_report(
         met = value <= goal + (0.0005 if name.startswith("bytes") else 0)
         print(f"{name:30}{value:>10.3f}{goal:>8g}  {'yes' if met else 'NO'}")
     cold, noop = ferry["cold"], ferry["noop"]
-    columns = {
-        "ferry src": cold.source,
-        "ferry dst": cold.target,
-        "min src": least.source,
-        "min dst": least.target,
-    }
+    columns = _sides(ferry=(cold.source, cold.target), min=(least.source, least.target))
     if skopeo:
-        columns |= {"skopeo src": skopeo["cold"].source, "skopeo dst": skopeo["cold"].target}
-    columns |= {"raw src": raw.source, "raw dst": raw.target}
+        columns |= _sides(skopeo=(skopeo["cold"].source, skopeo["cold"].target))
+    columns |= _sides(raw=(raw.source, raw.target))
     _requests("registry requests, cold (access logs; 401 and retried 5xx left out)", columns)
-    columns = {
-        "ferry src": noop.source,
-        "ferry dst": noop.target,
-        "min src": least.noop_source,
-        "min dst": least.noop_target,
-    }
+    columns = _sides(ferry=(noop.source, noop.target), min=(least.noop_source, least.noop_target))
     if skopeo:
-        columns |= {"skopeo src": skopeo["noop"].source, "skopeo dst": skopeo["noop"].target}
+        columns |= _sides(skopeo=(skopeo["noop"].source, skopeo["noop"].target))
     _requests("registry requests, no-op rescan", columns)
     phases = {"ferry cold": cold, "ferry no-op": noop}
     if skopeo:

@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common.runtime.supervisor import ALL_QUEUES
 from common.settings import Settings, child_environment
 from tests.support.roles import kill_group
 
@@ -21,7 +22,7 @@ class WorkerProcess:
         self,
         settings: Settings,
         *,
-        queues: str = "push,plan,copy",
+        queues: str = ALL_QUEUES,
         concurrency: int = 2,
         name: str = "test",
         pool: str = "prefork",

@@ -201,3 +201,20 @@ def test_burst_for_one_rule_lands_in_one_task(world, settings, db):
     ).fetchall()
     assert [(t["trigger"], t["items"]) for t in tasks] == [("push", 3)]
     assert handle_event(ids[0], settings).new_tasks == []  # a redelivered message: nothing
+
+
+def test_a_rule_with_a_filter_re2_refuses_does_not_stop_the_others(world, settings, db):
+    from common.sync.push import handle_event
+
+    api, src_id = world.api, world.src_id
+    dst_id = api.get(f"/rules/{world.rule}")["target"]["instance_id"]
+    legacy = api.rule("legacy", src_id, dst_id, target_namespace="legacy")
+    # Saved before patterns were matched by RE2: the API refuses it now.
+    db.execute("UPDATE rules SET tag_filter = %s WHERE id = %s", (r"(v)\1", legacy))
+    r = post_webhook(world.live.client(), src_id, envelope(tag="v1", event_id="e1"), world.secret)
+    assert r.get_json()["accepted"] == 1
+    (event_id,) = [row["id"] for row in db.execute("SELECT id FROM webhook_events")]
+    result = handle_event(event_id, settings)
+    assert (result.rules_matched, len(result.new_tasks)) == (1, 1)
+    rules = db.execute("SELECT DISTINCT rule_id FROM sync_tasks").fetchall()
+    assert [str(row["rule_id"]) for row in rules] == [str(world.rule)]
