@@ -263,3 +263,43 @@ def test_describe_instances_lists_the_callers_granted_instances(acme, sdk, regis
     # Its grants do not reach dst: a rule into it is refused, naming the instance.
     error = refused(sdk(user_id=limited.user_id).ManageReplication, manage(src_id, dst_id))
     assert (error.get_code(), dst_id in error.get_message()) == ("UnauthorizedOperation", True)
+
+
+def test_peer_replication_is_a_cross_tenant_rule_checked_at_creation(
+    acme, sdk, live, settings, registry, registry_factory
+):
+    from tests.support.api import tenant_api
+
+    bob = tenant_api(live.client(), settings, "bob-co")
+    # As in the product, the target account's id is also its login name on the registry.
+    bob_registry = registry_factory({str(bob.tenant.id): "bob-token"})
+    bob_dst = bob.instance("bob-target", bob_registry, user=str(bob.tenant.id))
+    src_id = acme.instance("src", registry)
+    client = sdk()
+
+    def peer(token: str) -> Any:
+        req = manage(src_id, bob_dst, name="to-bob", DestNamespace="team")
+        req.PeerReplicationOption = models.PeerReplicationOption()
+        req.PeerReplicationOption._deserialize(
+            {
+                "PeerRegistryUin": str(bob.tenant.id),
+                "PeerRegistryToken": token,
+                "EnablePeerReplication": True,
+            }
+        )
+        return req
+
+    error = refused(client.ManageReplication, peer("wrong-token"))
+    assert error.get_code() == "InvalidParameterValue"
+    assert "PeerRegistryToken" in error.get_message() and "wrong-token" not in error.get_message()
+    client.ManageReplication(peer("bob-token"))
+    rule = acme.get("/rules")[0]
+    assert rule["target"] | {"instance_id": None} == {
+        "instance_id": None,
+        "namespace": "team",
+        "cross_tenant": True,
+        "account_id": str(bob.tenant.id),
+        "username": str(bob.tenant.id),
+        "has_credentials": True,
+    }
+    assert [r["name"] for r in bob.get("/incoming-rules")] == ["to-bob"]
