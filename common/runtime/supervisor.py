@@ -53,7 +53,7 @@ class Child:
 ALL_QUEUES = ",".join((QueueName.PUSH, QueueName.PLAN, QueueName.COPY))
 
 
-def _tls_argv(settings: Settings) -> list[str]:
+def api_tls_argv(settings: Settings) -> list[str]:
     """gunicorn's HTTPS options for FERRY_API_TLS_CERT and FERRY_API_TLS_KEY (none without)."""
     if settings.api_tls_cert is None or settings.api_tls_key is None:
         return []
@@ -70,7 +70,7 @@ def _api_argv(settings: Settings, level: str) -> list[str]:
     host, port = settings.api_bind
     gunicorn = ["--bind", f"{host}:{port}", "--workers", "2", "--threads", "4"]
     gunicorn += ["--graceful-timeout", "4", "--access-logfile", "-", "--log-level", level]
-    gunicorn += _tls_argv(settings)
+    gunicorn += api_tls_argv(settings)
     return [sys.executable, "-m", "gunicorn", *gunicorn, "api.wsgi:app"]
 
 
