@@ -96,6 +96,10 @@ class Settings:
     webhook_secret_grace: int = 24 * 3600
     # Webhook deliveries accepted per instance (FERRY_WEBHOOK_RATE_LIMIT, flask-limiter syntax).
     webhook_rate_limit: str = "600/minute"
+    # PEM certificate chain and key the API serves HTTPS with (FERRY_API_TLS_CERT/_KEY):
+    # both or neither.
+    api_tls_cert: Path | None = None
+    api_tls_key: Path | None = None
 
     def __repr__(self) -> str:
         """Every field, with secrets hidden and URLs' credentials masked (reprs reach logs)."""
@@ -117,7 +121,8 @@ class Settings:
     @property
     def api_url(self) -> str:
         host, port = self.api_bind
-        return f"http://{host}:{port}"
+        scheme = "https" if self.api_tls_cert else "http"
+        return f"{scheme}://{host}:{port}"
 
     @property
     def flower_url(self) -> str:
@@ -162,6 +167,8 @@ class Settings:
             "FERRY_MAX_REPOSITORIES_PER_TASK": str(self.max_repositories_per_task),
             "FERRY_MAX_TAGS_PER_TASK": str(self.max_tags_per_task),
             "FERRY_WEBHOOK_RATE_LIMIT": self.webhook_rate_limit,
+            "FERRY_API_TLS_CERT": str(self.api_tls_cert) if self.api_tls_cert else None,
+            "FERRY_API_TLS_KEY": str(self.api_tls_key) if self.api_tls_key else None,
         }
         env.update({k: v for k, v in optional.items() if v})
         return env
@@ -286,6 +293,8 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object], str | None], ...
     ("FERRY_WEBHOOK_RATE_LIMIT", "webhook_rate_limit", _rate_limit, None),
     ("FERRY_SRC_CREDS", "src_creds", _user_password, None),
     ("FERRY_DST_CREDS", "dst_creds", _user_password, None),
+    ("FERRY_API_TLS_CERT", "api_tls_cert", lambda _name, v: Path(v).expanduser(), None),
+    ("FERRY_API_TLS_KEY", "api_tls_key", lambda _name, v: Path(v).expanduser(), None),
 )
 
 
@@ -297,6 +306,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         value = env.get(name) or default  # an empty variable counts as unset
         if value is not None:
             kwargs[key] = parse(name, value)
+    if ("api_tls_cert" in kwargs) != ("api_tls_key" in kwargs):
+        given, missing = (
+            ("FERRY_API_TLS_CERT", "FERRY_API_TLS_KEY")
+            if "api_tls_cert" in kwargs
+            else ("FERRY_API_TLS_KEY", "FERRY_API_TLS_CERT")
+        )
+        raise ConfigError(f"{missing}: required with {given} (give both for HTTPS, or neither)")
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 

@@ -54,6 +54,7 @@ EXAMPLE_RULE_INPUT = {
 }
 EXAMPLE_RULE = {
     "id": "c3d5e1a4-1b2c-4d5e-8f90-123456789abc",
+    "number": 7,
     **EXAMPLE_RULE_INPUT,
     "target": {**_EXAMPLE_TARGET, "has_credentials": False},
     "next_run_at": None,
@@ -237,7 +238,7 @@ def _schema(
     return type(name, (ReadOnlyTolerant,), attrs)
 
 
-_RULE_READ_ONLY = frozenset({"id", "next_run_at", "created_at", "updated_at", "health"})
+_RULE_READ_ONLY = frozenset({"id", "number", "next_run_at", "created_at", "updated_at", "health"})
 _TARGET_READ_ONLY = frozenset({"has_credentials"})
 
 RuleSourceSchema = _schema(
@@ -253,6 +254,14 @@ RuleSchema = _schema(
     "A replication rule.",
     {
         "id": fields.UUID(dump_only=True),
+        "number": fields.Integer(
+            dump_only=True,
+            metadata={
+                "description": "Per-account number, given at creation and never reused "
+                "(the policy ID of the TCR-compatible API).",
+                "example": 7,
+            },
+        ),
         **_rule_fields(False, RuleSourceSchema, RuleTargetSchema),
         "next_run_at": fields.DateTime(
             dump_only=True,
@@ -308,6 +317,9 @@ def present_rule(row: Rule) -> dict:
 
     view = spec_from_row(row)
     view.update(
-        {k: getattr(row, k) for k in ("id", "next_run_at", "created_at", "updated_at", "health")}
+        {
+            k: getattr(row, k)
+            for k in ("id", "number", "next_run_at", "created_at", "updated_at", "health")
+        }
     )
     return view

@@ -46,11 +46,17 @@ def up() -> None:
     import time
 
     from common.runtime.embedded import prepare_data_dir, servers_for
-    from common.runtime.supervisor import Supervisor, ensure_flower_auth, ensure_secret_key
+    from common.runtime.supervisor import (
+        Supervisor,
+        api_tls_argv,
+        ensure_flower_auth,
+        ensure_secret_key,
+    )
     from common.services.database import upgrade_database
 
     started = time.monotonic()
     settings = current_settings()
+    api_tls_argv(settings)  # an unreadable certificate or key stops Ferry before anything starts
     # Whatever Ferry and its children create (state, logs, Flower's and beat's files)
     # is readable by this user only.
     os.umask(0o077)

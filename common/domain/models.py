@@ -80,6 +80,8 @@ class Rule:
     # Where a cross-tenant password was checked: it is used there and nowhere else.
     target_bound_url: str | None = None
     target_bound_verify_tls: bool | None = None
+    # Per-tenant, given once at creation and never reused (the TCR-compatible API's ID).
+    number: int = 0
 
     @property
     def health(self) -> str:

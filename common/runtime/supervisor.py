@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.domain.vocab import QueueName
+from common.errors import ConfigError
 from common.runtime.private import PRIVATE_DIR, ensure_dir, open_private
 from common.settings import Settings, child_environment
 
@@ -52,10 +53,24 @@ class Child:
 ALL_QUEUES = ",".join((QueueName.PUSH, QueueName.PLAN, QueueName.COPY))
 
 
+def api_tls_argv(settings: Settings) -> list[str]:
+    """gunicorn's HTTPS options for FERRY_API_TLS_CERT and FERRY_API_TLS_KEY (none without)."""
+    if settings.api_tls_cert is None or settings.api_tls_key is None:
+        return []
+    for name, path in (
+        ("FERRY_API_TLS_CERT", settings.api_tls_cert),
+        ("FERRY_API_TLS_KEY", settings.api_tls_key),
+    ):
+        if not os.access(path, os.R_OK) or not path.is_file():
+            raise ConfigError(f"{name}: no readable file at {path}")
+    return ["--certfile", str(settings.api_tls_cert), "--keyfile", str(settings.api_tls_key)]
+
+
 def _api_argv(settings: Settings, level: str) -> list[str]:
     host, port = settings.api_bind
     gunicorn = ["--bind", f"{host}:{port}", "--workers", "2", "--threads", "4"]
     gunicorn += ["--graceful-timeout", "4", "--access-logfile", "-", "--log-level", level]
+    gunicorn += api_tls_argv(settings)
     return [sys.executable, "-m", "gunicorn", *gunicorn, "api.wsgi:app"]
 
 

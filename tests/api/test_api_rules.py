@@ -21,6 +21,7 @@ RULE_KEYS = {
     "schedule_timezone",
     "next_run_at",
     "health",  # issue 11: ok, blocked by the target account, or why it is suspended
+    "number",  # issue 13: per-account, read-only (the TCR-compatible API's policy ID)
     "created_at",
     "updated_at",
 }
@@ -53,6 +54,7 @@ def test_create_returns_the_rule_with_defaults(world):
     rule = r.get_json()
     assert set(rule) == RULE_KEYS
     assert set(rule["source"]) == SOURCE_KEYS and set(rule["target"]) == TARGET_KEYS
+    assert rule["number"] == 1
     assert rule["name"] == "sync-prod" and rule["description"] == ""
     assert rule["source"] == {
         "instance_id": world.src["id"],
