@@ -80,6 +80,13 @@ class Rule:
     # Where a cross-tenant password was checked: it is used there and nowhere else.
     target_bound_url: str | None = None
     target_bound_verify_tls: bool | None = None
+    # Selection by version and age (common.domain.semver); '' and None: no limit.
+    semver: str = ""
+    latest: int | None = None
+    # Copy signatures, SBOMs and attestations with their subject.
+    include_referrers: bool = True
+    # Propagate deletions of what this rule copied.
+    deletion: bool = False
 
     @property
     def health(self) -> str:

@@ -19,6 +19,7 @@ from common.domain.vocab import ItemStatus
 from common.errors import FerryError, ListingLimit, ManifestNotFound
 from common.registry import RegistryClient, classify
 from common.registry.media import Kind, Manifest
+from common.sync.selection import view
 
 # Tags resolved at once: the target's HEADs wait on its round trip (a far target), and
 # each registry client keeps 16 connections alive.
@@ -191,7 +192,7 @@ def plan(
             yield tag
 
     def resolve(repository: str) -> list[Candidate]:
-        tags = [t for t in listed(repository) if selector.selects_tag(t)]
+        tags = view(source, repository, rule, selector, listed(repository))
         found = tag_pool.map(
             lambda tag: _resolve(source, target, rule, selector, repository, tag), tags
         )

@@ -22,11 +22,12 @@ from common.db.rules import enabled_rules_on_source
 from common.domain.models import NewItem, Rule, WebhookEvent
 from common.domain.rules import Selector, map_repository
 from common.domain.vocab import TaskStatus, Trigger
-from common.errors import ValidationError
+from common.errors import FerryError, ValidationError
 from common.registry.media import is_repository, is_tag
 from common.settings import Settings
 from common.sync.clients import endpoints_for
 from common.sync.planner import UNREADABLE_MANIFEST, kind_of
+from common.sync.selection import candidate_tags, view
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,26 @@ def _selectors(rules: Iterable[Rule]) -> Iterator[tuple[Rule, Selector]]:
             log.warning("rule %s is skipped for pushes: %s", rule.id, exc)
 
 
+def _in_view(settings: Settings, rule: Rule, selector: Selector, event: WebhookEvent) -> bool:
+    """True when the pushed tag is in the rule's view of its repository: always without
+    ``latest``; with it, only when the tag is among the N newest the source has now."""
+    if not candidate_tags(rule, selector, [event.tag]):
+        return False
+    if selector.latest is None:
+        return True
+    try:
+        with transaction(settings) as conn:
+            source = endpoints_for(conn, rule, settings).source
+        tags = source.iter_tags(event.repository)
+        return event.tag in view(source, event.repository, rule, selector, tags)
+    except FerryError as exc:
+        # The copy meets the same problem and records it on the item.
+        log.warning(
+            "push of %s:%s: cannot list its repository: %s", event.repository, event.tag, exc
+        )
+        return True
+
+
 def handle_event(event_id: int, settings: Settings) -> PushResult:
     """Turn one stored event into tasks for every enabled rule that selects it."""
     result = PushResult()
@@ -110,6 +131,7 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
             for rule, selector in _selectors(enabled_rules_on_source(conn, event.instance_id))
             if selector.selects(event.repository, event.tag)
         ]
+    rules = [(rule, s) for rule, s in rules if _in_view(settings, rule, s, event)]
     if not rules:
         with transaction(settings) as conn:
             ev.claim_event(conn, event_id)
