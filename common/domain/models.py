@@ -218,6 +218,8 @@ class WebhookEvent:
     tag: str
     digest: str | None
     processed_at: dt.datetime | None = None
+    # "push" or "delete" (common.domain.webhooks); an untagged push has an empty tag.
+    action: str = "push"
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,11 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
         event = ev.get_event(conn, event_id)
         if event is None or event.processed_at is not None:
             return result
+        if event.action != "push" or not event.tag:
+            # Deletions feed delete propagation; an untagged push (by digest) is never a
+            # tag and travels only as a referrer of its subject.
+            ev.claim_event(conn, event_id)
+            return result
         if not (is_repository(event.repository) and is_tag(event.tag)):
             # Unstorable in an item and unaddressable in a registry: done, with a trace.
             log.warning("push event %s names an invalid repository or tag; ignored", event_id)

@@ -19,6 +19,10 @@ ALTER TABLE sync_items ADD CONSTRAINT sync_items_status_check
                       'stopped', 'deleted'));
 ALTER TABLE sync_tasks ADD COLUMN deleted integer NOT NULL DEFAULT 0;
 
+-- Webhook events are pushes or deletions of tags (Distribution, Harbor, TCR).
+ALTER TABLE webhook_events
+    ADD COLUMN action text NOT NULL DEFAULT 'push' CHECK (action IN ('push', 'delete'));
+
 -- What this rule last put at a target tag: the newest copied or up-to-date item.
 CREATE INDEX sync_items_target_tag ON sync_items (target_repository, target_tag)
     WHERE status IN ('copied', 'up-to-date');
