@@ -19,6 +19,7 @@ from common.domain.vocab import ItemStatus
 from common.errors import FerryError, ListingLimit, ManifestNotFound
 from common.registry import RegistryClient, classify
 from common.registry.media import Kind, Manifest
+from common.sync.referrers import referrers_of
 from common.sync.selection import view
 
 # Tags resolved at once: the target's HEADs wait on its round trip (a far target), and
@@ -119,6 +120,22 @@ def _resolve(
     return Candidate(item, there.digest if there else None)
 
 
+def _referrers(
+    source: RegistryClient, subjects: list[Candidate], tags: set[str]
+) -> list[Candidate]:
+    """Candidates of kind ``referrer`` for what refers to each subject, once each."""
+    out: dict[str, Candidate] = {}
+    for subject in subjects:
+        item = subject.item
+        if item.source_digest is None:
+            continue
+        for ref in referrers_of(
+            source, item.source_repository, item.target_repository, item.source_digest, tags
+        ):
+            out.setdefault(ref.source_tag, Candidate(ref, None))
+    return list(out.values())
+
+
 def _planned(
     manifest: Manifest, there: str | None, checked: bool, status: ItemStatus
 ) -> dict[str, object]:
@@ -192,11 +209,15 @@ def plan(
             yield tag
 
     def resolve(repository: str) -> list[Candidate]:
-        tags = view(source, repository, rule, selector, listed(repository))
+        every = list(listed(repository))
+        tags = view(source, repository, rule, selector, every)
         found = tag_pool.map(
             lambda tag: _resolve(source, target, rule, selector, repository, tag), tags
         )
-        return [c for c in found if c is not None]
+        chosen = [c for c in found if c is not None]
+        if rule.include_referrers:
+            chosen.extend(_referrers(source, chosen, set(every)))
+        return chosen
 
     with (
         ThreadPoolExecutor(threads, thread_name_prefix="ferry-plan-tag") as tag_pool,
