@@ -128,6 +128,8 @@ class Task:
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     time_spent_seconds: float | None
+    # Target tags removed because the source deleted them (issue 14).
+    deleted: int = 0
     # Not a column: the readable id of ``retry_of``, where a caller looked it up.
     retry_of_task_id: str | None = None
     # When the plan recorded that listing is complete; the task cannot finish before.

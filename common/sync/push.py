@@ -27,6 +27,7 @@ from common.errors import FerryError, ValidationError
 from common.registry.media import is_repository, is_tag
 from common.settings import Settings
 from common.sync.clients import endpoints_for
+from common.sync.deletions import on_delete_event
 from common.sync.planner import UNREADABLE_MANIFEST, kind_of
 from common.sync.push_referrers import referrer_push, seed_items
 from common.sync.referrers import referrers_of
@@ -133,6 +134,7 @@ class _Seeds:
 
     tags: list[tuple[Rule, str | None]] = field(default_factory=list)
     referrers: list[tuple[Rule, list[NewItem]]] = field(default_factory=list)
+    deletions: list[tuple[Rule, list[NewItem]]] = field(default_factory=list)
 
 
 def _tag_seeds(
@@ -166,8 +168,10 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
             return result
         on_source = list(_selectors(enabled_rules_on_source(conn, event.instance_id)))
     seeds = _Seeds()
-    if event.action != "push" or not is_repository(event.repository):
-        pass  # deletions: common.sync.deletions; an invalid name: nothing to do
+    if not is_repository(event.repository):
+        log.warning("event %s names an invalid repository; ignored", event_id)
+    elif event.action == "delete":
+        seeds.deletions = on_delete_event(settings, event, on_source)
     elif not event.tag:
         # An untagged push (by digest) is never a tag: a referrer of its subject, or nothing.
         seeds.referrers = referrer_push(settings, event, on_source)
@@ -193,4 +197,10 @@ def handle_event(event_id: int, settings: Settings) -> PushResult:
             created = seed_items(conn, rule, items, result.added_items)
             if created is not None:
                 result.new_tasks.append(created)
+        for rule, items in seeds.deletions:
+            # A task of its own: the items have their outcome, its plan finishes it.
+            result.rules_matched += 1
+            task = q.create_task(conn, rule, Trigger.PUSH)
+            qi.insert_items(conn, task.id, items)
+            result.new_tasks.append(task.id)
     return result

@@ -25,4 +25,4 @@ ALTER TABLE webhook_events
 
 -- What this rule last put at a target tag: the newest copied or up-to-date item.
 CREATE INDEX sync_items_target_tag ON sync_items (target_repository, target_tag)
-    WHERE status IN ('copied', 'up-to-date');
+    WHERE status IN ('copied', 'up-to-date', 'deleted');
