@@ -27,6 +27,8 @@ from common.sync.selection import view
 PLAN_THREADS = 16
 MAX_REASON_CHARS = 500
 REPOSITORY_WINDOW = 4
+# Subjects whose referrers are copied: those copied now, or already on the target.
+SUBJECT_STATUSES = frozenset({ItemStatus.PENDING, ItemStatus.UP_TO_DATE})
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,8 @@ def _referrers(
     out: dict[str, Candidate] = {}
     for subject in subjects:
         item = subject.item
-        if item.source_digest is None:
-            continue
+        if item.source_digest is None or item.status not in SUBJECT_STATUSES:
+            continue  # a kept or failed subject is not on the target: nor its referrers
         for ref in referrers_of(
             source, item.source_repository, item.target_repository, item.source_digest, tags
         ):

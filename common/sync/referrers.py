@@ -88,7 +88,11 @@ def referrer_items(repository: str, target_repository: str, references: list[str
 
 
 def referrers_of(
-    source: RegistryClient, repository: str, target_repository: str, digest: str, tags=None
+    source: RegistryClient,
+    repository: str,
+    target_repository: str,
+    digest: str,
+    tags: Collection[str] | None = None,
 ) -> list[NewItem]:
     """The referrer items of ``digest``; [] (logged) when the source cannot say."""
     try:

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.support.api import post_webhook
 from tests.support.oci import get_manifest, push_image, push_manifest
 
 pytestmark = pytest.mark.slow
@@ -122,3 +123,27 @@ def test_deletion_is_off_by_default(api, worker, src, dst):
     task = api.wait(api.trigger(rule))
     assert (task["total"], task["deleted"]) == (0, 0)
     assert digest_at(dst, "project/app", "v1") == image.digest
+
+
+def test_harbor_delete_event_deletes_what_the_rule_copied(api, worker, src, dst):
+    created = api.create_instance(src, "src")
+    src_id, secret = created["id"], created["webhook_secret"]
+    rule = api.rule("h", src_id, api.instance("dst", dst), target_namespace="mirror", deletion=True)
+    image = push_image(src.session(), src.url, "project/app", "v1")
+    api.wait(api.trigger(rule))
+    assert digest_at(dst, "mirror/app", "v1") == image.digest
+    delete_digest(src, "project/app", image.digest)
+    body = {
+        "specversion": "1.0",
+        "id": "del-1",
+        "type": "harbor.artifact.deleted",
+        "time": "2026-11-29T10:00:00Z",
+        "data": {
+            "resources": [{"digest": image.digest, "tag": "v1"}],
+            "repository": {"name": "app", "namespace": "project", "repo_full_name": "project/app"},
+        },
+    }
+    r = post_webhook(api.client, src_id, body, secret, content_type="application/json")
+    assert r.status_code == 202 and r.get_json()["accepted"] == 1
+    wait_until(lambda: digest_at(dst, "mirror/app", "v1") is None, "v1 not deleted")
+    wait_until(lambda: any(t["deleted"] for t in api.get(f"/rules/{rule}/tasks")), "no task")
