@@ -60,6 +60,13 @@ class TaskSchema(Schema):
     kept = fields.Integer(metadata={"example": 1})
     failed = fields.Integer(metadata={"example": 1})
     stopped = fields.Integer(metadata={"example": 0})
+    deleted = fields.Integer(
+        metadata={
+            "description": "Target tags deleted because the source deleted them (the rule's "
+            "`deletion`); counted as successful.",
+            "example": 0,
+        }
+    )
     bytes_transferred = fields.Integer(metadata={"example": 104857600})
 
     def _retry_of(self, task: models.Task) -> str | None:

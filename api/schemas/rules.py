@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields
-from marshmallow.validate import Length, OneOf
+from marshmallow.validate import Length, OneOf, Range
 
 from api.schemas.base import Bool, ReadOnlyTolerant, Text
 from common.domain.models import Rule
 from common.domain.rules import MAX_NAMESPACE_LENGTH, MAX_PATTERN_LENGTH, RESOURCE_TYPES, SYNTAXES
+from common.domain.semver import MAX_CONSTRAINT_LENGTH, MAX_LATEST
 from common.domain.vocab import FilterSyntax
 from common.services.instances import MAX_PASSWORD, MAX_USERNAME
 
@@ -23,6 +24,11 @@ FILTER_HELP = (
     "in linear time, so no backreferences or lookarounds; glob: `*` within a level, `**` "
     "across levels, `?`, `[abc]`, `{a,b}`). An invalid pattern is refused with the "
     "position of the error (counted from 0)."
+)
+# The product's warning on its Deletion switch, shown with the option.
+DELETION_WARNING = (
+    "When enabled, tags deleted at the source are deleted at the target too. Deleted "
+    "images cannot be recovered; enable with care."
 )
 
 # The same-tenant target of the examples, as sent and as shown.
@@ -44,10 +50,14 @@ EXAMPLE_RULE_INPUT = {
         "repository_exclude": "",
         "tag_exclude": "",
         "filter_syntax": "regex",
+        "semver": "",
+        "latest": None,
     },
     "resource_types": ["image", "chart"],
     "target": {**_EXAMPLE_TARGET, "password": None},
     "override": False,
+    "include_referrers": True,
+    "deletion": False,
     "enabled": True,
     "schedule": None,
     "schedule_timezone": "UTC",
@@ -114,6 +124,29 @@ def _source_fields(partial: bool) -> dict[str, fields.Field]:
             validate=OneOf(SYNTAXES),
             **_d(partial, FilterSyntax.REGEX),
             metadata={"example": "regex"},
+        ),
+        "semver": Text(
+            validate=Length(max=MAX_CONSTRAINT_LENGTH),
+            **_d(partial, ""),
+            metadata={
+                "description": "Version constraint (npm ranges: `>=1.2 <2`, `^1.4`, `1.x`, "
+                "`||` for alternatives) on tags that are semantic versions, with an optional "
+                "leading `v`; other tags are then not selected. Empty: no constraint.",
+                "example": ">=1.2 <2",
+            },
+        ),
+        "latest": fields.Integer(
+            strict=True,
+            allow_none=True,
+            validate=Range(1, MAX_LATEST),
+            **_d(partial, None),
+            metadata={
+                "description": "Keep only the N newest selected tags of each repository: by "
+                "version when all of them are semantic versions, otherwise by the image's "
+                "`created` time. Null: all. With `deletion`, tags that fall out of the "
+                "newest N are not deleted unless the source deleted them.",
+                "example": None,
+            },
         ),
     }
 
@@ -209,6 +242,23 @@ def _rule_fields(
             **_d(partial, False),
             metadata={
                 "description": "Overwrite a target tag that points elsewhere.",
+                "example": False,
+            },
+        ),
+        "include_referrers": Bool(
+            **_d(partial, True),
+            metadata={
+                "description": "Copy what refers to each copied manifest (signatures, SBOMs, "
+                "attestations: OCI referrers, the `sha256-<hex>` fallback tag, cosign's "
+                "`.sig`/`.att`/`.sbom` tags), whatever the tag filters say.",
+                "example": True,
+            },
+        ),
+        "deletion": Bool(
+            **_d(partial, False),
+            metadata={
+                "description": f"Propagate deletions: {DELETION_WARNING} Only tags this rule "
+                "copied and that still point to the digest it copied are deleted.",
                 "example": False,
             },
         ),

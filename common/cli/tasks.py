@@ -22,7 +22,9 @@ def _size(n: int | None) -> str:
 
 
 def _done(task: dict) -> int:
-    return sum(task.get(k) or 0 for k in ("copied", "up_to_date", "kept", "failed", "stopped"))
+    return sum(
+        task.get(k) or 0 for k in ("copied", "up_to_date", "kept", "failed", "stopped", "deleted")
+    )
 
 
 def _summary(task: dict) -> str:

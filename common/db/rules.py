@@ -28,7 +28,7 @@ COLUMNS = (
     "resource_types, target_instance_id, target_namespace, cross_tenant, target_account_id, "
     "target_username, target_password_enc, override, enabled, schedule, schedule_timezone, "
     "next_run_at, created_at, updated_at, blocked_at, suspended_reason, target_bound_url, "
-    "target_bound_verify_tls, number"
+    "target_bound_verify_tls, number, semver, latest, include_referrers, deletion"
 )
 RULES = Table(Rule, COLUMNS, "rules", order_by="name, id")
 # Columns the API may write; tenant_id, ids and timestamps are Ferry's.
@@ -57,6 +57,10 @@ WRITABLE = (
     "suspended_reason",
     "target_bound_url",
     "target_bound_verify_tls",
+    "semver",
+    "latest",
+    "include_referrers",
+    "deletion",
 )
 
 

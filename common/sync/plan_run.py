@@ -27,6 +27,7 @@ from common.domain.vocab import Trigger
 from common.errors import DatabaseError, FerryError, ListingLimit, ValidationError
 from common.settings import Settings
 from common.sync.clients import endpoints_for, refusal
+from common.sync.deletions import rescan
 from common.sync.planner import plan
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,14 @@ def _list_source(task: Task, rule: Rule, settings: Settings) -> PlanResult | Non
                     break  # stopped: its finalize needs no listing
                 qi.insert_items(conn, task.id, [c.item for c in batch])
         else:
-            return None
+            if not rule.deletion:
+                return None
+            # A full rescan: what this rule placed whose source tag is gone.
+            gone = rescan(settings, rule, ends.source, ends.target)
+            with transaction(settings) as conn:
+                if q.lock_for_planning(conn, task.id):
+                    qi.insert_items(conn, task.id, gone)
+                    return None
         with transaction(settings) as conn:
             q.finalize_task(conn, task.id)
         return PlanResult(task.id, task.trigger)

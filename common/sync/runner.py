@@ -41,6 +41,7 @@ from common.sync.plan_run import (
     crash_reason,
     plan_task,
 )
+from common.sync.referrers import REFERRER, list_on_target
 
 __all__ = [
     "MAX_PLAN_ATTEMPTS",
@@ -67,6 +68,8 @@ MAX_ITEM_ATTEMPTS = 5
 SLOT_WAIT_SECONDS = 5.0
 # Processed webhook events are kept this long (for de-duplication), then purged.
 EVENT_RETENTION_DAYS = 7
+# Outcomes after which a copied referrer is listed in the target's fallback index.
+DONE = frozenset({ItemStatus.COPIED, ItemStatus.UP_TO_DATE})
 
 
 @dataclass
@@ -154,6 +157,10 @@ def _copy_claimed(
         if problem is not None:
             raise problem
         outcome = _run_copy(item, claimed.planned, ends, rule, redis_client, sem, token, settings)
+        if item.kind == REFERRER and outcome.digest and outcome.status in DONE:
+            note = list_on_target(ends.target, item.target_repository, outcome.digest, redis_client)
+            if note:
+                outcome.note = f"{outcome.note}; {note}" if outcome.note else note
     except DatabaseError:
         raise  # the item stays running: its lease lapses and reconciliation re-queues it
     except FerryError as exc:
@@ -246,7 +253,7 @@ def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
         item,
         status=status,
         digest=outcome.digest,
-        kind=str(outcome.kind) if outcome.kind else None,
+        kind=REFERRER if item.kind == REFERRER else str(outcome.kind) if outcome.kind else None,
         reason=reason,
         bytes_transferred=outcome.bytes_transferred,
         blobs_skipped=outcome.blobs_skipped,
