@@ -60,6 +60,7 @@ TASK_STATUS = {
     ItemStatus.COPIED: "Succeed",
     ItemStatus.UP_TO_DATE: "Succeed",
     ItemStatus.KEPT: "Succeed",
+    ItemStatus.DELETED: "Succeed",
     ItemStatus.FAILED: "Failed",
     ItemStatus.STOPPED: "Stopped",
 }
@@ -68,6 +69,8 @@ _RESOURCE_OF_KIND = {
     ArtifactKind.INDEX: "image",
     ArtifactKind.CHART: "chart",
     ArtifactKind.ARTIFACT: "artifact",
+    # Signatures, SBOMs and attestations copied with their subject.
+    "referrer": "artifact",
 }
 
 

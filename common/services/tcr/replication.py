@@ -23,20 +23,6 @@ from common.services.tcr.context import Context
 from common.services.tcr.params import Params
 
 
-def refuse_deletion(deletion: bool | None) -> None:
-    """``Deletion: true`` is refused until delete propagation exists.
-
-    The one place to change when it lands: pass ``deletion`` into the rule
-    spec instead of refusing it (``_spec`` and ``modify`` call this).
-    """
-    if deletion:
-        raise ApiError(
-            "UnsupportedOperation",
-            "Rule.Deletion: this Ferry does not propagate deletions yet; "
-            "send Deletion false (or leave it out)",
-        )
-
-
 def _cross_tenant(params: Params) -> dict[str, Any]:
     """The target fields of ``PeerReplicationOption`` (none when peer replication is off)."""
     peer = params.obj("PeerReplicationOption")
@@ -61,7 +47,6 @@ def _spec(params: Params) -> dict[str, Any]:
     target = params.instance_id("DestinationRegistryId")
     rule = params.obj("Rule", required=True)
     assert rule is not None
-    refuse_deletion(rule.boolean("Deletion"))
     filters = tcr.parse_filters(rule.array("Filters"))
     if filters.namespace is None:
         raise ApiError(
@@ -88,6 +73,8 @@ def _spec(params: Params) -> dict[str, Any]:
             **_cross_tenant(params),
         },
         "override": bool(rule.boolean("Override", default=False)),
+        # Rule.Deletion is Ferry's `deletion`: only what the rule copied is deleted.
+        "deletion": bool(rule.boolean("Deletion", default=False)),
         "enabled": True,
     }
 
@@ -132,13 +119,12 @@ def modify(ctx: Context, params: Params) -> dict[str, Any]:
     """Change a rule (ModifyReplication): only the fields given."""
     rule = _rule_named(ctx, params, Action.RULE_UPDATE)
     changes = params.obj("Rule") or Params({}, "Rule")
-    refuse_deletion(changes.boolean("Deletion"))
     patch: dict[str, Any] = {}
     if changes.has("Filters"):
         patch.update(_filters_patch(rule, changes.array("Filters")))
     if changes.has("DestNamespace"):
         patch["target"] = {"namespace": changes.text("DestNamespace")}
-    for key, field in (("Override", "override"), ("Enabled", "enabled")):
+    for key, field in (("Override", "override"), ("Enabled", "enabled"), ("Deletion", "deletion")):
         if changes.has(key):
             patch[field] = changes.boolean(key)
     if params.has("Description"):
