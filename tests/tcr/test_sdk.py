@@ -149,6 +149,8 @@ def test_modify_then_delete(acme, sdk, registry):
         "repository_exclude": "",
         "tag_exclude": "",
         "filter_syntax": "glob",
+        "semver": "",
+        "latest": None,
     }
     assert rule["resource_types"] == ["image", "chart"]
     [policy] = policies(client, src_id)
@@ -171,7 +173,7 @@ def test_modify_then_delete(acme, sdk, registry):
     assert acme.get("/rules") == []
     assert refused(client.DeleteReplicationRule, delete).get_code() == "ResourceNotFound"
     entries = acme.get("/audit", query_string={"object_type": "rule"})
-    assert [e["action"] for e in entries] == ["delete", "update", "create"]
+    assert [e["action"] for e in entries] == ["delete", "update", "update", "create"]
 
 
 def test_invalid_rules_are_refused_with_the_products_codes(acme, sdk, registry):
