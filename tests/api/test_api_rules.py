@@ -21,6 +21,7 @@ RULE_KEYS = {
     "schedule_timezone",
     "next_run_at",
     "health",  # issue 11: ok, blocked by the target account, or why it is suspended
+    "health_detail",  # issue 15: state (ok, degraded, broken), reason, since, checked_at
     "created_at",
     "updated_at",
 }
