@@ -15,7 +15,7 @@ from common.sync import drift, health
 from common.sync.health import HealthChange
 
 
-def _changed(settings: Settings, change: HealthChange | None) -> list[int]:
+def announce_health(settings: Settings, change: HealthChange | None) -> list[int]:
     if change is None or not change.changed:
         return []
     return notify.health_changed(settings, change.rule, change.before, change.after)
@@ -29,12 +29,12 @@ def on_task_finished(settings: Settings, task_uuid: UUID) -> list[int]:
         return []
     deliveries = notify.task_finished(settings, task_uuid)
     change = health.after_task(task.rule_id, TaskStatus(task.status), task.message, settings)
-    return deliveries + _changed(settings, change)
+    return deliveries + announce_health(settings, change)
 
 
 def check_rule(settings: Settings, rule_id: UUID) -> list[int]:
     """Check the rule's health now and announce a change."""
-    return _changed(settings, health.check_rule(rule_id, settings))
+    return announce_health(settings, health.check_rule(rule_id, settings))
 
 
 def run_drift(settings: Settings, report_id: UUID) -> list[int]:
