@@ -18,7 +18,7 @@ from common.db.rules import get_rule
 from common.domain.operations import Delivery, Notification, NotifyEvent, TaskNotify
 from common.errors import ValidationError, found
 from common.security.crypto import SecretBox
-from common.services.notify import encode_urls
+from common.services.notify import encode_urls, quiet_apprise
 from common.settings import Settings
 
 MAX_URLS = 10
@@ -36,8 +36,7 @@ def check_urls(urls: Any) -> list[str]:
         raise ValidationError("urls: give one or more apprise URLs", {"urls": ["required"]})
     if len(urls) > MAX_URLS:
         raise ValidationError(f"urls: at most {MAX_URLS}", {"urls": [f"at most {MAX_URLS}"]})
-    import apprise
-
+    apprise = quiet_apprise()
     errors = []
     for i, url in enumerate(urls, 1):
         if not isinstance(url, str) or len(url) > MAX_URL_CHARS or "\x00" in url:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from types import ModuleType
 from urllib.parse import parse_qsl, unquote, urlsplit
 from uuid import UUID
 
@@ -160,15 +161,21 @@ def mask(text: str, urls: list[str]) -> str:
     return text
 
 
+def quiet_apprise() -> ModuleType:
+    """The apprise module, its log kept out of Ferry's: apprise quotes addresses (secrets)
+    in its messages. What a send logs is captured, masked, into the delivery log."""
+    import apprise  # heavy: loaded by the processes that use it only
+
+    logging.getLogger("apprise").propagate = False
+    return apprise
+
+
 def _send(urls: list[str], title: str, body: str) -> str | None:
     """Send to every address; None when all took it, else why not (masked)."""
-    import apprise  # heavy: loaded by the processes that send only
-
+    apprise = quiet_apprise()
     sender = apprise.Apprise()
     for url in urls:
         sender.add(url)
-    # apprise's own log may quote an address: it goes to the delivery log, masked.
-    logging.getLogger("apprise").propagate = False
     with apprise.LogCapture(level=logging.WARNING) as captured:
         ok = sender.notify(body=body, title=title, timeout=SEND_TIMEOUT)
         text = captured.getvalue()
