@@ -16,9 +16,9 @@ from common import db as database
 from common.db import notifications as q
 from common.db.rules import get_rule
 from common.domain.operations import Delivery, Notification, NotifyEvent, TaskNotify
-from common.errors import ValidationError, found
+from common.errors import NetworkPolicyError, ValidationError, found
 from common.security.crypto import SecretBox
-from common.services.notify import encode_urls, quiet_apprise
+from common.services.notify import check_address, encode_urls, quiet_apprise
 from common.settings import Settings
 
 MAX_URLS = 10
@@ -29,7 +29,7 @@ def _scheme(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else ""
 
 
-def check_urls(urls: Any) -> list[str]:
+def check_urls(urls: Any, settings: Settings) -> list[str]:
     """The addresses if apprise understands each; ValidationError on ``urls`` otherwise.
     Messages name an address by its position and scheme only (the rest may be secret)."""
     if not isinstance(urls, list) or not urls:
@@ -46,6 +46,11 @@ def check_urls(urls: Any) -> list[str]:
                 f"address #{i} ({_scheme(url) or 'no scheme'}://...) is not an apprise URL "
                 "apprise can send to"
             )
+        else:
+            try:
+                check_address(url, settings, unresolved_ok=True)
+            except NetworkPolicyError as exc:
+                errors.append(f"address #{i} is refused by the network policy: {exc}")
     if errors:
         raise ValidationError("urls: " + "; ".join(errors), {"urls": errors})
     return list(urls)
@@ -66,7 +71,7 @@ def _values(settings: Settings, spec: Mapping[str, Any]) -> dict[str, Any]:
     if "rule_id" in spec:
         values["rule_id"] = spec["rule_id"]
     if "urls" in spec:
-        urls = check_urls(spec["urls"])
+        urls = check_urls(spec["urls"], settings)
         values["urls_enc"] = encode_urls(SecretBox(settings), urls)
         values["schemes"] = sorted({_scheme(u) for u in urls})
     return values

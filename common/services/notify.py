@@ -32,7 +32,9 @@ from common.domain.operations import (
     TaskNotify,
 )
 from common.domain.vocab import OPEN_TASK_STATUSES, TaskStatus
+from common.errors import NetworkPolicyError
 from common.security.crypto import SecretBox
+from common.security.netpolicy import resolve_checked
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -170,8 +172,35 @@ def quiet_apprise() -> ModuleType:
     return apprise
 
 
-def _send(urls: list[str], title: str, body: str) -> str | None:
+# Schemes that post to any host a tenant names: held to the network policy for registries
+# (never link-local or metadata addresses; FERRY_REGISTRY_ALLOW/DENY_NETWORKS).
+WEBHOOK_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+
+
+def check_address(url: str, settings: Settings, *, unresolved_ok: bool = False) -> None:
+    """Raise NetworkPolicyError when a generic webhook address points where Ferry must not
+    connect (with ``unresolved_ok``, a name that does not resolve yet passes)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in WEBHOOK_SCHEMES or not parts.hostname:
+        return
+    secure = parts.scheme.lower().endswith("s")
+    try:
+        port = parts.port or (443 if secure else 80)
+        resolve_checked(parts.hostname, port, settings)
+    except ValueError:
+        raise NetworkPolicyError("the address has an invalid port") from None
+    except NetworkPolicyError as exc:
+        if not (unresolved_ok and "does not resolve" in str(exc)):
+            raise
+
+
+def _send(urls: list[str], title: str, body: str, settings: Settings) -> str | None:
     """Send to every address; None when all took it, else why not (masked)."""
+    for url in urls:
+        try:
+            check_address(url, settings)
+        except NetworkPolicyError as exc:
+            return mask(f"refused by the network policy: {exc}", urls)[:MAX_ERROR_CHARS]
     apprise = quiet_apprise()
     sender = apprise.Apprise()
     for url in urls:
@@ -196,7 +225,7 @@ def deliver(settings: Settings, delivery_id: int, attempt: int) -> bool:
     urls: list[str] = []
     try:
         urls = decode_urls(SecretBox(settings), notification.urls_enc)
-        error = _send(urls, delivery.title, delivery.body)
+        error = _send(urls, delivery.title, delivery.body, settings)
     except Exception as exc:  # a notification never breaks anything else
         error = mask(f"{type(exc).__name__}: {exc}", urls)[:MAX_ERROR_CHARS]
     last = attempt >= MAX_ATTEMPTS

@@ -84,6 +84,9 @@ def test_notification_api_validates_and_scopes(api, client, settings, src, dst):
     body = assert_error(bad, 422, "urls")
     assert "address #1 (nope://...)" in body["message"] and "s3cret" not in str(body)
     assert_error(api.request("POST", "/notifications", json={"name": "x", "urls": []}), 422, "urls")
+    metadata = {"name": "x", "urls": ["json://169.254.169.254/latest"]}
+    body = assert_error(api.request("POST", "/notifications", json=metadata), 422, "urls")
+    assert "network policy" in body["message"]
     hook = "json://127.0.0.1:9/x"
     bad = api.request("POST", "/notifications", json={"name": "x", "urls": [hook], "on_task": "x"})
     assert_error(bad, 422, "on_task")
