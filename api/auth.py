@@ -139,6 +139,10 @@ def _ensure_objects_exist(tenant_id: UUID) -> None:
         access.task_scope(settings, tenant_id, args["task_id"])
     if "user_id" in args:
         access.user_of_tenant(settings, tenant_id, args["user_id"])
+    if "notification_id" in args:
+        access.notification_of_tenant(settings, tenant_id, args["notification_id"])
+    if "report_id" in args:
+        access.drift_report_of_tenant(settings, tenant_id, args["report_id"])
 
 
 class TenantBlueprint(Blueprint):

@@ -100,6 +100,12 @@ class Settings:
     # both or neither.
     api_tls_cert: Path | None = None
     api_tls_key: Path | None = None
+    # Seconds without a webhook from a rule's source (with a webhook secret) before the rule
+    # is degraded (FERRY_WEBHOOK_SILENCE_AFTER; None: off).
+    webhook_silence_after: int | None = None
+    # Seconds between beat's health checks of every enabled rule (FERRY_HEALTH_CHECK_INTERVAL;
+    # None: off).
+    health_check_interval: int | None = 300
 
     def __repr__(self) -> str:
         """Every field, with secrets hidden and URLs' credentials masked (reprs reach logs)."""
@@ -169,6 +175,8 @@ class Settings:
             "FERRY_WEBHOOK_RATE_LIMIT": self.webhook_rate_limit,
             "FERRY_API_TLS_CERT": str(self.api_tls_cert) if self.api_tls_cert else None,
             "FERRY_API_TLS_KEY": str(self.api_tls_key) if self.api_tls_key else None,
+            "FERRY_WEBHOOK_SILENCE_AFTER": str(self.webhook_silence_after or "off"),
+            "FERRY_HEALTH_CHECK_INTERVAL": str(self.health_check_interval or "off"),
         }
         env.update({k: v for k, v in optional.items() if v})
         return env
@@ -291,6 +299,8 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object], str | None], ...
     ("FERRY_MAX_REPOSITORIES_PER_TASK", "max_repositories_per_task", _count, None),
     ("FERRY_MAX_TAGS_PER_TASK", "max_tags_per_task", _count, None),
     ("FERRY_WEBHOOK_RATE_LIMIT", "webhook_rate_limit", _rate_limit, None),
+    ("FERRY_WEBHOOK_SILENCE_AFTER", "webhook_silence_after", _positive_int, None),
+    ("FERRY_HEALTH_CHECK_INTERVAL", "health_check_interval", _positive_int, None),
     ("FERRY_SRC_CREDS", "src_creds", _user_password, None),
     ("FERRY_DST_CREDS", "dst_creds", _user_password, None),
     ("FERRY_API_TLS_CERT", "api_tls_cert", lambda _name, v: Path(v).expanduser(), None),

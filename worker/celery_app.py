@@ -54,6 +54,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "ferry.finalize": {"queue": plan},
             "ferry.copy": {"queue": copy},
             "ferry.push_event": {"queue": push},
+            "ferry.drift": {"queue": plan},
+            "ferry.health_check": {"queue": plan},
+            "ferry.health_sweep": {"queue": plan},
+            "ferry.notify": {"queue": plan},
         },
         "result_expires": 24 * 60 * 60,
         "worker_send_task_events": True,
@@ -72,6 +76,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "schedule": {"task": "ferry.schedule", "schedule": crontab(), "options": every_minute},
         "reconcile": {"task": "ferry.reconcile", "schedule": 60.0, "options": every_minute},
     }
+    if settings.health_check_interval:
+        entries["health"] = {
+            "task": "ferry.health_sweep",
+            "schedule": float(settings.health_check_interval),
+            "options": {"queue": QueueName.PLAN.value, "expires": settings.health_check_interval},
+        }
     if settings.full_rescan_interval:
         entries["rescan"] = {
             "task": "ferry.rescan",
@@ -83,7 +93,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 
 def create_celery() -> Celery:
     """A Celery app that configures itself from settings on first use."""
-    celery = Celery("ferry", include=["worker.tasks"])
+    celery = Celery("ferry", include=["worker.tasks", "worker.operations"])
 
     # A callable default is evaluated when Celery first loads its configuration,
     # after tests or `ferry up` have prepared the environment.

@@ -6,6 +6,7 @@ ferry.reconcile. Arguments are ids only, never credentials.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -21,6 +22,9 @@ from common.sync import runner
 from common.sync import schedule as sched
 from worker.celery_app import app
 from worker.dispatch import enqueue_copy, enqueue_plan, enqueue_push_event, queue_for
+from worker.operations import after_task
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -42,6 +46,7 @@ def plan(self: Task, task_uuid: str) -> dict[str, Any]:
         # The runner counts attempts in the database and fails the task at its cap.
         raise self.retry(countdown=result.retry_in)
     if not result.item_ids:
+        _announce(task_uuid)
         return {"task": task_uuid, "copies": 0}
     assert result.trigger is not None
     queue = queue_for(result.trigger).value
@@ -63,7 +68,17 @@ def copy(self: Task, item_id: int) -> str:
 def finalize(task_uuid: str) -> str | None:
     """Compute the task's figures from its items (the chord's callback)."""
     task = runner.finalize(UUID(task_uuid), get_settings())
+    _announce(task_uuid)
     return task.status.value if task else None
+
+
+def _announce(task_uuid: str) -> None:
+    """Notifications and health of a task that may have ended; their trouble never
+    reaches the sync task (its outcome is already committed)."""
+    try:
+        after_task(task_uuid)
+    except Exception:
+        log.exception("announcing the end of task %s failed", task_uuid)
 
 
 @app.task(name="ferry.push_event")

@@ -14,6 +14,7 @@ from marshmallow.validate import Length, OneOf, Range
 
 from api.schemas.base import Bool, ReadOnlyTolerant, Text
 from common.domain.models import Rule
+from common.domain.operations import Health, health_label
 from common.domain.rules import MAX_NAMESPACE_LENGTH, MAX_PATTERN_LENGTH, RESOURCE_TYPES, SYNTAXES
 from common.domain.semver import MAX_CONSTRAINT_LENGTH, MAX_LATEST
 from common.domain.vocab import FilterSyntax
@@ -288,7 +289,27 @@ def _schema(
     return type(name, (ReadOnlyTolerant,), attrs)
 
 
-_RULE_READ_ONLY = frozenset({"id", "number", "next_run_at", "created_at", "updated_at", "health"})
+_RULE_READ_ONLY = frozenset(
+    {"id", "number", "next_run_at", "created_at", "updated_at", "health", "health_detail"}
+)
+
+
+class RuleHealthSchema(Schema):
+    """A rule's health: `ok`; `degraded` (the last task failed or partly succeeded, or the
+    webhook went silent: it still copies); `broken` (credentials refused, registry
+    unreachable, blocked or suspended: it cannot copy)."""
+
+    state = fields.String(validate=OneOf(("ok", "degraded", "broken")), metadata={"example": "ok"})
+    reason = fields.String(metadata={"example": ""})
+    since = fields.DateTime(
+        allow_none=True, metadata={"description": "since when the state holds (null: never "
+                                   "checked and ok)"}
+    )  # fmt: skip
+    checked_at = fields.DateTime(
+        allow_none=True, metadata={"description": "the last check (null: never checked)"}
+    )
+
+
 _TARGET_READ_ONLY = frozenset({"has_credentials"})
 
 RuleSourceSchema = _schema(
@@ -323,12 +344,14 @@ RuleSchema = _schema(
         "health": fields.String(
             dump_only=True,
             metadata={
-                "description": "`ok`, `blocked by the target account`, or why the rule is "
+                "description": "`ok`, `degraded` or `broken` (see health_detail), or, for a "
+                "rule that does not run, `blocked by the target account` or why it is "
                 "suspended (target instance deleted, or its URL or TLS setting changed: "
                 "re-enter the credentials).",
                 "example": "ok",
             },
         ),
+        "health_detail": fields.Nested(RuleHealthSchema, dump_only=True),
     },
     _RULE_READ_ONLY,
 )
@@ -361,15 +384,18 @@ class RuleQuerySchema(Schema):
     )
 
 
-def present_rule(row: Rule) -> dict:
-    """The API view of a rule row: nested, and without the password."""
+def present_rule(row: Rule, health: Health | None = None) -> dict:
+    """The API view of a rule row: nested, and without the password. Without ``health``
+    it is read (lists pass each rule's, read at once)."""
+    from api.auth import app_settings
+    from common.services.rule_health import health_of_rules
     from common.services.rules import spec_from_row
 
+    if health is None:
+        health = health_of_rules(app_settings(), [row])[row.id]
     view = spec_from_row(row)
-    view.update(
-        {
-            k: getattr(row, k)
-            for k in ("id", "number", "next_run_at", "created_at", "updated_at", "health")
-        }
-    )
+    keys = ("id", "number", "next_run_at", "created_at", "updated_at")
+    view.update({k: getattr(row, k) for k in keys})
+    view["health"] = health_label(row, health)
+    view["health_detail"] = health
     return view

@@ -242,11 +242,14 @@ def keys_rotate() -> None:
 def _register_commands() -> None:
     """Commands that live beside the code they drive."""
     from common.cli.copy import copy_command
+    from common.cli.drift import check_command, drift_command
     from common.cli.tasks import tasks_command, trigger_command
     from common.cli.users import audit_command, users_command
 
     for command in (copy_command, trigger_command, tasks_command, users_command, audit_command):
         main.add_command(command)
+    main.add_command(drift_command)
+    main.add_command(check_command)
 
 
 _register_commands()

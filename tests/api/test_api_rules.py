@@ -24,6 +24,7 @@ RULE_KEYS = {
     "next_run_at",
     "health",  # issue 11: ok, blocked by the target account, or why it is suspended
     "number",  # issue 13: per-account, read-only (the TCR-compatible API's policy ID)
+    "health_detail",  # issue 15: state (ok, degraded, broken), reason, since, checked_at
     "created_at",
     "updated_at",
 }
