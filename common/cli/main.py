@@ -235,11 +235,32 @@ def keys_rotate() -> None:
 
 def _register_commands() -> None:
     """Commands that live beside the code they drive."""
+    from common.cli.apply import apply_command
     from common.cli.copy import copy_command
-    from common.cli.tasks import tasks_command, trigger_command
+    from common.cli.instances import instances_command
+    from common.cli.rules import rules_command
+    from common.cli.tasks import (
+        items_command,
+        retry_command,
+        stop_command,
+        tasks_command,
+        trigger_command,
+    )
     from common.cli.users import audit_command, users_command
 
-    for command in (copy_command, trigger_command, tasks_command, users_command, audit_command):
+    for command in (
+        copy_command,
+        trigger_command,
+        tasks_command,
+        users_command,
+        audit_command,
+        instances_command,
+        rules_command,
+        items_command,
+        stop_command,
+        retry_command,
+        apply_command,
+    ):
         main.add_command(command)
 
 
