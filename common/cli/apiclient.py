@@ -10,8 +10,8 @@ import requests
 from common.errors import ConfigError, FerryError, NotFound
 from common.settings import Settings
 
-# Page size of the API's lists (its maximum).
-PAGE = 200
+# Page size of the API's lists (every list allows it).
+PAGE = 100
 
 
 class ApiError(FerryError):

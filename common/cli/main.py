@@ -23,6 +23,12 @@ class FerryGroup(click.Group):
         except FerryError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            # Never a traceback; the type is enough to report it (its text may hold data).
+            click.echo(f"error: unexpected {type(exc).__name__}; please report it", err=True)
+            sys.exit(1)
 
 
 def say(message: str) -> None:

@@ -187,7 +187,7 @@ def rules_trigger(rule: str, wait: bool, as_json: bool) -> None:
 
 @rules_command.command("preview", epilog=FULL_MATCH)
 @click.argument("rule")
-@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 200))
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100))
 @json_option
 def rules_preview(rule: str, limit: int, as_json: bool) -> None:
     """What RULE selects now and whether the target has it; copies nothing.

@@ -59,19 +59,22 @@ def follow(api: FerryApi, task_id: str) -> dict[str, Any]:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} items"),
+        TextColumn("{task.fields[items]}"),
         TextColumn("{task.fields[bytes]}"),
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console(err=True), transient=False) as progress:
-        bar = progress.add_task(task_id, total=None, bytes="0 B", status=TaskStatus.PENDING)
+        bar = progress.add_task(
+            task_id, total=None, items="0/0 items", bytes="0 B", status=TaskStatus.PENDING
+        )
         while True:
             task = api.call("GET", f"/tasks/{task_id}")
             progress.update(
                 bar,
                 total=task.get("total") or None,
                 completed=_done(task),
+                items=f"{_done(task)}/{task.get('total') or 0} items",
                 bytes=size(task.get("bytes_transferred")),
                 status=task["status"],
             )
@@ -153,7 +156,7 @@ def tasks_command(rule: str | None, limit: int, as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     for found in rules:
         rows += api.call(
-            "GET", f"/rules/{found['id']}/tasks", params={"page_size": min(limit, 200)}
+            "GET", f"/rules/{found['id']}/tasks", params={"page_size": min(limit, 100)}
         )
     rows = sorted(rows, key=lambda t: t.get("created_at") or "", reverse=True)[:limit]
     if as_json:
@@ -164,7 +167,11 @@ def tasks_command(rule: str | None, limit: int, as_json: bool) -> None:
 
 @click.command("items")
 @click.argument("task")
-@click.option("--status", type=click.Choice(list(ItemStatus)), help="Only items with this outcome.")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in ItemStatus]),
+    help="Only items with this outcome.",
+)
 @json_option
 def items_command(task: str, status: str | None, as_json: bool) -> None:
     """Print the items of TASK (its task id) and their outcomes."""
