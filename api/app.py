@@ -60,6 +60,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     _limit_webhooks(app, settings, webhooks.blp)
     api.register_blueprint(webhooks.blp)
     _serve_swagger_assets(app)
+    from api import metrics
+    from common.observe import logs
+
+    app.register_blueprint(metrics.blp)
+    # A request's log records carry its tenant, bound once its key is checked.
+    app.before_request(logs.clear)
     return app
 
 

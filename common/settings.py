@@ -29,8 +29,9 @@ DEFAULT_ALLOW_NETWORKS = "0.0.0.0/0,::/0"
 DEFAULT_DENY_NETWORKS = ""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 _SECRET_FIELDS = frozenset(
-    {"secret_keys", "flower_basic_auth", "client_token", "src_creds", "dst_creds"}
+    {"secret_keys", "flower_basic_auth", "client_token", "src_creds", "dst_creds", "metrics_token"}
 )
 _URL_FIELDS = frozenset({"database_url", "redis_url", "client_url"})
 _SECRET_QUERY = re.compile(r"(pass|secret|token|key)", re.IGNORECASE)
@@ -96,6 +97,10 @@ class Settings:
     webhook_secret_grace: int = 24 * 3600
     # Webhook deliveries accepted per instance (FERRY_WEBHOOK_RATE_LIMIT, flask-limiter syntax).
     webhook_rate_limit: str = "600/minute"
+    # Bearer token GET /metrics asks for (FERRY_METRICS_TOKEN); None: the route is open.
+    metrics_token: str | None = field(default=None, repr=False)
+    # FERRY_LOG_FORMAT: "text" for people, "json" for one object per line.
+    log_format: str = "text"
 
     def __repr__(self) -> str:
         """Every field, with secrets hidden and URLs' credentials masked (reprs reach logs)."""
@@ -162,6 +167,8 @@ class Settings:
             "FERRY_MAX_REPOSITORIES_PER_TASK": str(self.max_repositories_per_task),
             "FERRY_MAX_TAGS_PER_TASK": str(self.max_tags_per_task),
             "FERRY_WEBHOOK_RATE_LIMIT": self.webhook_rate_limit,
+            "FERRY_METRICS_TOKEN": self.metrics_token,
+            "FERRY_LOG_FORMAT": self.log_format,
         }
         env.update({k: v for k, v in optional.items() if v})
         return env
@@ -232,6 +239,12 @@ def _log_level(name: str, value: str) -> str:
     return value.upper()
 
 
+def _log_format(name: str, value: str) -> str:
+    if value.lower() not in LOG_FORMATS:
+        raise ConfigError(f"{name}: expected one of {', '.join(LOG_FORMATS)}")
+    return value.lower()
+
+
 def _user_password(name: str, value: str) -> str:
     if ":" not in value:
         raise ConfigError(f"{name}: expected USER:PASSWORD")
@@ -286,7 +299,25 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object], str | None], ...
     ("FERRY_WEBHOOK_RATE_LIMIT", "webhook_rate_limit", _rate_limit, None),
     ("FERRY_SRC_CREDS", "src_creds", _user_password, None),
     ("FERRY_DST_CREDS", "dst_creds", _user_password, None),
+    ("FERRY_METRICS_TOKEN", "metrics_token", lambda _name, v: v, None),
+    ("FERRY_LOG_FORMAT", "log_format", _log_format, None),
 )
+
+
+# Where prometheus-client's multiprocess mode keeps each process's values.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_directory() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR: the directory every process's Prometheus values share, if set
+    (read when asked: ``ferry up`` sets it for its children)."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def variable(name: str) -> str | None:
+    """The value of environment variable ``name`` (empty counts as unset), for the values a
+    person names by reference, such as a password's ``password_env``."""
+    return os.environ.get(name) or None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -8,7 +8,6 @@ file: a cross-tenant target names an environment variable (``password_env``).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import yaml
 from common.cli.apiclient import FerryApi
 from common.cli.output import json_option, print_json, print_table
 from common.errors import FerryError
-from common.settings import load_settings
+from common.settings import load_settings, variable
 
 SOURCE_DEFAULTS: dict[str, Any] = {
     "repository_filter": "",
@@ -143,7 +142,7 @@ def desired_body(entry: dict[str, Any], i: int, resolver: Resolver) -> dict[str,
     if target["account_id"] is not None:
         target["account_id"] = str(target["account_id"])
     if dst.get("password_env"):
-        value = os.environ.get(str(dst["password_env"]))
+        value = variable(str(dst["password_env"]))
         if not value:
             raise FileError(f"{where}.target.password_env: {dst['password_env']} is not set")
         target["password"] = value

@@ -6,7 +6,6 @@ from an environment variable (``--password-env NAME``) or prompted for.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
@@ -15,7 +14,7 @@ from common.cli.apiclient import FerryApi
 from common.cli.output import json_option, print_fields, print_json, print_table
 from common.domain.vocab import InstanceKind
 from common.errors import ConfigError
-from common.settings import load_settings
+from common.settings import load_settings, variable
 
 KINDS = tuple(InstanceKind)
 COLUMNS = ("ID", "NAME", "URL", "KIND", "REGION", "TLS", "MAX-COPIES", "USER")
@@ -24,7 +23,7 @@ COLUMNS = ("ID", "NAME", "URL", "KIND", "REGION", "TLS", "MAX-COPIES", "USER")
 def secret_from(env_name: str | None, ask: bool, what: str) -> str | None:
     """A password from the variable ``env_name`` or a prompt; None when neither is asked."""
     if env_name:
-        value = os.environ.get(env_name)
+        value = variable(env_name)
         if not value:
             raise ConfigError(f"{env_name}: not set or empty (it should hold the {what})")
         return value

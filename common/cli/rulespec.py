@@ -16,8 +16,8 @@ from common.cli.instances import secret_from
 F = TypeVar("F", bound=Callable[..., Any])
 
 FULL_MATCH = (
-    "Filters match the WHOLE name (like re.fullmatch): `v.*` selects v1.0, `^v` or `v` "
-    "alone select nothing. Empty selects everything."
+    "Filters match the WHOLE name (like re.fullmatch): `v.*` matches v1.0, `^v` or `v` "
+    "alone match no tag v1.0. Empty takes everything."
 )
 _FILTERS = (
     ("--repository-filter", "Repository path below the namespace to select."),

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common.domain.vocab import QueueName
 from common.runtime.private import PRIVATE_DIR, ensure_dir, open_private
-from common.settings import Settings, child_environment
+from common.settings import MULTIPROC_ENV, Settings, child_environment
 
 STOP_TIMEOUT = 10.0
 # A dead child is restarted after 1, 2, 4 ... seconds (at most BACKOFF_MAX); more than
@@ -56,6 +56,7 @@ def _api_argv(settings: Settings, level: str) -> list[str]:
     host, port = settings.api_bind
     gunicorn = ["--bind", f"{host}:{port}", "--workers", "2", "--threads", "4"]
     gunicorn += ["--graceful-timeout", "4", "--access-logfile", "-", "--log-level", level]
+    gunicorn += ["--config", "python:api.gunicorn_conf"]
     return [sys.executable, "-m", "gunicorn", *gunicorn, "api.wsgi:app"]
 
 
@@ -190,6 +191,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         env = child_environment(self.settings)
+        env[MULTIPROC_ENV] = str(prepare_metrics_dir(self.settings.data_dir))
         log_dir = self.settings.data_dir / "logs"
         ensure_dir(log_dir)
         if stat.S_IMODE(log_dir.stat().st_mode) != PRIVATE_DIR:
@@ -258,6 +260,19 @@ class Supervisor:
                 # Kill the whole group even if the leader is gone: orphans stay in it.
                 _signal_group(child.process.pid, signal.SIGKILL)
                 child.process.wait()
+
+
+def prepare_metrics_dir(data_dir: Path) -> Path:
+    """An empty private directory where every child writes its Prometheus values
+    (multiprocess mode), so GET /metrics adds up the API, the workers and beat.
+
+    Emptied at start: the counters of a previous run would be added to this one's.
+    """
+    directory = data_dir / "metrics"
+    ensure_dir(directory)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return directory
 
 
 def _signal_group(pgid: int, sig: int) -> None:
