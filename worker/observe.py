@@ -21,11 +21,22 @@ _ARGUMENT_IDS = {
 }
 
 
+@signals.celeryd_init.connect
+def _json_from_the_start(**_: Any) -> None:
+    """Before Celery's own set-up (and its start-up warnings): JSON on stderr, which Celery
+    then keeps (it adds no handler to a logger that has one)."""
+    settings = get_settings()
+    if settings.log_format == "json":
+        logs.configure("json", settings.log_level)
+        logging.captureWarnings(True)
+
+
 @signals.after_setup_logger.connect
 def _json_root(logger: logging.Logger, **_: Any) -> None:
     settings = get_settings()
     if settings.log_format == "json":
         logs.reformat("json", logger)
+        logging.captureWarnings(True)  # Python's warnings as records, not raw text
 
 
 @signals.after_setup_task_logger.connect

@@ -77,6 +77,12 @@ def _worker_argv(queues: str, concurrency: int, level: str, hostname: str | None
     )  # fmt: skip
 
 
+def _quiet(argv: list[str]) -> list[str]:
+    """A celery command line with its global --quiet (before the sub-command)."""
+    at = argv.index("worker.celery_app") + 1
+    return [*argv[:at], "--quiet", *argv[at:]]
+
+
 def _beat_argv(settings: Settings, level: str) -> list[str]:
     schedule = str(settings.data_dir / "celerybeat-schedule")
     return _celery("beat", "--schedule", schedule, "--loglevel", level)
@@ -112,10 +118,14 @@ def role_argv(
     level = settings.log_level.lower()
     if role == "api":
         return _api_argv(settings, level)
-    if role == "worker":
-        return _worker_argv(queues, concurrency, level, hostname)
-    if role == "beat":
-        return _beat_argv(settings, level)
+    if role in ("worker", "beat"):
+        argv = (
+            _worker_argv(queues, concurrency, level, hostname)
+            if role == "worker"
+            else _beat_argv(settings, level)
+        )
+        # JSON logs: no start-up banner, which is text printed besides the log.
+        return _quiet(argv) if settings.log_format == "json" else argv
     if role == "flower":
         return _flower_argv(settings)
     raise ValueError(f"unknown role {role!r}")
