@@ -20,7 +20,7 @@ from common.services.instances import MAX_PASSWORD, MAX_USERNAME
 
 FILTER_HELP = (
     "Matches the WHOLE name (like Python's re.fullmatch, anchored at both ends): `v.*` "
-    "selects `v1.0`, while `^v` or `v` select no tag `v1.0`. Empty selects everything. "
+    "selects `v1.0`, while `^v` or `v` match no tag `v1.0`. Empty selects everything. "
     "When a preview selects nothing, its X-Ferry-Preview-Explanation header names the "
     "filter that excluded what. In `filter_syntax` (regex: RE2 syntax, matched "
     "in linear time, so no backreferences or lookarounds; glob: `*` within a level, `**` "
