@@ -75,6 +75,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Not documented in the OpenAPI file: the product's own API reference describes it.
     app.register_blueprint(tcr.blp)
     _serve_swagger_assets(app)
+    from api import metrics
+    from common.observe import logs
+
+    app.register_blueprint(metrics.blp)
+    # A request's log records carry its tenant, bound once its key is checked.
+    app.before_request(logs.clear)
     return app
 
 

@@ -23,6 +23,7 @@ from flask_smorest import Api, Blueprint, abort
 from api.auditing import Audit, record_change
 from common.domain.models import Rule
 from common.domain.permissions import Action, Principal
+from common.observe import logs
 from common.services import access, incoming, tenants
 from common.settings import Settings
 
@@ -68,6 +69,7 @@ def require_principal() -> Principal:
             headers=_CHALLENGE,
         )
     g.principal = principal
+    logs.bind(tenant_id=principal.tenant_id)
     return principal
 
 

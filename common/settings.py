@@ -29,8 +29,9 @@ DEFAULT_ALLOW_NETWORKS = "0.0.0.0/0,::/0"
 DEFAULT_DENY_NETWORKS = ""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 _SECRET_FIELDS = frozenset(
-    {"secret_keys", "flower_basic_auth", "client_token", "src_creds", "dst_creds"}
+    {"secret_keys", "flower_basic_auth", "client_token", "src_creds", "dst_creds", "metrics_token"}
 )
 _URL_FIELDS = frozenset({"database_url", "redis_url", "client_url"})
 _SECRET_QUERY = re.compile(r"(pass|secret|token|key)", re.IGNORECASE)
@@ -106,6 +107,10 @@ class Settings:
     # Seconds between beat's health checks of every enabled rule (FERRY_HEALTH_CHECK_INTERVAL;
     # None: off).
     health_check_interval: int | None = 300
+    # Bearer token GET /metrics asks for (FERRY_METRICS_TOKEN); None: the route is open.
+    metrics_token: str | None = field(default=None, repr=False)
+    # FERRY_LOG_FORMAT: "text" for people, "json" for one object per line.
+    log_format: str = "text"
 
     def __repr__(self) -> str:
         """Every field, with secrets hidden and URLs' credentials masked (reprs reach logs)."""
@@ -177,6 +182,8 @@ class Settings:
             "FERRY_API_TLS_KEY": str(self.api_tls_key) if self.api_tls_key else None,
             "FERRY_WEBHOOK_SILENCE_AFTER": str(self.webhook_silence_after or "off"),
             "FERRY_HEALTH_CHECK_INTERVAL": str(self.health_check_interval or "off"),
+            "FERRY_METRICS_TOKEN": self.metrics_token,
+            "FERRY_LOG_FORMAT": self.log_format,
         }
         env.update({k: v for k, v in optional.items() if v})
         return env
@@ -247,6 +254,12 @@ def _log_level(name: str, value: str) -> str:
     return value.upper()
 
 
+def _log_format(name: str, value: str) -> str:
+    if value.lower() not in LOG_FORMATS:
+        raise ConfigError(f"{name}: expected one of {', '.join(LOG_FORMATS)}")
+    return value.lower()
+
+
 def _user_password(name: str, value: str) -> str:
     if ":" not in value:
         raise ConfigError(f"{name}: expected USER:PASSWORD")
@@ -305,7 +318,25 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object], str | None], ...
     ("FERRY_DST_CREDS", "dst_creds", _user_password, None),
     ("FERRY_API_TLS_CERT", "api_tls_cert", lambda _name, v: Path(v).expanduser(), None),
     ("FERRY_API_TLS_KEY", "api_tls_key", lambda _name, v: Path(v).expanduser(), None),
+    ("FERRY_METRICS_TOKEN", "metrics_token", lambda _name, v: v, None),
+    ("FERRY_LOG_FORMAT", "log_format", _log_format, None),
 )
+
+
+# Where prometheus-client's multiprocess mode keeps each process's values.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_directory() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR: the directory every process's Prometheus values share, if set
+    (read when asked: ``ferry up`` sets it for its children)."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def variable(name: str) -> str | None:
+    """The value of environment variable ``name`` (empty counts as unset), for the values a
+    person names by reference, such as a password's ``password_env``."""
+    return os.environ.get(name) or None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

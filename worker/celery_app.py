@@ -103,3 +103,6 @@ def create_celery() -> Celery:
 
 
 app = create_celery()
+
+# Logging and metrics hooks connect to Celery's signals on import.
+import worker.observe  # noqa: E402, F401

@@ -21,7 +21,10 @@ from common.domain.vocab import FilterSyntax
 from common.services.instances import MAX_PASSWORD, MAX_USERNAME
 
 FILTER_HELP = (
-    "Full match; empty selects everything. In `filter_syntax` (regex: RE2 syntax, matched "
+    "Matches the WHOLE name (like Python's re.fullmatch, anchored at both ends): `v.*` "
+    "selects `v1.0`, while `^v` or `v` match no tag `v1.0`. Empty selects everything. "
+    "When a preview selects nothing, its X-Ferry-Preview-Explanation header names the "
+    "filter that excluded what. In `filter_syntax` (regex: RE2 syntax, matched "
     "in linear time, so no backreferences or lookarounds; glob: `*` within a level, `**` "
     "across levels, `?`, `[abc]`, `{a,b}`). An invalid pattern is refused with the "
     "position of the error (counted from 0)."

@@ -11,6 +11,7 @@ from common.db.rules import get_rule
 from common.errors import NotFound
 from common.settings import Settings
 from common.sync.clients import endpoints_for
+from common.sync.explain import Explanation, explain
 from common.sync.planner import Candidate, plan
 
 # A preview lists the source live: deeper pages than this are refused work.
@@ -41,3 +42,13 @@ def preview_rule(
     window = list(islice(candidates, offset, offset + size + 1))
     count = offset + len(window) if len(window) <= size else None
     return PreviewPage(window[:size], count)
+
+
+def explain_empty_preview(settings: Settings, tenant_id: UUID, rule_id: UUID) -> Explanation | None:
+    """Why the tenant's rule selects nothing now (which filter excluded what), or None."""
+    with database.transaction(settings) as conn:
+        rule = get_rule(conn, rule_id, tenant_id)
+        if rule is None:
+            raise NotFound(f"rule {rule_id} not found")
+        ends = endpoints_for(conn, rule, settings)
+    return explain(ends.source, rule)

@@ -25,6 +25,7 @@ from common.domain.models import Rule, Task
 from common.domain.rules import Selector
 from common.domain.vocab import Trigger
 from common.errors import DatabaseError, FerryError, ListingLimit, ValidationError
+from common.observe import logs
 from common.settings import Settings
 from common.sync.clients import endpoints_for, refusal
 from common.sync.deletions import rescan
@@ -67,6 +68,7 @@ def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
         if task is None:
             return PlanResult(task_uuid, None)
         rule = get_rule(conn, task.rule_id) if task.rule_id else None
+        logs.bind(task_id=task.task_id, rule_id=task.rule_id, tenant_id=task.tenant_id)
         if rule is None:
             q.fail_task(conn, task_uuid, "the rule was deleted")
             return PlanResult(task_uuid, task.trigger)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +26,12 @@ from common.db import tasks as q
 from common.db import transaction
 from common.db.events import claim_lost_events, purge_processed
 from common.db.instances import get_instance
+from common.db.observe import push_age
 from common.db.rules import get_rule
 from common.domain.models import Item, PlannedCopy, Rule, Task
 from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, Trigger
 from common.errors import DatabaseError, FerryError
+from common.observe import logs, metrics
 from common.registry import CopyOutcome, Manifest, Prefetched, copy_artifact
 from common.settings import Settings
 from common.sync.clients import Endpoints, endpoints_for
@@ -66,6 +69,8 @@ MAX_ITEM_ATTEMPTS = 5
 # How long a copy waits for a slot under the target's concurrency limit
 # before its message is put back with a short delay.
 SLOT_WAIT_SECONDS = 5.0
+# Outcomes after which the target holds the pushed tag (push-to-replica latency).
+REPLICATED = (ItemStatus.COPIED, ItemStatus.UP_TO_DATE)
 # Processed webhook events are kept this long (for de-duplication), then purged.
 EVENT_RETENTION_DAYS = 7
 # Outcomes after which a copied referrer is listed in the target's fallback index.
@@ -109,8 +114,11 @@ def copy_item(
         if state is None or state.status not in OPEN_ITEM_STATUSES:
             return CopyResult(state.status if state else "missing")
         rule = get_rule(conn, state.rule_id) if state.rule_id else None
+        logs.bind(item_id=item_id, task_id=q.readable_id(conn, state.task_uuid))
         if rule is None:
             qi.abandon_item(conn, item_id, "the rule was deleted")
+        else:
+            logs.bind(rule_id=rule.id, tenant_id=rule.tenant_id)
         target = (
             get_instance(conn, rule.target_instance_id)
             if rule and rule.target_instance_id
@@ -149,9 +157,10 @@ def _copy_claimed(
         except FerryError as exc:
             problem = exc
     item = claimed.item
+    started = time.monotonic()
     if item.attempts > MAX_ITEM_ATTEMPTS:
         last = item.reason or "no reason recorded"
-        _fail(settings, item, f"gave up after {MAX_ITEM_ATTEMPTS} attempts; last: {last}")
+        _fail(settings, item, f"gave up after {MAX_ITEM_ATTEMPTS} attempts; last: {last}", started)
         return CopyResult(ItemStatus.FAILED)
     try:
         if problem is not None:
@@ -164,13 +173,13 @@ def _copy_claimed(
     except DatabaseError:
         raise  # the item stays running: its lease lapses and reconciliation re-queues it
     except FerryError as exc:
-        _fail(settings, item, str(exc))
+        _fail(settings, item, str(exc), started)
         return CopyResult(ItemStatus.FAILED)
     except Exception as exc:  # a poison item must end with an outcome, not crash the copy
         log.exception("copy of item %s crashed", item.id)
-        _fail(settings, item, f"copy crashed: {crash_reason(exc)}")
+        _fail(settings, item, f"copy crashed: {crash_reason(exc)}", started)
         return CopyResult(ItemStatus.FAILED)
-    return _record(settings, item, outcome)
+    return _record(settings, item, outcome, started)
 
 
 def _run_copy(
@@ -210,10 +219,11 @@ def _run_copy(
         beat.join()
 
 
-def _fail(settings: Settings, item: Item, reason: str) -> None:
+def _fail(settings: Settings, item: Item, reason: str, started: float) -> None:
     _finish(
         settings,
         item,
+        started,
         status=ItemStatus.FAILED,
         digest=None,
         kind=None,
@@ -233,7 +243,7 @@ def _prefetched(planned: PlannedCopy | None, source_digest: str | None) -> Prefe
     return Prefetched(manifest, planned.target_digest)
 
 
-def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
+def _record(settings: Settings, item: Item, outcome: CopyOutcome, started: float) -> CopyResult:
     status = ItemStatus(outcome.status)
     reason = outcome.reason
     if outcome.note:
@@ -246,11 +256,13 @@ def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
                 reason=f"attempt {item.attempts}: {reason}",
                 bytes_transferred=outcome.bytes_transferred,
             )
+        metrics.copy_retried(outcome.bytes_transferred)
         # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
         return CopyResult("retrying", retry_in=2**item.attempts + random.random())
     _finish(
         settings,
         item,
+        started,
         status=status,
         digest=outcome.digest,
         kind=REFERRER if item.kind == REFERRER else str(outcome.kind) if outcome.kind else None,
@@ -263,7 +275,7 @@ def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
     return CopyResult(status)
 
 
-def _finish(settings: Settings, item: Item, **outcome: Any) -> None:
+def _finish(settings: Settings, item: Item, started: float, **outcome: Any) -> None:
     """Record an item's outcome and finish its task if it was the last one, in one
     transaction.
 
@@ -275,8 +287,15 @@ def _finish(settings: Settings, item: Item, **outcome: Any) -> None:
     """
     with transaction(settings) as conn:
         q.lock_task(conn, item.task_id)
-        qi.record_outcome(conn, item.id, **outcome)
+        recorded = qi.record_outcome(conn, item.id, **outcome)
         q.finish_after_item(conn, item.task_id)
+        replicated = push_age(conn, item.id) if outcome["status"] in REPLICATED else None
+    if recorded:
+        status = str(outcome["status"])
+        took = time.monotonic() - started
+        metrics.item_finished(status, took, outcome.get("bytes_transferred", 0))
+        if replicated is not None:
+            metrics.replicated_after(replicated)
 
 
 def finalize(task_uuid: UUID, settings: Settings) -> Task | None:
