@@ -8,7 +8,9 @@ from typing import Any
 import psycopg
 
 from common.db.rows import fetch_dicts, fetch_value
-from common.domain.vocab import TaskStatus, Trigger
+from common.db.rules import RULES
+from common.domain.models import Rule
+from common.domain.vocab import Trigger
 
 
 def tasks_by_trigger_and_status(conn: psycopg.Connection) -> list[dict[str, Any]]:
@@ -23,27 +25,9 @@ def items_by_outcome(conn: psycopg.Connection) -> list[dict[str, Any]]:
     return fetch_dicts(conn, "SELECT status, count(*) AS n FROM sync_items GROUP BY status")
 
 
-def rule_health(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    """Rows ``{rule_id, enabled, state}``; state is ``broken`` (blocked or suspended),
-    ``degraded`` (its last finished task failed or partly succeeded) or ``ok``."""
-    return fetch_dicts(
-        conn,
-        """SELECT r.id AS rule_id, r.enabled,
-                  CASE WHEN r.blocked_at IS NOT NULL OR r.suspended_reason IS NOT NULL
-                         THEN 'broken'
-                       WHEN last.status = ANY(%(bad)s) THEN 'degraded'
-                       ELSE 'ok' END AS state
-             FROM rules r
-             LEFT JOIN LATERAL (
-                  SELECT t.status FROM sync_tasks t
-                   WHERE t.rule_id = r.id AND t.finished_at IS NOT NULL
-                     AND t.status <> %(skipped)s
-                   ORDER BY t.finished_at DESC LIMIT 1) last ON true""",
-        {
-            "bad": [TaskStatus.FAILED, TaskStatus.PARTIALLY_SUCCEEDED],
-            "skipped": TaskStatus.SKIPPED,
-        },
-    )
+def rules(conn: psycopg.Connection) -> list[Rule]:
+    """Every rule of every account (their health is a gauge)."""
+    return RULES.all(conn, "true")
 
 
 def target_instances(conn: psycopg.Connection) -> list[str]:

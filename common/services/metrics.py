@@ -20,6 +20,7 @@ from common import db as database
 from common.db import observe as figures
 from common.domain.vocab import QueueName
 from common.security.tokens import hash_token, matches
+from common.services.rule_health import health_of_rules
 from common.settings import Settings, metrics_directory
 from common.sync.leases import PREFIX
 
@@ -38,8 +39,9 @@ class StoredFigures(Collector):
         with database.transaction(self.settings) as conn:
             tasks = figures.tasks_by_trigger_and_status(conn)
             items = figures.items_by_outcome(conn)
-            health = figures.rule_health(conn)
+            rules = figures.rules(conn)
             targets = figures.target_instances(conn)
+        health = health_of_rules(self.settings, rules)
         yield _family(
             "ferry_tasks",
             "Sync tasks in the task log, by trigger and status.",
@@ -55,9 +57,10 @@ class StoredFigures(Collector):
         yield _family(
             "ferry_rule_health",
             "1 for each rule's health state: ok, degraded (last task failed or partly "
-            "succeeded) or broken (blocked or suspended).",
+            "succeeded, or its webhook went silent) or broken (credentials refused, registry "
+            "unreachable, blocked or suspended), as the API shows it.",
             ["rule", "state", "enabled"],
-            [((str(r["rule_id"]), r["state"], str(r["enabled"]).lower()), 1) for r in health],
+            [((str(r.id), health[r.id].state.value, str(r.enabled).lower()), 1) for r in rules],
         )
         yield from self._redis_figures(targets)
 
