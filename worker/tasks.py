@@ -13,6 +13,7 @@ from uuid import UUID
 
 import redis
 from celery import Task, chord
+from celery.signals import worker_ready
 
 from common.domain.vocab import Trigger
 from common.settings import get_settings
@@ -102,3 +103,11 @@ def rescan() -> dict[str, int]:
 def reconcile() -> dict[str, int]:
     """Re-queue items of dead workers, re-plan lost plans, finish tasks whose callback was lost."""
     return runner.reconcile(get_settings(), enqueue_copy, enqueue_plan, enqueue_push_event)
+
+
+@worker_ready.connect
+def _release_claims_of_a_dead_predecessor(sender: Any = None, **_: Any) -> None:
+    """A worker restarted under its name (``ferry up``) resumes its predecessor's copies."""
+    name = getattr(sender, "hostname", None)
+    if name:
+        runner.release_worker_claims(get_settings(), name, enqueue_copy)

@@ -18,6 +18,7 @@ from common.domain.rules import Selector, map_repository
 from common.domain.vocab import ItemStatus
 from common.errors import FerryError, ListingLimit, ManifestNotFound
 from common.registry import RegistryClient, classify
+from common.registry.deadline import carried
 from common.registry.media import Kind, Manifest
 
 # Tags resolved at once: the target's HEADs wait on its round trip (a far target), and
@@ -193,7 +194,8 @@ def plan(
     def resolve(repository: str) -> list[Candidate]:
         tags = [t for t in listed(repository) if selector.selects_tag(t)]
         found = tag_pool.map(
-            lambda tag: _resolve(source, target, rule, selector, repository, tag), tags
+            carried(lambda tag: _resolve(source, target, rule, selector, repository, tag)),
+            tags,
         )
         return [c for c in found if c is not None]
 
@@ -206,7 +208,8 @@ def plan(
             source, rule.source_namespace, selector, max_repositories
         )
         for repository in repositories:
-            in_flight.append(repo_pool.submit(resolve, repository))
+            # A budget set by the caller (the API's preview) holds in the pools too.
+            in_flight.append(repo_pool.submit(carried(resolve), repository))
             if len(in_flight) >= window:
                 batch = in_flight.popleft().result()
                 if batch:

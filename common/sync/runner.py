@@ -54,9 +54,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # A claimed item's lease; the heartbeat renews it while the copy runs, so only
-# a dead worker lets it lapse.
-LEASE_SECONDS = 60.0
+# a dead worker (or a Stop: then it is no longer renewed) lets it lapse. Short,
+# with beat reconciling every 20 s (worker.celery_app): a crashed worker's items
+# run again within about a minute.
+LEASE_SECONDS = 20.0
 HEARTBEAT_SECONDS = 1.0
+# Pending items of a task with no activity for this long are sent again (their
+# messages may sit reserved by a worker that died).
+STALE_SECONDS = 40.0
 # Retryable registry errors (5xx, timeouts) are retried this many times in all.
 MAX_ATTEMPTS = 4
 # No item is attempted more often than this, whatever ends its attempts (a
@@ -88,6 +93,8 @@ class _Heartbeat(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(HEARTBEAT_SECONDS):
+            if self.stop_requested.is_set():
+                continue  # a stopped item's lease is not renewed: it lapses if the copy hangs
             try:
                 with transaction(self.settings) as conn:
                     if not qi.renew_lease(conn, self.item_id, LEASE_SECONDS):
@@ -284,7 +291,7 @@ def reconcile(
     enqueue_plan: Callable[[UUID, Trigger], None],
     enqueue_event: Callable[[int], None] | None = None,
     *,
-    stale_seconds: float = 120.0,
+    stale_seconds: float = STALE_SECONDS,
     now: datetime | None = None,
 ) -> dict[str, int]:
     """Re-queue abandoned work and finish tasks whose callback was lost; returns counts.
@@ -317,3 +324,18 @@ def reconcile(
         "requeued_events": len(events),
         "purged_events": purged,
     }
+
+
+def release_worker_claims(
+    settings: Settings, worker: str, enqueue_copy: Callable[[int, Trigger], None]
+) -> int:
+    """``worker`` (a Celery node name) just started: what a dead worker of that name held
+    runs again now, not when its leases lapse. Returns the number of items sent."""
+    with transaction(settings) as conn:
+        requeue = qi.release_worker_items(conn, worker)
+    for r in requeue:
+        for item_id in r.item_ids:
+            enqueue_copy(item_id, r.trigger)
+    if requeue:
+        log.info("released %d task(s) held by a previous %s", len(requeue), worker)
+    return sum(len(r.item_ids) for r in requeue)
