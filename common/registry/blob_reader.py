@@ -22,7 +22,7 @@ from typing import BinaryIO, Protocol
 import requests
 import urllib3
 
-from common.errors import BlobNotFound, DigestMismatch, RegistryUnavailable
+from common.errors import BlobNotFound, DigestMismatch, RegistryError, RegistryUnavailable
 from common.registry import auth as _auth
 from common.registry.deadline import DEADLINE, STOP, Stopped
 from common.registry.digest import Hasher, check_digest
@@ -99,12 +99,19 @@ class BlobBody:
             tripped = guard.tripped if guard is not None else None
             if tripped == STOP:
                 raise Stopped() from None
-            why = type(exc).__name__
             if tripped == DEADLINE:
+                # Not reopened at once (a trickling source stays slow); the item may be
+                # tried again later.
                 kib, stall = STREAM_PROGRESS_BYTES // 1024, self._transport.stall
-                why = f"less than {kib} KiB in {stall:.0f} s"
+                raise RegistryError(
+                    f"{self._transport.display}: download of {self._what} stalled: less "
+                    f"than {kib} KiB in {stall:.0f} s",
+                    origin=self._transport,
+                    retryable=True,
+                ) from None
             raise RegistryUnavailable(
-                f"{self._transport.display}: download of {self._what} broke off: {why}",
+                f"{self._transport.display}: download of {self._what} broke off: "
+                f"{type(exc).__name__}",
                 origin=self._transport,
             ) from None
 

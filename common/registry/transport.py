@@ -52,10 +52,9 @@ from common.settings import Settings, get_settings
 log = logging.getLogger("ferry.registry")
 
 DEFAULT_TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
-# An answer read whole must be complete within this, however slowly it comes.
-DEFAULT_DEADLINE = 120.0
-# A stream (blob body, upload) must move STREAM_PROGRESS_BYTES within this.
-DEFAULT_STALL = 30.0
+# A stream (blob body, upload) must move this much within the stall time
+# (settings.registry_stall), and an answer read whole must be complete within
+# settings.registry_deadline, however slowly either trickles.
 STREAM_PROGRESS_BYTES = 64 * 1024
 # Answers nobody asked to read in full (errors, upload replies) are kept up to this.
 SMALL_ANSWER_BYTES = 64 * 1024
@@ -123,8 +122,8 @@ class Transport:
         retry: RetryPolicy | None = None,
         pool_size: int = 16,
         token_cache: TokenCache | None = None,
-        deadline: float = DEFAULT_DEADLINE,
-        stall: float = DEFAULT_STALL,
+        deadline: float | None = None,
+        stall: float | None = None,
     ) -> None:
         scheme, host, _port = parse_registry_url(url)
         netloc = urlsplit(url).netloc.lower()
@@ -136,7 +135,9 @@ class Transport:
         self._checked_origins = {self.url}
         self._origins_lock = threading.Lock()
         self.timeout = timeout
-        self.deadline, self.stall = deadline, stall
+        # Unless given: FERRY_REGISTRY_DEADLINE and FERRY_REGISTRY_STALL.
+        self.deadline = float(deadline or self.settings.registry_deadline)
+        self.stall = float(stall or self.settings.registry_stall)
         self.retry = retry or RetryPolicy()
         self.verify_tls = verify_tls
         self.session = requests.Session()
