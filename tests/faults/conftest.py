@@ -75,12 +75,13 @@ class FaultCase:
             out.write(json.dumps(row) + "\n")
         _write_table()
 
-    def no_secret_in_logs(self, *texts: str) -> None:
-        """No secret in the captured logs, the watched log files, or ``texts``."""
+    def no_secret_in_logs(self, *texts: str, secrets: tuple[str, ...] = ()) -> None:
+        """No secret (of :data:`SECRETS` and ``secrets``) in the captured logs, the watched
+        log files, or ``texts``."""
         corpus = [self.caplog.text, *texts]
         corpus += [p.read_text(errors="replace") for p in self.logs if p.exists()]
         joined = "\n".join(corpus)
-        for secret in SECRETS:
+        for secret in (*SECRETS, *secrets):
             assert secret not in joined, f"a secret appears in the logs ({secret[:3]}...)"
         assert "Bearer ey" not in joined and "Basic " not in joined
 

@@ -62,7 +62,7 @@ def test_an_endless_catalog(api, settings, dst, keeper, case):
     proc = _worker(settings, case, max_repositories_per_task=300)
     try:
         with MaliciousSource(endless_catalog=True) as src:
-            task, items, took = _run(api, src.url, dst)
+            task, _, took = _run(api, src.url, dst)
             pages = sum(1 for m, p in src.hits if p.startswith("/v2/_catalog"))
     finally:
         proc.stop()
