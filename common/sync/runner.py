@@ -131,7 +131,10 @@ def copy_item(
     try:
         return _copy_claimed(item_id, rule, settings, redis_client, sem, token, worker)
     finally:
-        sem.release(token)
+        try:
+            sem.release(token)
+        except redis.RedisError:
+            log.warning("slot of item %s not released (Redis); its lease lapses", item_id)
 
 
 def _copy_claimed(
@@ -163,6 +166,10 @@ def _copy_claimed(
         outcome = _run_copy(item, claimed.planned, ends, rule, redis_client, sem, token, settings)
     except DatabaseError:
         raise  # the item stays running: its lease lapses and reconciliation re-queues it
+    except redis.RedisError as exc:
+        # Blob coordination or the target's slots are unreachable (a Redis restart): not
+        # the item's fault, so it runs again rather than failing as a poison item.
+        return _retry_later(settings, item, f"Redis unavailable ({type(exc).__name__})")
     except FerryError as exc:
         _fail(settings, item, str(exc))
         return CopyResult(ItemStatus.FAILED)
@@ -233,6 +240,17 @@ def _prefetched(planned: PlannedCopy | None, source_digest: str | None) -> Prefe
     return Prefetched(manifest, planned.target_digest)
 
 
+def _retry_later(settings: Settings, item: Item, reason: str) -> CopyResult:
+    """Give the item back for another attempt after a backoff, or fail it past the cap."""
+    if item.attempts >= MAX_ATTEMPTS:
+        _fail(settings, item, reason)
+        return CopyResult(ItemStatus.FAILED)
+    with transaction(settings) as conn:
+        qi.release_item(conn, item.id, reason=f"attempt {item.attempts}: {reason}")
+    # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
+    return CopyResult("retrying", retry_in=2**item.attempts + random.random())
+
+
 def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
     status = ItemStatus(outcome.status)
     reason = outcome.reason
@@ -246,7 +264,6 @@ def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
                 reason=f"attempt {item.attempts}: {reason}",
                 bytes_transferred=outcome.bytes_transferred,
             )
-        # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
         return CopyResult("retrying", retry_in=2**item.attempts + random.random())
     _finish(
         settings,
