@@ -52,9 +52,7 @@ from common.settings import Settings, get_settings
 log = logging.getLogger("ferry.registry")
 
 DEFAULT_TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
-# A stream (blob body, upload) must move this much within the stall time
-# (settings.registry_stall), and an answer read whole must be complete within
-# settings.registry_deadline, however slowly either trickles.
+# A stream must move this much per settings.registry_stall seconds (see the module doc).
 STREAM_PROGRESS_BYTES = 64 * 1024
 # Answers nobody asked to read in full (errors, upload replies) are kept up to this.
 SMALL_ANSWER_BYTES = 64 * 1024
@@ -272,6 +270,9 @@ class Transport:
     def _guard(self, call: _Call) -> Guard:
         streaming = (call.stream and call.read_limit is None) or not call.replayable
         seconds = self.stall if streaming else self.deadline
+        if isinstance(call.data, bytes | bytearray):
+            # A body we send (a blob, a chunk) may go as slowly as a stream may.
+            seconds += len(call.data) * self.stall / STREAM_PROGRESS_BYTES
         expires, cap = time.monotonic() + seconds, budget_end()
         return Guard(expires if cap is None else min(expires, cap), call.stop, cap=cap)
 
