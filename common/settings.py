@@ -93,6 +93,11 @@ class Settings:
     # an endless catalog or tag list fails the task with a reason instead of running for ever.
     max_repositories_per_task: int = 10_000
     max_tags_per_task: int = 200_000
+    # Seconds a registry answer read whole may take, however slowly it trickles
+    # (FERRY_REGISTRY_DEADLINE), and a blob stream may go without moving 64 KiB
+    # (FERRY_REGISTRY_STALL).
+    registry_deadline: int = 120
+    registry_stall: int = 30
     # Seconds a rotated-out webhook secret keeps working (FERRY_WEBHOOK_SECRET_GRACE).
     webhook_secret_grace: int = 24 * 3600
     # Webhook deliveries accepted per instance (FERRY_WEBHOOK_RATE_LIMIT, flask-limiter syntax).
@@ -177,6 +182,8 @@ class Settings:
             "FERRY_WEBHOOK_SECRET_GRACE": str(self.webhook_secret_grace),
             "FERRY_MAX_REPOSITORIES_PER_TASK": str(self.max_repositories_per_task),
             "FERRY_MAX_TAGS_PER_TASK": str(self.max_tags_per_task),
+            "FERRY_REGISTRY_DEADLINE": str(self.registry_deadline),
+            "FERRY_REGISTRY_STALL": str(self.registry_stall),
             "FERRY_WEBHOOK_RATE_LIMIT": self.webhook_rate_limit,
             "FERRY_API_TLS_CERT": str(self.api_tls_cert) if self.api_tls_cert else None,
             "FERRY_API_TLS_KEY": str(self.api_tls_key) if self.api_tls_key else None,
@@ -314,6 +321,8 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object], str | None], ...
     ("FERRY_WEBHOOK_RATE_LIMIT", "webhook_rate_limit", _rate_limit, None),
     ("FERRY_WEBHOOK_SILENCE_AFTER", "webhook_silence_after", _positive_int, None),
     ("FERRY_HEALTH_CHECK_INTERVAL", "health_check_interval", _positive_int, None),
+    ("FERRY_REGISTRY_DEADLINE", "registry_deadline", _count, None),
+    ("FERRY_REGISTRY_STALL", "registry_stall", _count, None),
     ("FERRY_SRC_CREDS", "src_creds", _user_password, None),
     ("FERRY_DST_CREDS", "dst_creds", _user_password, None),
     ("FERRY_API_TLS_CERT", "api_tls_cert", lambda _name, v: Path(v).expanduser(), None),

@@ -16,6 +16,10 @@ from kombu import Exchange, Queue
 from common.domain.vocab import QueueName
 from common.settings import Settings, get_settings
 
+# How often beat reconciles (common.sync.runner.RECONCILE_SECONDS; not imported here:
+# the API imports this module and must not load the pipeline).
+RECONCILE_SECONDS = 20.0
+
 QUEUES = (QueueName.PLAN, QueueName.COPY, QueueName.PUSH)
 
 # Redis redelivers an unacknowledged message after the visibility timeout. With
@@ -74,7 +78,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     every_minute = {"queue": QueueName.PLAN.value, "expires": 55}
     entries: dict[str, dict[str, Any]] = {
         "schedule": {"task": "ferry.schedule", "schedule": crontab(), "options": every_minute},
-        "reconcile": {"task": "ferry.reconcile", "schedule": 60.0, "options": every_minute},
+        # Often: a crashed worker's items run again within about a minute.
+        "reconcile": {
+            "task": "ferry.reconcile",
+            "schedule": RECONCILE_SECONDS,
+            "options": {"queue": QueueName.PLAN.value, "expires": RECONCILE_SECONDS - 2},
+        },
     }
     if settings.health_check_interval:
         entries["health"] = {

@@ -7,6 +7,7 @@ ferry.reconcile. Arguments are ids only, never credentials.
 from __future__ import annotations
 
 import logging
+import random
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -14,8 +15,10 @@ from uuid import UUID
 
 import redis
 from celery import Task, chord
+from celery.signals import worker_ready
 
 from common.domain.vocab import Trigger
+from common.errors import DatabaseError
 from common.settings import get_settings
 from common.sync import push as push_flow
 from common.sync import runner
@@ -58,7 +61,12 @@ def plan(self: Task, task_uuid: str) -> dict[str, Any]:
 def copy(self: Task, item_id: int) -> str:
     """Copy one item; expected failures are outcomes, so the chord never breaks on them."""
     # The hostname goes on the item, so a task's items show which worker copied them.
-    result = runner.copy_item(item_id, get_settings(), _redis(), self.request.hostname)
+    try:
+        result = runner.copy_item(item_id, get_settings(), _redis(), self.request.hostname)
+    except DatabaseError:
+        # PostgreSQL is unreachable (a restart): keep the message, and come back once a
+        # claimed item's lease has lapsed, so this very message can claim it again.
+        raise self.retry(countdown=runner.LEASE_SECONDS + 5 * random.random()) from None
     if result.retry_in is not None:
         raise self.retry(countdown=result.retry_in)
     return str(result.status)
@@ -117,3 +125,11 @@ def rescan() -> dict[str, int]:
 def reconcile() -> dict[str, int]:
     """Re-queue items of dead workers, re-plan lost plans, finish tasks whose callback was lost."""
     return runner.reconcile(get_settings(), enqueue_copy, enqueue_plan, enqueue_push_event)
+
+
+@worker_ready.connect
+def _release_claims_of_a_dead_predecessor(sender: Any = None, **_: Any) -> None:
+    """A worker restarted under its name (``ferry up``) resumes its predecessor's copies."""
+    name = getattr(sender, "hostname", None)
+    if name:
+        runner.release_worker_claims(get_settings(), name, enqueue_copy)

@@ -18,6 +18,7 @@ from common.domain.rules import Selector, map_repository
 from common.domain.vocab import ItemStatus
 from common.errors import FerryError, ListingLimit, ManifestNotFound
 from common.registry import RegistryClient, classify
+from common.registry.deadline import carried
 from common.registry.media import Kind, Manifest
 from common.sync.referrers import referrers_of
 from common.sync.selection import view
@@ -214,7 +215,8 @@ def plan(
         every = list(listed(repository))
         tags = view(source, repository, rule, selector, every)
         found = tag_pool.map(
-            lambda tag: _resolve(source, target, rule, selector, repository, tag), tags
+            carried(lambda tag: _resolve(source, target, rule, selector, repository, tag)),
+            tags,
         )
         chosen = [c for c in found if c is not None]
         if rule.include_referrers:
@@ -230,7 +232,8 @@ def plan(
             source, rule.source_namespace, selector, max_repositories
         )
         for repository in repositories:
-            in_flight.append(repo_pool.submit(resolve, repository))
+            # A budget set by the caller (the API's preview) holds in the pools too.
+            in_flight.append(repo_pool.submit(carried(resolve), repository))
             if len(in_flight) >= window:
                 batch = in_flight.popleft().result()
                 if batch:

@@ -58,9 +58,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # A claimed item's lease; the heartbeat renews it while the copy runs, so only
-# a dead worker lets it lapse.
-LEASE_SECONDS = 60.0
+# a dead worker (or a Stop: then it is no longer renewed) lets it lapse. Short,
+# with beat reconciling every 20 s (worker.celery_app): a crashed worker's items
+# run again within about a minute.
+LEASE_SECONDS = 20.0
 HEARTBEAT_SECONDS = 1.0
+# Pending items of a task with no activity for this long are sent again (their
+# messages may sit reserved by a worker that died).
+STALE_SECONDS = 40.0
 # Retryable registry errors (5xx, timeouts) are retried this many times in all.
 MAX_ATTEMPTS = 4
 # No item is attempted more often than this, whatever ends its attempts (a
@@ -96,6 +101,8 @@ class _Heartbeat(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(HEARTBEAT_SECONDS):
+            if self.stop_requested.is_set():
+                continue  # a stopped item's lease is not renewed: it lapses if the copy hangs
             try:
                 with transaction(self.settings) as conn:
                     if not qi.renew_lease(conn, self.item_id, LEASE_SECONDS):
@@ -135,7 +142,10 @@ def copy_item(
     try:
         return _copy_claimed(item_id, rule, settings, redis_client, sem, token, worker)
     finally:
-        sem.release(token)
+        try:
+            sem.release(token)
+        except redis.RedisError:
+            log.warning("slot of item %s not released (Redis); its lease lapses", item_id)
 
 
 def _copy_claimed(
@@ -172,6 +182,10 @@ def _copy_claimed(
                 outcome.note = f"{outcome.note}; {note}" if outcome.note else note
     except DatabaseError:
         raise  # the item stays running: its lease lapses and reconciliation re-queues it
+    except redis.RedisError as exc:
+        # Blob coordination or the target's slots are unreachable (a Redis restart): not
+        # the item's fault, so it runs again rather than failing as a poison item.
+        return _retry_later(settings, item, f"Redis unavailable ({type(exc).__name__})", started)
     except FerryError as exc:
         _fail(settings, item, str(exc), started)
         return CopyResult(ItemStatus.FAILED)
@@ -243,6 +257,17 @@ def _prefetched(planned: PlannedCopy | None, source_digest: str | None) -> Prefe
     return Prefetched(manifest, planned.target_digest)
 
 
+def _retry_later(settings: Settings, item: Item, reason: str, started: float) -> CopyResult:
+    """Give the item back for another attempt after a backoff, or fail it past the cap."""
+    if item.attempts >= MAX_ATTEMPTS:
+        _fail(settings, item, reason, started)
+        return CopyResult(ItemStatus.FAILED)
+    with transaction(settings) as conn:
+        qi.release_item(conn, item.id, reason=f"attempt {item.attempts}: {reason}")
+    # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
+    return CopyResult("retrying", retry_in=2**item.attempts + random.random())
+
+
 def _record(settings: Settings, item: Item, outcome: CopyOutcome, started: float) -> CopyResult:
     status = ItemStatus(outcome.status)
     reason = outcome.reason
@@ -310,7 +335,7 @@ def reconcile(
     enqueue_plan: Callable[[UUID, Trigger], None],
     enqueue_event: Callable[[int], None] | None = None,
     *,
-    stale_seconds: float = 120.0,
+    stale_seconds: float = STALE_SECONDS,
     now: datetime | None = None,
 ) -> dict[str, int]:
     """Re-queue abandoned work and finish tasks whose callback was lost; returns counts.
@@ -343,3 +368,18 @@ def reconcile(
         "requeued_events": len(events),
         "purged_events": purged,
     }
+
+
+def release_worker_claims(
+    settings: Settings, worker: str, enqueue_copy: Callable[[int, Trigger], None]
+) -> int:
+    """``worker`` (a Celery node name) just started: what a dead worker of that name held
+    runs again now, not when its leases lapse. Returns the number of items sent."""
+    with transaction(settings) as conn:
+        requeue = qi.release_worker_items(conn, worker)
+    for r in requeue:
+        for item_id in r.item_ids:
+            enqueue_copy(item_id, r.trigger)
+    if requeue:
+        log.info("released %d task(s) held by a previous %s", len(requeue), worker)
+    return sum(len(r.item_ids) for r in requeue)
