@@ -50,7 +50,8 @@ def test_existing_rules_are_numbered_and_new_ones_follow(empty_database):
         old = [_rule(conn, *acme, name)["id"] for name in ("a", "b")]
         _rule(conn, *globex, "g")
 
-    assert [m.version for m in upgrade(empty_database)] == [8]
+    later = [m.version for m in available() if m.version > 7]
+    assert [m.version for m in upgrade(empty_database)] == later and later[0] == 8
 
     with psycopg.connect(empty_database, autocommit=True, row_factory=dict_row) as conn:
         numbers = conn.execute(
