@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     _limit_webhooks(app, settings, webhooks.blp)
     api.register_blueprint(webhooks.blp)
     _serve_swagger_assets(app)
+    from api.console import init_console
+
+    init_console(app, settings)
     return app
 
 

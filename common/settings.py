@@ -96,6 +96,10 @@ class Settings:
     webhook_secret_grace: int = 24 * 3600
     # Webhook deliveries accepted per instance (FERRY_WEBHOOK_RATE_LIMIT, flask-limiter syntax).
     webhook_rate_limit: str = "600/minute"
+    # Console sign-ins last this long (FERRY_CONSOLE_SESSION_HOURS); attempts per client
+    # address (FERRY_CONSOLE_LOGIN_RATE_LIMIT).
+    console_session_hours: int = 8
+    console_login_rate_limit: str = "10/minute"
 
     def __repr__(self) -> str:
         """Every field, with secrets hidden and URLs' credentials masked (reprs reach logs)."""
@@ -162,6 +166,8 @@ class Settings:
             "FERRY_MAX_REPOSITORIES_PER_TASK": str(self.max_repositories_per_task),
             "FERRY_MAX_TAGS_PER_TASK": str(self.max_tags_per_task),
             "FERRY_WEBHOOK_RATE_LIMIT": self.webhook_rate_limit,
+            "FERRY_CONSOLE_SESSION_HOURS": str(self.console_session_hours),
+            "FERRY_CONSOLE_LOGIN_RATE_LIMIT": self.console_login_rate_limit,
         }
         env.update({k: v for k, v in optional.items() if v})
         return env
@@ -284,6 +290,8 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object], str | None], ...
     ("FERRY_MAX_REPOSITORIES_PER_TASK", "max_repositories_per_task", _count, None),
     ("FERRY_MAX_TAGS_PER_TASK", "max_tags_per_task", _count, None),
     ("FERRY_WEBHOOK_RATE_LIMIT", "webhook_rate_limit", _rate_limit, None),
+    ("FERRY_CONSOLE_SESSION_HOURS", "console_session_hours", _count, None),
+    ("FERRY_CONSOLE_LOGIN_RATE_LIMIT", "console_login_rate_limit", _rate_limit, None),
     ("FERRY_SRC_CREDS", "src_creds", _user_password, None),
     ("FERRY_DST_CREDS", "dst_creds", _user_password, None),
 )
