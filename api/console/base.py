@@ -90,6 +90,30 @@ def require(action: Action) -> None:
         forbid(action, request.path, f"role {principal().role} does not include it")
 
 
+def on_instance(action: Action, instance_id: UUID) -> None:
+    """As the API checks a route: another tenant's instance is a 404, then role and grants."""
+    from api import auth
+
+    auth.on_instance(action, instance_id)
+    require(action)
+
+
+def on_rule(action: Action, rule_id: UUID) -> Any:
+    """The tenant's rule once role and grants allow ``action`` on it (404 for another's)."""
+    from api import auth
+
+    rule = auth.on_rule(action, rule_id)
+    require(action)
+    return rule
+
+
+def on_task(action: Action, task_id: str) -> None:
+    from api import auth
+
+    auth.on_task(action, task_id)
+    require(action)
+
+
 def granted() -> list[UUID] | None:
     """The instances the user's grants reach (None: all)."""
     return principal().granted_instances()

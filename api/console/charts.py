@@ -10,6 +10,7 @@ from common.domain.models import Task
 from common.domain.vocab import OPEN_TASK_STATUSES
 
 WIDTH, HEIGHT, PAD = 600, 120, 4
+SLOTS = 30  # the chart always has room for the last 30 tasks; the newest is on the right
 
 
 def finished_items(task: Task) -> int:
@@ -83,6 +84,7 @@ class Chart:
     height: int
     bars: list[Bar]
     rate_points: str
+    dots: list[tuple[float, float]]
     longest: str
 
 
@@ -92,10 +94,11 @@ def chart(tasks: list[Task]) -> Chart | None:
         return None
     ordered = list(reversed(tasks))
     longest = max((t.time_spent_seconds or 0.0) for t in ordered) or 1.0
-    step = WIDTH / max(len(ordered), 1)
+    ordered = ordered[-SLOTS:]
+    step = WIDTH / SLOTS
     usable = HEIGHT - 2 * PAD
-    bars, points = [], []
-    for i, t in enumerate(ordered):
+    bars, points, dots = [], [], []
+    for i, t in enumerate(ordered, start=SLOTS - len(ordered)):
         h = max(1.0, usable * (t.time_spent_seconds or 0.0) / longest)
         x = i * step + step * 0.15
         bars.append(
@@ -110,5 +113,6 @@ def chart(tasks: list[Task]) -> Chart | None:
         )
         if t.success_rate is not None:
             y = HEIGHT - PAD - usable * float(t.success_rate)
-            points.append(f"{round(x + step * 0.35, 1)},{round(y, 1)}")
-    return Chart(WIDTH, HEIGHT, bars, " ".join(points), seconds(longest))
+            dots.append((round(x + step * 0.35, 1), round(y, 1)))
+            points.append(f"{dots[-1][0]},{dots[-1][1]}")
+    return Chart(WIDTH, HEIGHT, bars, " ".join(points), dots, seconds(longest))

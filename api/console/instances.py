@@ -7,12 +7,13 @@ from uuid import UUID
 
 from flask import flash, redirect, render_template, request, url_for
 
-from api.auth import app_settings, on_instance
+from api.auth import app_settings
 from api.console.base import (
     PAGE_SIZE,
     blp,
     granted,
     load,
+    on_instance,
     page_number,
     pages,
     record,
@@ -33,6 +34,8 @@ FIELDS = ("name", "url", "kind", "region", "username", "password", "verify_tls")
 def _form_data(form: InstanceForm, *, keep_blank_password: bool) -> dict[str, Any]:
     data: dict[str, Any] = {f: getattr(form, f).data for f in FIELDS}
     data["max_concurrent_copies"] = form.max_concurrent_copies.data or 8
+    for f in ("name", "url", "region"):
+        data[f] = (data[f] or "").strip()
     for f in ("username", "password"):
         data[f] = (data[f] or "") or None
     if keep_blank_password and data["password"] is None:
@@ -68,7 +71,10 @@ def new_instance() -> Any:
                 record("instance", row.id, "create", name=row.name)
                 return _secret_page(row, secret, created=True)
         problems = show_errors(form, errors, {"_schema": ""})
-    return render_template("console/instance_form.html", form=form, row=None, problems=problems)
+    status = 422 if form.errors or problems else 200
+    return render_template(
+        "console/instance_form.html", form=form, row=None, problems=problems
+    ), status
 
 
 def _secret_page(row: Any, secret: str, *, created: bool) -> Any:
@@ -104,7 +110,10 @@ def edit_instance(instance_id: UUID) -> Any:
                 flash(f"Instance {form.name.data} saved.", "success")
                 return redirect(url_for("console.instances"))
         problems = show_errors(form, errors, {"_schema": ""})
-    return render_template("console/instance_form.html", form=form, row=row, problems=problems)
+    status = 422 if form.errors or problems else 200
+    return render_template(
+        "console/instance_form.html", form=form, row=row, problems=problems
+    ), status
 
 
 @blp.post("/instances/<uuid:instance_id>/webhook-secret")

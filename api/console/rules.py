@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
 from flask import flash, redirect, render_template, request, url_for
 
-from api.auth import app_settings, authorize_instances, on_instance, on_rule
+from api.auth import app_settings, authorize_instances
 from api.console import rule_form
 from api.console.base import (
     PAGE_SIZE,
@@ -15,6 +16,8 @@ from api.console.base import (
     fail,
     granted,
     load,
+    on_instance,
+    on_rule,
     page_number,
     pages,
     record,
@@ -93,8 +96,14 @@ def _form_page(form: RuleForm, instance: Any, rule: Any, problems: list[str]) ->
         instance=instance,
         rule=rule,
         problems=problems,
-        name_pattern=RULE_NAME.pattern,
+        name_pattern=_html_pattern(RULE_NAME.pattern),
     )
+
+
+def _html_pattern(pattern: str) -> str:
+    """A Python pattern as a browser's ``pattern`` attribute reads it (unicode-sets mode,
+    where a literal ``-`` in a class must be escaped)."""
+    return re.sub(r"-(?=\])", r"\\-", pattern)
 
 
 def _save(form: RuleForm, instance_id: UUID, rule_id: UUID | None) -> tuple[Any, list[str]]:

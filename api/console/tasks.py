@@ -7,9 +7,18 @@ from uuid import UUID
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
-from api.auth import app_settings, on_rule, on_task
+from api.auth import app_settings
 from api.console import charts
-from api.console.base import blp, fail, page_number, pages, record, tenant
+from api.console.base import (
+    blp,
+    fail,
+    on_rule,
+    on_task,
+    page_number,
+    pages,
+    record,
+    tenant,
+)
 from common import errors as ferr
 from common.domain.permissions import Action
 from common.domain.vocab import ItemStatus
@@ -82,7 +91,7 @@ def task(task_id: str) -> Any:
         throughput=charts.throughput(row),
         starter=console.task_starter(app_settings(), tenant(), row),
         items=items,
-        status=status,
+        item_status=status,
         statuses=[s for s in ItemStatus],
         page=page,
         pages=pages(count, ITEM_PAGE),
