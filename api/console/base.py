@@ -151,7 +151,9 @@ def problem(exc: ferr.FerryError) -> str:
 def fail(exc: ferr.FerryError, fallback: str) -> Any:
     """Flash a refused action and go back where the user was."""
     flash(problem(exc), "error")
-    return redirect(request.referrer or fallback)
+    back = request.referrer or ""
+    # Back to the page the form was on, and never to another site.
+    return redirect(back if back.startswith(request.host_url) else fallback)
 
 
 @blp.before_request

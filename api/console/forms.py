@@ -16,6 +16,21 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 
 from common.domain.vocab import FilterSyntax, InstanceKind, KeyKind, Role
 
+try:  # wtforms 3.3 deprecates (value, label) tuples in favour of SelectChoice
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # pragma: no cover - older wtforms
+    SelectChoice = None
+
+
+def option(value: str, label: str | None = None) -> object:
+    """One choice of a select field, in the form this wtforms prefers."""
+    label = value if label is None else label
+    return SelectChoice(value=value, label=label) if SelectChoice else (value, label)
+
+
+def options(values: object) -> list[object]:
+    return [option(str(v)) for v in values]  # type: ignore[attr-defined]
+
 
 class LoginForm(FlaskForm):
     tenant = StringField("Account", validators=[DataRequired()])
@@ -26,7 +41,7 @@ class LoginForm(FlaskForm):
 class InstanceForm(FlaskForm):
     name = StringField("Name")
     url = StringField("URL")
-    kind = SelectField("Kind", choices=[(k.value, k.value) for k in InstanceKind])
+    kind = SelectField("Kind", choices=options(InstanceKind))
     region = StringField("Region")
     username = StringField("User name")
     password = PasswordField("Password")
@@ -36,7 +51,7 @@ class InstanceForm(FlaskForm):
     )
 
 
-RESOURCE_CHOICES = [("image", "Image"), ("chart", "Helm chart"), ("both", "Both")]
+RESOURCE_CHOICES = [option("image", "Image"), option("chart", "Helm chart"), option("both", "Both")]
 
 
 class RuleForm(FlaskForm):
@@ -46,7 +61,7 @@ class RuleForm(FlaskForm):
     name = StringField("Rule name")
     description = TextAreaField("Description")
     source_namespace = StringField("Source namespace")
-    filter_syntax = SelectField("Filter syntax", choices=[(s.value, s.value) for s in FilterSyntax])
+    filter_syntax = SelectField("Filter syntax", choices=options(FilterSyntax))
     repository_filter = StringField("Repository filter")
     repository_exclude = StringField("Repository exclude")
     tag_filter = StringField("Tag filter")
@@ -67,11 +82,11 @@ class RuleForm(FlaskForm):
 
 class UserForm(FlaskForm):
     name = StringField("Name")
-    role = SelectField("Role", choices=[(r.value, r.value) for r in Role], default="viewer")
+    role = SelectField("Role", choices=options(Role), default="viewer")
     password = PasswordField("Console password")
     grants = StringField("Instances (ids, comma-separated, or *)", default="*")
 
 
 class KeyForm(FlaskForm):
-    kind = SelectField("Kind", choices=[(k.value, k.value) for k in KeyKind])
+    kind = SelectField("Kind", choices=options(KeyKind))
     description = StringField("Description")

@@ -99,6 +99,8 @@ def edit_instance(instance_id: UUID) -> Any:
         data = _form_data(form, keep_blank_password=True)
         current = {f: getattr(row, f) for f in data if hasattr(row, f)}
         changes = {k: v for k, v in data.items() if k not in current or current[k] != v}
+        if "password" in changes:  # the service takes user name and password together
+            changes["username"] = data["username"]
         values, errors = load(InstancePatchSchema(), changes)
         if not errors:
             try:

@@ -25,7 +25,7 @@ from api.console.base import (
     show_errors,
     tenant,
 )
-from api.console.forms import RuleForm
+from api.console.forms import RuleForm, option
 from api.schemas.rules import RuleSchema
 from common import errors as ferr
 from common.domain.permissions import Action
@@ -87,8 +87,8 @@ def rules(instance_id: UUID) -> Any:
 
 
 def _form_page(form: RuleForm, instance: Any, rule: Any, problems: list[str]) -> Any:
-    form.target_instance_id.choices = [("", "— choose —")] + [
-        (str(i.id), f"{i.name} ({i.url})") for i in _instances()
+    form.target_instance_id.choices = [option("", "— choose —")] + [
+        option(str(i.id), f"{i.name} ({i.url})") for i in _instances()
     ]
     return render_template(
         "console/rule_form.html",
@@ -139,14 +139,13 @@ def new_rule(instance_id: UUID) -> Any:
 
 @blp.route("/rules/<uuid:rule_id>/edit", methods=["GET", "POST"])
 def edit_rule(rule_id: UUID) -> Any:
-    rule = on_rule(Action.RULE_READ, rule_id)
+    rule = on_rule(Action.RULE_UPDATE, rule_id)
     instance = instance_service.get_instance(app_settings(), tenant(), rule.source_instance_id)
     form = RuleForm()
     problems: list[str] = []
     if request.method == "GET":
         rule_form.fill(form, rule)
     elif form.validate_on_submit():
-        on_rule(Action.RULE_UPDATE, rule_id)
         row, problems = _save(form, rule.source_instance_id, rule_id)
         if row is not None:
             record("rule", rule_id, "update", name=row.name)

@@ -4,6 +4,7 @@ checked again on every request, and summaries its pages show beside the API's li
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from uuid import UUID
 
 from common import db as database
@@ -16,8 +17,11 @@ from common.domain.vocab import Role
 from common.security.passwords import hash_password, verify_password
 from common.settings import Settings
 
-# Verified when no such user exists, so a wrong name costs what a wrong password costs.
-_DUMMY_HASH = hash_password("ferry-no-such-user")
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verified when no such user exists, so a wrong name costs what a wrong password costs."""
+    return hash_password("ferry-no-such-user")
 
 
 def session_stamp(user: User) -> str:
@@ -44,7 +48,7 @@ def sign_in(
     with database.transaction(settings) as conn:
         user = qu.find_login(conn, tenant.strip(), user_name.strip())
     if user is None or not user.password_hash:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(), password)
         return None
     if not verify_password(user.password_hash, password):
         return None

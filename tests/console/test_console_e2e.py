@@ -203,9 +203,17 @@ def _walk(page: Page, db, settings, acme, partner, partner_instance, src, dst, p
     assert page.css("#starter").text == "user admin"
     assert "library/app:1" in page.css("#items").text
 
-    # 8. Disable, then delete with a confirmation.
+    # 8. Disable, then delete with a confirmation (the list fits a 390 px phone, too).
     page.open(f"/instances/{source_id}/rules")
     page.shot("rule-list.png")
+    page.driver.set_window_size(390, 844)
+    page.open(f"/instances/{source_id}/rules")
+    inner = page.driver.execute_script("return document.documentElement.clientWidth;")
+    wide = page.driver.execute_script("return document.documentElement.scrollWidth;")
+    assert wide <= inner <= 390, (wide, inner)
+    assert page.css("#switch-to-partner").is_displayed()
+    page.driver.save_screenshot(str(SCREENSHOTS / "rule-list-390.png"))
+    page.driver.set_window_size(1280, 900)
     page.click("#switch-to-partner")
     page.shows("Rule to-partner disabled.")
     assert page.css("#switch-to-partner").text == "Off"

@@ -213,3 +213,40 @@ def test_users_and_keys_for_admins(settings: Settings, signed_in, account: Accou
     assert token not in admin.get(f"/users/{user_id}/keys")
     operator = signed_in("operator")
     operator.get(f"/users/{user_id}/keys", expect=403)
+
+
+def test_instance_health_records_the_last_check(signed_in, acme_api: Api, registry_factory):
+    registry = registry_factory({"carol": "carol-pw"})
+    instance = acme_api.instance("flaky", registry)
+    admin = signed_in("admin")
+    assert "unreachable" not in admin.get("/instances")
+    registry.stop()
+    r = admin.post(f"/instances/{instance}/check")
+    assert r.status_code == 302
+    page = admin.get("/instances")
+    assert "unreachable" in page and "no OCI registry answered" in page
+
+
+def test_editing_an_instance_keeps_or_replaces_its_credentials(
+    signed_in, world, acme_api: Api, registry_pair
+):
+    admin = signed_in("admin")
+    url = f"/instances/{world['target']}/edit"
+    page = admin.get(url)
+    assert 'value="target"' in page and "Leave empty to keep the stored one." in page
+    form = {
+        "name": "target",
+        "url": registry_pair[1].url,
+        "kind": "distribution",
+        "region": "eu-west",
+        "username": "bob",
+        "password": "",
+        "verify_tls": "y",
+        "max_concurrent_copies": "8",
+    }
+    assert admin.post(url, form).status_code == 302
+    assert acme_api.get(f"/instances/{world['target']}")["region"] == "eu-west"
+    r = admin.post(url, {**form, "password": "wrong-password"})
+    assert r.status_code == 422 and 'data-field="password"' in r.get_data(as_text=True)
+    assert admin.post(url, {**form, "password": "bob-pw"}).status_code == 302
+    signed_in("viewer").get(f"/rules/{world['rule']}/edit", expect=403)
