@@ -23,8 +23,8 @@ from api.console.base import (
     show_errors,
     tenant,
 )
-from api.console.forms import KeyForm, UserForm
-from api.schemas.users import UserSchema
+from api.console.forms import KeyForm, UserEditForm, UserForm
+from api.schemas.users import UserPatchSchema, UserSchema
 from common import errors as ferr
 from common.domain.permissions import Action
 from common.services import apikeys, incoming, users
@@ -150,7 +150,28 @@ def user_keys(user_id: UUID) -> Any:
         else:
             record("key", new.key.id, "create", kind=new.key.kind, prefix=new.key.prefix)
     keys, _ = apikeys.list_keys(app_settings(), tenant(), user_id, limit=200, offset=0)
-    return render_template("console/keys.html", user=user, keys=keys, form=form, new=new)
+    edit = UserEditForm(formdata=None, role=user.role, grants=", ".join(user.grants))
+    return render_template("console/keys.html", user=user, keys=keys, form=form, new=new, edit=edit)
+
+
+@blp.post("/users/<uuid:user_id>/edit")
+def edit_user(user_id: UUID) -> Any:
+    """Change a user's role, grants or console password (the last admin stays admin)."""
+    require(Action.USER_MANAGE)
+    form = UserEditForm()
+    data = {"role": form.role.data, "grants": _grants(form.grants.data)}
+    if form.password.data:
+        data["password"] = form.password.data
+    values, errors = load(UserPatchSchema(), data)
+    try:
+        if errors:
+            raise ferr.ValidationError("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        row = users.update_user(app_settings(), tenant(), user_id, values)
+    except ferr.FerryError as exc:
+        return fail(exc, url_for("console.user_keys", user_id=user_id))
+    record("user", user_id, "update", fields=sorted(values))
+    flash(f"User {row.name} saved.", "success")
+    return redirect(url_for("console.user_keys", user_id=user_id))
 
 
 @blp.post("/users/<uuid:user_id>/keys/<uuid:key_id>/revoke")

@@ -87,6 +87,12 @@ class UserForm(FlaskForm):
     grants = StringField("Instances (ids, comma-separated, or *)", default="*")
 
 
+class UserEditForm(FlaskForm):
+    role = SelectField("Role", choices=options(Role))
+    grants = StringField("Instances (ids, comma-separated, or *)")
+    password = PasswordField("New console password")
+
+
 class KeyForm(FlaskForm):
     kind = SelectField("Kind", choices=options(KeyKind))
     description = StringField("Description")

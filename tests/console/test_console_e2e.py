@@ -39,6 +39,7 @@ class Page:
 
         self.driver, self.base, self.by = driver, base, By
         self.wait = WebDriverWait(driver, WAIT, poll_frequency=0.1)
+        self.shots: dict[str, bytes] = {}
 
     def open(self, path: str) -> None:
         self.driver.get(self.base + path)
@@ -63,10 +64,10 @@ class Page:
     def shows(self, text: str) -> None:
         self.until(lambda: text in self.text(), f"page never showed {text!r}")
 
-    def shot(self, name: str, height: int = 900) -> None:
-        self.driver.set_window_size(1280, height)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.driver.save_screenshot(str(SCREENSHOTS / name))
+    def shot(self, name: str, width: int = 1280, height: int = 900) -> None:
+        """Keep a screenshot for the README; written only once the whole test passed."""
+        self.driver.set_window_size(width, height)
+        self.shots[name] = self.driver.get_screenshot_as_png()
         self.driver.set_window_size(1280, 900)
 
 
@@ -92,6 +93,9 @@ def test_console_end_to_end(
             driver.save_screenshot(str(failure))
             print(f"screenshot of the failure: {failure}\n{driver.current_url}")
             raise
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name, png in page.shots.items():
+        (SCREENSHOTS / name).write_bytes(png)
 
 
 def _walk(page: Page, db, settings, acme, partner, partner_instance, src, dst, pushed) -> None:
@@ -212,8 +216,7 @@ def _walk(page: Page, db, settings, acme, partner, partner_instance, src, dst, p
     wide = page.driver.execute_script("return document.documentElement.scrollWidth;")
     assert wide <= inner <= 390, (wide, inner)
     assert page.css("#switch-to-partner").is_displayed()
-    page.driver.save_screenshot(str(SCREENSHOTS / "rule-list-390.png"))
-    page.driver.set_window_size(1280, 900)
+    page.shot("rule-list-390.png", width=390, height=844)
     page.click("#switch-to-partner")
     page.shows("Rule to-partner disabled.")
     assert page.css("#switch-to-partner").text == "Off"

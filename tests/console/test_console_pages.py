@@ -207,12 +207,21 @@ def test_users_and_keys_for_admins(settings: Settings, signed_in, account: Accou
     r = admin.post("/users", {"name": "Bad Name", "role": "viewer", "grants": "*"})
     assert r.status_code == 422 and 'data-field="name"' in r.get_data(as_text=True)
     add_user(settings, account, "temp", "viewer")
-    user_id = re.search(r"/users/([0-9a-f-]{36})/keys", admin.get("/users")).group(1)
+    row = r'data-user="([^"]+)".*?/users/([0-9a-f-]{36})/keys'
+    rows = re.findall(row, admin.get("/users"), re.S)
+    user_id = dict(rows)["temp"]
     r = admin.post(f"/users/{user_id}/keys", {"kind": "bearer", "description": "ci"})
     token = re.search(r'id="new-secret">([^<]+)<', r.get_data(as_text=True)).group(1)
     assert token not in admin.get(f"/users/{user_id}/keys")
+    r = admin.post(f"/users/{user_id}/edit", {"role": "operator", "grants": "*"})
+    assert r.status_code == 302 and '<small class="tag">operator</small>' in admin.get(
+        f"/users/{user_id}/keys"
+    )
+    r = admin.post(f"/users/{user_id}/edit", {"role": "admin", "grants": "not-an-id"})
+    assert r.status_code == 302 and "neither" in admin.get(f"/users/{user_id}/keys")
     operator = signed_in("operator")
     operator.get(f"/users/{user_id}/keys", expect=403)
+    assert operator.post(f"/users/{user_id}/edit", {"role": "admin"}).status_code == 403
 
 
 def test_instance_health_records_the_last_check(signed_in, acme_api: Api, registry_factory):
