@@ -174,6 +174,26 @@ def _login_csrf() -> None:
         csrf.protect()
 
 
+# Only Ferry's own files; the progress bars' widths are the one inline style.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@blp.after_request
+@login_blp.after_request
+def _security_headers(response: Any) -> Any:
+    for name, value in SECURITY_HEADERS.items():
+        if name != "Cache-Control" or request.endpoint != "console.static":
+            response.headers.setdefault(name, value)
+    return response
+
+
 @blp.app_context_processor
 def _template_helpers() -> dict[str, Any]:
     return {"may": may, "Action": Action, "user": current_user}

@@ -23,6 +23,9 @@ def test_root_is_the_sign_in_page_then_the_console(client, account: Account):
     assert client.get("/").headers["Location"].endswith("/instances")
     page = console.get("/instances")
     assert "admin" in page and "Sign out" in page
+    headers = client.get("/instances").headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
 
 
 def test_wrong_password_or_name_says_the_same(client, account: Account):
