@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - older wtforms
 
 
 def option(value: str, label: str | None = None) -> object:
-    """One choice of a select field, in the form this wtforms prefers."""
+    """One option of a dropdown, in the shape this wtforms prefers."""
     label = value if label is None else label
     return SelectChoice(value=value, label=label) if SelectChoice else (value, label)
 

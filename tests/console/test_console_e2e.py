@@ -34,11 +34,21 @@ class Page:
     """The few gestures the test makes, each waiting for its condition (no fixed sleeps)."""
 
     def __init__(self, driver, base: str) -> None:
+        from selenium.common.exceptions import (
+            NoSuchElementException,
+            StaleElementReferenceException,
+        )
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.driver, self.base, self.by = driver, base, By
-        self.wait = WebDriverWait(driver, WAIT, poll_frequency=0.1)
+        # The page's polling replaces the status badges it updates: look again.
+        self.wait = WebDriverWait(
+            driver,
+            WAIT,
+            poll_frequency=0.1,
+            ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+        )
         self.shots: dict[str, bytes] = {}
 
     def open(self, path: str) -> None:
