@@ -47,7 +47,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = FerryApi(app, spec_kwargs={"info": {"description": "Registry replication by rules."}})
     register_error_handlers(app)
 
-    from api import health, incoming, instances, rules, tasks, users, webhooks
+    from api import (
+        drift,
+        health,
+        incoming,
+        instances,
+        notifications,
+        rules,
+        tasks,
+        tcr,
+        users,
+        webhooks,
+    )
     from api.auth import register_security_scheme
 
     register_security_scheme(api)
@@ -57,9 +68,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(tasks.blp)
     api.register_blueprint(users.blp)
     api.register_blueprint(incoming.blp)
+    api.register_blueprint(drift.blp)
+    api.register_blueprint(notifications.blp)
     _limit_webhooks(app, settings, webhooks.blp)
     api.register_blueprint(webhooks.blp)
+    # Not documented in the OpenAPI file: the product's own API reference describes it.
+    app.register_blueprint(tcr.blp)
     _serve_swagger_assets(app)
+    from api import metrics
+    from common.observe import logs
+
+    app.register_blueprint(metrics.blp)
+    # A request's log records carry its tenant, bound once its key is checked.
+    app.before_request(logs.clear)
     from api.console import init_console
 
     init_console(app, settings)

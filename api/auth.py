@@ -23,6 +23,7 @@ from flask_smorest import Api, Blueprint, abort
 from api.auditing import Audit, record_change
 from common.domain.models import Rule
 from common.domain.permissions import Action, Principal
+from common.observe import logs
 from common.services import access, incoming, tenants
 from common.settings import Settings
 
@@ -68,6 +69,7 @@ def require_principal() -> Principal:
             headers=_CHALLENGE,
         )
     g.principal = principal
+    logs.bind(tenant_id=principal.tenant_id)
     return principal
 
 
@@ -139,6 +141,10 @@ def _ensure_objects_exist(tenant_id: UUID) -> None:
         access.task_scope(settings, tenant_id, args["task_id"])
     if "user_id" in args:
         access.user_of_tenant(settings, tenant_id, args["user_id"])
+    if "notification_id" in args:
+        access.notification_of_tenant(settings, tenant_id, args["notification_id"])
+    if "report_id" in args:
+        access.drift_report_of_tenant(settings, tenant_id, args["report_id"])
 
 
 class TenantBlueprint(Blueprint):

@@ -29,6 +29,7 @@ from api.views import answers_one, for_tenant, granted_page_of
 from common.domain.permissions import Action
 from common.services import rules as rule_service
 from common.services.access import spec_scope
+from common.services.rule_health import health_of_rules
 
 blp = TenantBlueprint(
     "rules",
@@ -112,7 +113,8 @@ class Rules(MethodView):
             pagination_parameters,
             source_instance_id=query["source_instance_id"],
         )
-        return [present_rule(r) for r in rows]
+        health = health_of_rules(app_settings(), rows)
+        return [present_rule(r, health[r.id]) for r in rows]
 
     @requires(Action.RULE_CREATE, Audit("rule", "create", None, ("name",)))
     @blp.arguments(RuleSchema, examples=EXAMPLES_IN)

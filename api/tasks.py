@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 from flask.views import MethodView
@@ -15,7 +16,7 @@ from common.domain import models, vocab
 from common.domain.permissions import Action
 from common.domain.vocab import ItemStatus, TaskStatus
 from common.services import tasks as service
-from common.services.preview import preview_rule
+from common.services.preview import explain_empty_preview, preview_rule
 from worker.dispatch import enqueue_plan
 
 blp = TenantBlueprint(
@@ -60,6 +61,13 @@ class TaskSchema(Schema):
     kept = fields.Integer(metadata={"example": 1})
     failed = fields.Integer(metadata={"example": 1})
     stopped = fields.Integer(metadata={"example": 0})
+    deleted = fields.Integer(
+        metadata={
+            "description": "Target tags deleted because the source deleted them (the rule's "
+            "`deletion`); counted as successful.",
+            "example": 0,
+        }
+    )
     bytes_transferred = fields.Integer(metadata={"example": 104857600})
 
     def _retry_of(self, task: models.Task) -> str | None:
@@ -114,6 +122,18 @@ class PreviewSchema(Schema):
     target_tag = fields.String(metadata={"example": "v1"})
     target_has_it = fields.Boolean()
     target_digest = fields.String(allow_none=True)
+
+
+EXPLANATION_HEADER = "X-Ferry-Preview-Explanation"
+PREVIEW_HEADERS = {
+    EXPLANATION_HEADER: {
+        "description": "Only when the rule selects nothing: JSON `{filter, pattern, excluded, "
+        "example, message}` naming the filter (a field path such as `source.tag_filter`) that "
+        "left nothing, how many names it excluded and one of them. Filters match the whole "
+        "name (like re.fullmatch): `^v` selects no tag `v1.0`, `v.*` does.",
+        "schema": {"type": "string"},
+    }
+}
 
 
 def _started(task: models.Task) -> dict[str, str]:
@@ -208,7 +228,7 @@ class Retry(MethodView):
 @blp.route("/rules/<uuid:rule_id>/preview")
 class Preview(MethodView):
     @requires(Action.RULE_READ)
-    @blp.response(200, PreviewSchema(many=True))
+    @blp.response(200, PreviewSchema(many=True), headers=PREVIEW_HEADERS)
     @blp.paginate()
     @blp.alt_response(404, schema=ErrorSchema, description="No such rule.")
     @blp.alt_response(502, schema=ErrorSchema, description="A registry failed to answer.")
@@ -224,7 +244,12 @@ class Preview(MethodView):
         )
         if page.item_count is not None:
             pagination_parameters.item_count = page.item_count
-        return [
+        body = [
             {**asdict(c.item), "target_has_it": c.target_has_it, "target_digest": c.target_digest}
             for c in page.candidates
         ]
+        if page.item_count == 0:
+            why = explain_empty_preview(app_settings(), require_tenant(), rule_id)
+            if why is not None:
+                return body, {EXPLANATION_HEADER: json.dumps(why.as_dict())}
+        return body

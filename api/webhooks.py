@@ -16,6 +16,7 @@ from api.auth import app_settings
 from api.errors import ErrorSchema, error_response
 from common.domain import webhooks
 from common.errors import ValidationError
+from common.observe import metrics
 from common.services.webhooks import secret_matches, store_pushes
 from worker.dispatch import enqueue_push_event
 
@@ -51,6 +52,14 @@ def _bearer_secret() -> str | None:
     return secret.strip()
 
 
+@blp.after_request
+def _count_refusals(response):
+    """A refused delivery (secret, content type, body, size, rate limit) counts once."""
+    if 400 <= response.status_code < 500:
+        metrics.webhook_events("refused")
+    return response
+
+
 @blp.route("/webhooks/<uuid:instance_id>")
 class Webhook(MethodView):
     @blp.response(202, WebhookResultSchema)
@@ -80,6 +89,8 @@ class Webhook(MethodView):
         # Only after the commit: the worker must find the rows.
         for event_id in new_ids:
             enqueue_push_event(event_id)
+        metrics.webhook_events("received", len(new_ids))
+        metrics.webhook_events("duplicate", len(parsed.pushes) - len(new_ids))
         return {
             "format": parsed.format,
             "accepted": len(new_ids),

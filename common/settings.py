@@ -29,8 +29,9 @@ DEFAULT_ALLOW_NETWORKS = "0.0.0.0/0,::/0"
 DEFAULT_DENY_NETWORKS = ""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 _SECRET_FIELDS = frozenset(
-    {"secret_keys", "flower_basic_auth", "client_token", "src_creds", "dst_creds"}
+    {"secret_keys", "flower_basic_auth", "client_token", "src_creds", "dst_creds", "metrics_token"}
 )
 _URL_FIELDS = frozenset({"database_url", "redis_url", "client_url"})
 _SECRET_QUERY = re.compile(r"(pass|secret|token|key)", re.IGNORECASE)
@@ -92,10 +93,29 @@ class Settings:
     # an endless catalog or tag list fails the task with a reason instead of running for ever.
     max_repositories_per_task: int = 10_000
     max_tags_per_task: int = 200_000
+    # Seconds a registry answer read whole may take, however slowly it trickles
+    # (FERRY_REGISTRY_DEADLINE), and a blob stream may go without moving 64 KiB
+    # (FERRY_REGISTRY_STALL).
+    registry_deadline: int = 120
+    registry_stall: int = 30
     # Seconds a rotated-out webhook secret keeps working (FERRY_WEBHOOK_SECRET_GRACE).
     webhook_secret_grace: int = 24 * 3600
     # Webhook deliveries accepted per instance (FERRY_WEBHOOK_RATE_LIMIT, flask-limiter syntax).
     webhook_rate_limit: str = "600/minute"
+    # PEM certificate chain and key the API serves HTTPS with (FERRY_API_TLS_CERT/_KEY):
+    # both or neither.
+    api_tls_cert: Path | None = None
+    api_tls_key: Path | None = None
+    # Seconds without a webhook from a rule's source (with a webhook secret) before the rule
+    # is degraded (FERRY_WEBHOOK_SILENCE_AFTER; None: off).
+    webhook_silence_after: int | None = None
+    # Seconds between beat's health checks of every enabled rule (FERRY_HEALTH_CHECK_INTERVAL;
+    # None: off).
+    health_check_interval: int | None = 300
+    # Bearer token GET /metrics asks for (FERRY_METRICS_TOKEN); None: the route is open.
+    metrics_token: str | None = field(default=None, repr=False)
+    # FERRY_LOG_FORMAT: "text" for people, "json" for one object per line.
+    log_format: str = "text"
     # Console sign-ins last this long (FERRY_CONSOLE_SESSION_HOURS); attempts per client
     # address (FERRY_CONSOLE_LOGIN_RATE_LIMIT).
     console_session_hours: int = 8
@@ -121,7 +141,8 @@ class Settings:
     @property
     def api_url(self) -> str:
         host, port = self.api_bind
-        return f"http://{host}:{port}"
+        scheme = "https" if self.api_tls_cert else "http"
+        return f"{scheme}://{host}:{port}"
 
     @property
     def flower_url(self) -> str:
@@ -165,7 +186,15 @@ class Settings:
             "FERRY_WEBHOOK_SECRET_GRACE": str(self.webhook_secret_grace),
             "FERRY_MAX_REPOSITORIES_PER_TASK": str(self.max_repositories_per_task),
             "FERRY_MAX_TAGS_PER_TASK": str(self.max_tags_per_task),
+            "FERRY_REGISTRY_DEADLINE": str(self.registry_deadline),
+            "FERRY_REGISTRY_STALL": str(self.registry_stall),
             "FERRY_WEBHOOK_RATE_LIMIT": self.webhook_rate_limit,
+            "FERRY_API_TLS_CERT": str(self.api_tls_cert) if self.api_tls_cert else None,
+            "FERRY_API_TLS_KEY": str(self.api_tls_key) if self.api_tls_key else None,
+            "FERRY_WEBHOOK_SILENCE_AFTER": str(self.webhook_silence_after or "off"),
+            "FERRY_HEALTH_CHECK_INTERVAL": str(self.health_check_interval or "off"),
+            "FERRY_METRICS_TOKEN": self.metrics_token,
+            "FERRY_LOG_FORMAT": self.log_format,
             "FERRY_CONSOLE_SESSION_HOURS": str(self.console_session_hours),
             "FERRY_CONSOLE_LOGIN_RATE_LIMIT": self.console_login_rate_limit,
         }
@@ -238,6 +267,12 @@ def _log_level(name: str, value: str) -> str:
     return value.upper()
 
 
+def _log_format(name: str, value: str) -> str:
+    if value.lower() not in LOG_FORMATS:
+        raise ConfigError(f"{name}: expected one of {', '.join(LOG_FORMATS)}")
+    return value.lower()
+
+
 def _user_password(name: str, value: str) -> str:
     if ":" not in value:
         raise ConfigError(f"{name}: expected USER:PASSWORD")
@@ -290,11 +325,35 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object], str | None], ...
     ("FERRY_MAX_REPOSITORIES_PER_TASK", "max_repositories_per_task", _count, None),
     ("FERRY_MAX_TAGS_PER_TASK", "max_tags_per_task", _count, None),
     ("FERRY_WEBHOOK_RATE_LIMIT", "webhook_rate_limit", _rate_limit, None),
+    ("FERRY_WEBHOOK_SILENCE_AFTER", "webhook_silence_after", _positive_int, None),
+    ("FERRY_HEALTH_CHECK_INTERVAL", "health_check_interval", _positive_int, None),
+    ("FERRY_REGISTRY_DEADLINE", "registry_deadline", _count, None),
+    ("FERRY_REGISTRY_STALL", "registry_stall", _count, None),
     ("FERRY_CONSOLE_SESSION_HOURS", "console_session_hours", _count, None),
     ("FERRY_CONSOLE_LOGIN_RATE_LIMIT", "console_login_rate_limit", _rate_limit, None),
     ("FERRY_SRC_CREDS", "src_creds", _user_password, None),
     ("FERRY_DST_CREDS", "dst_creds", _user_password, None),
+    ("FERRY_API_TLS_CERT", "api_tls_cert", lambda _name, v: Path(v).expanduser(), None),
+    ("FERRY_API_TLS_KEY", "api_tls_key", lambda _name, v: Path(v).expanduser(), None),
+    ("FERRY_METRICS_TOKEN", "metrics_token", lambda _name, v: v, None),
+    ("FERRY_LOG_FORMAT", "log_format", _log_format, None),
 )
+
+
+# Where prometheus-client's multiprocess mode keeps each process's values.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_directory() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR: the directory every process's Prometheus values share, if set
+    (read when asked: ``ferry up`` sets it for its children)."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def variable(name: str) -> str | None:
+    """The value of environment variable ``name`` (empty counts as unset), for the values a
+    person names by reference, such as a password's ``password_env``."""
+    return os.environ.get(name) or None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -305,6 +364,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         value = env.get(name) or default  # an empty variable counts as unset
         if value is not None:
             kwargs[key] = parse(name, value)
+    if ("api_tls_cert" in kwargs) != ("api_tls_key" in kwargs):
+        given, missing = (
+            ("FERRY_API_TLS_CERT", "FERRY_API_TLS_KEY")
+            if "api_tls_cert" in kwargs
+            else ("FERRY_API_TLS_KEY", "FERRY_API_TLS_CERT")
+        )
+        raise ConfigError(f"{missing}: required with {given} (give both for HTTPS, or neither)")
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 

@@ -16,6 +16,10 @@ from kombu import Exchange, Queue
 from common.domain.vocab import QueueName
 from common.settings import Settings, get_settings
 
+# How often beat reconciles (common.sync.runner.RECONCILE_SECONDS; not imported here:
+# the API imports this module and must not load the pipeline).
+RECONCILE_SECONDS = 20.0
+
 QUEUES = (QueueName.PLAN, QueueName.COPY, QueueName.PUSH)
 
 # Redis redelivers an unacknowledged message after the visibility timeout. With
@@ -54,6 +58,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "ferry.finalize": {"queue": plan},
             "ferry.copy": {"queue": copy},
             "ferry.push_event": {"queue": push},
+            "ferry.drift": {"queue": plan},
+            "ferry.health_check": {"queue": plan},
+            "ferry.health_sweep": {"queue": plan},
+            "ferry.notify": {"queue": plan},
         },
         "result_expires": 24 * 60 * 60,
         "worker_send_task_events": True,
@@ -70,8 +78,19 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     every_minute = {"queue": QueueName.PLAN.value, "expires": 55}
     entries: dict[str, dict[str, Any]] = {
         "schedule": {"task": "ferry.schedule", "schedule": crontab(), "options": every_minute},
-        "reconcile": {"task": "ferry.reconcile", "schedule": 60.0, "options": every_minute},
+        # Often: a crashed worker's items run again within about a minute.
+        "reconcile": {
+            "task": "ferry.reconcile",
+            "schedule": RECONCILE_SECONDS,
+            "options": {"queue": QueueName.PLAN.value, "expires": RECONCILE_SECONDS - 2},
+        },
     }
+    if settings.health_check_interval:
+        entries["health"] = {
+            "task": "ferry.health_sweep",
+            "schedule": float(settings.health_check_interval),
+            "options": {"queue": QueueName.PLAN.value, "expires": settings.health_check_interval},
+        }
     if settings.full_rescan_interval:
         entries["rescan"] = {
             "task": "ferry.rescan",
@@ -83,7 +102,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 
 def create_celery() -> Celery:
     """A Celery app that configures itself from settings on first use."""
-    celery = Celery("ferry", include=["worker.tasks"])
+    celery = Celery("ferry", include=["worker.tasks", "worker.operations"])
 
     # A callable default is evaluated when Celery first loads its configuration,
     # after tests or `ferry up` have prepared the environment.
@@ -93,3 +112,6 @@ def create_celery() -> Celery:
 
 
 app = create_celery()
+
+# Logging and metrics hooks connect to Celery's signals on import.
+import worker.observe  # noqa: E402, F401

@@ -38,3 +38,18 @@ def enqueue_copy(item_id: int, trigger: Trigger) -> None:
 def enqueue_push_event(event_id: int) -> None:
     """Turn a stored push event into tasks (``ferry.push_event`` on the push queue)."""
     app.send_task("ferry.push_event", args=[event_id], queue=QueueName.PUSH.value)
+
+
+def enqueue_drift(report_id: UUID | str) -> None:
+    """Fill a drift report (``ferry.drift`` on the plan queue: it lists like a plan)."""
+    app.send_task("ferry.drift", args=[str(report_id)], queue=QueueName.PLAN.value)
+
+
+def enqueue_health_check(rule_id: UUID | str) -> None:
+    """Check one rule's health now (``ferry.health_check``)."""
+    app.send_task("ferry.health_check", args=[str(rule_id)], queue=QueueName.PLAN.value)
+
+
+def enqueue_notify(delivery_id: int) -> None:
+    """Send one recorded notification (``ferry.notify``)."""
+    app.send_task("ferry.notify", args=[delivery_id], queue=QueueName.PLAN.value)

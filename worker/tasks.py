@@ -6,6 +6,8 @@ ferry.reconcile. Arguments are ids only, never credentials.
 
 from __future__ import annotations
 
+import logging
+import random
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -13,14 +15,19 @@ from uuid import UUID
 
 import redis
 from celery import Task, chord
+from celery.signals import worker_ready
 
 from common.domain.vocab import Trigger
+from common.errors import DatabaseError
 from common.settings import get_settings
 from common.sync import push as push_flow
 from common.sync import runner
 from common.sync import schedule as sched
 from worker.celery_app import app
 from worker.dispatch import enqueue_copy, enqueue_plan, enqueue_push_event, queue_for
+from worker.operations import after_task
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -42,6 +49,7 @@ def plan(self: Task, task_uuid: str) -> dict[str, Any]:
         # The runner counts attempts in the database and fails the task at its cap.
         raise self.retry(countdown=result.retry_in)
     if not result.item_ids:
+        _announce(task_uuid)
         return {"task": task_uuid, "copies": 0}
     assert result.trigger is not None
     queue = queue_for(result.trigger).value
@@ -53,7 +61,12 @@ def plan(self: Task, task_uuid: str) -> dict[str, Any]:
 def copy(self: Task, item_id: int) -> str:
     """Copy one item; expected failures are outcomes, so the chord never breaks on them."""
     # The hostname goes on the item, so a task's items show which worker copied them.
-    result = runner.copy_item(item_id, get_settings(), _redis(), self.request.hostname)
+    try:
+        result = runner.copy_item(item_id, get_settings(), _redis(), self.request.hostname)
+    except DatabaseError:
+        # PostgreSQL is unreachable (a restart): keep the message, and come back once a
+        # claimed item's lease has lapsed, so this very message can claim it again.
+        raise self.retry(countdown=runner.LEASE_SECONDS + 5 * random.random()) from None
     if result.retry_in is not None:
         raise self.retry(countdown=result.retry_in)
     return str(result.status)
@@ -63,7 +76,17 @@ def copy(self: Task, item_id: int) -> str:
 def finalize(task_uuid: str) -> str | None:
     """Compute the task's figures from its items (the chord's callback)."""
     task = runner.finalize(UUID(task_uuid), get_settings())
+    _announce(task_uuid)
     return task.status.value if task else None
+
+
+def _announce(task_uuid: str) -> None:
+    """Notifications and health of a task that may have ended; their trouble never
+    reaches the sync task (its outcome is already committed)."""
+    try:
+        after_task(task_uuid)
+    except Exception:
+        log.exception("announcing the end of task %s failed", task_uuid)
 
 
 @app.task(name="ferry.push_event")
@@ -102,3 +125,11 @@ def rescan() -> dict[str, int]:
 def reconcile() -> dict[str, int]:
     """Re-queue items of dead workers, re-plan lost plans, finish tasks whose callback was lost."""
     return runner.reconcile(get_settings(), enqueue_copy, enqueue_plan, enqueue_push_event)
+
+
+@worker_ready.connect
+def _release_claims_of_a_dead_predecessor(sender: Any = None, **_: Any) -> None:
+    """A worker restarted under its name (``ferry up``) resumes its predecessor's copies."""
+    name = getattr(sender, "hostname", None)
+    if name:
+        runner.release_worker_claims(get_settings(), name, enqueue_copy)

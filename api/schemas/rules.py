@@ -10,19 +10,29 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields
-from marshmallow.validate import Length, OneOf
+from marshmallow.validate import Length, OneOf, Range
 
 from api.schemas.base import Bool, ReadOnlyTolerant, Text
 from common.domain.models import Rule
+from common.domain.operations import Health, health_label
 from common.domain.rules import MAX_NAMESPACE_LENGTH, MAX_PATTERN_LENGTH, RESOURCE_TYPES, SYNTAXES
+from common.domain.semver import MAX_CONSTRAINT_LENGTH, MAX_LATEST
 from common.domain.vocab import FilterSyntax
 from common.services.instances import MAX_PASSWORD, MAX_USERNAME
 
 FILTER_HELP = (
-    "Full match; empty selects everything. In `filter_syntax` (regex: RE2 syntax, matched "
+    "Matches the WHOLE name (like Python's re.fullmatch, anchored at both ends): `v.*` "
+    "selects `v1.0`, while `^v` or `v` match no tag `v1.0`. Empty selects everything. "
+    "When a preview selects nothing, its X-Ferry-Preview-Explanation header names the "
+    "filter that excluded what. In `filter_syntax` (regex: RE2 syntax, matched "
     "in linear time, so no backreferences or lookarounds; glob: `*` within a level, `**` "
     "across levels, `?`, `[abc]`, `{a,b}`). An invalid pattern is refused with the "
     "position of the error (counted from 0)."
+)
+# The product's warning on its Deletion switch, shown with the option.
+DELETION_WARNING = (
+    "When enabled, tags deleted at the source are deleted at the target too. Deleted "
+    "images cannot be recovered; enable with care."
 )
 
 # The same-tenant target of the examples, as sent and as shown.
@@ -44,16 +54,21 @@ EXAMPLE_RULE_INPUT = {
         "repository_exclude": "",
         "tag_exclude": "",
         "filter_syntax": "regex",
+        "semver": "",
+        "latest": None,
     },
     "resource_types": ["image", "chart"],
     "target": {**_EXAMPLE_TARGET, "password": None},
     "override": False,
+    "include_referrers": True,
+    "deletion": False,
     "enabled": True,
     "schedule": None,
     "schedule_timezone": "UTC",
 }
 EXAMPLE_RULE = {
     "id": "c3d5e1a4-1b2c-4d5e-8f90-123456789abc",
+    "number": 7,
     **EXAMPLE_RULE_INPUT,
     "target": {**_EXAMPLE_TARGET, "has_credentials": False},
     "next_run_at": None,
@@ -113,6 +128,29 @@ def _source_fields(partial: bool) -> dict[str, fields.Field]:
             validate=OneOf(SYNTAXES),
             **_d(partial, FilterSyntax.REGEX),
             metadata={"example": "regex"},
+        ),
+        "semver": Text(
+            validate=Length(max=MAX_CONSTRAINT_LENGTH),
+            **_d(partial, ""),
+            metadata={
+                "description": "Version constraint (npm ranges: `>=1.2 <2`, `^1.4`, `1.x`, "
+                "`||` for alternatives) on tags that are semantic versions, with an optional "
+                "leading `v`; other tags are then not selected. Empty: no constraint.",
+                "example": ">=1.2 <2",
+            },
+        ),
+        "latest": fields.Integer(
+            strict=True,
+            allow_none=True,
+            validate=Range(1, MAX_LATEST),
+            **_d(partial, None),
+            metadata={
+                "description": "Keep only the N newest selected tags of each repository: by "
+                "version when all of them are semantic versions, otherwise by the image's "
+                "`created` time. Null: all. With `deletion`, tags that fall out of the "
+                "newest N are not deleted unless the source deleted them.",
+                "example": None,
+            },
         ),
     }
 
@@ -211,6 +249,23 @@ def _rule_fields(
                 "example": False,
             },
         ),
+        "include_referrers": Bool(
+            **_d(partial, True),
+            metadata={
+                "description": "Copy what refers to each copied manifest (signatures, SBOMs, "
+                "attestations: OCI referrers, the `sha256-<hex>` fallback tag, cosign's "
+                "`.sig`/`.att`/`.sbom` tags), whatever the tag filters say.",
+                "example": True,
+            },
+        ),
+        "deletion": Bool(
+            **_d(partial, False),
+            metadata={
+                "description": f"Propagate deletions: {DELETION_WARNING} Only tags this rule "
+                "copied and that still point to the digest it copied are deleted.",
+                "example": False,
+            },
+        ),
         "enabled": Bool(**_d(partial, True), metadata={"example": True}),
         "schedule": Text(
             allow_none=True,
@@ -237,7 +292,27 @@ def _schema(
     return type(name, (ReadOnlyTolerant,), attrs)
 
 
-_RULE_READ_ONLY = frozenset({"id", "next_run_at", "created_at", "updated_at", "health"})
+_RULE_READ_ONLY = frozenset(
+    {"id", "number", "next_run_at", "created_at", "updated_at", "health", "health_detail"}
+)
+
+
+class RuleHealthSchema(Schema):
+    """A rule's health: `ok`; `degraded` (the last task failed or partly succeeded, or the
+    webhook went silent: it still copies); `broken` (credentials refused, registry
+    unreachable, blocked or suspended: it cannot copy)."""
+
+    state = fields.String(validate=OneOf(("ok", "degraded", "broken")), metadata={"example": "ok"})
+    reason = fields.String(metadata={"example": ""})
+    since = fields.DateTime(
+        allow_none=True, metadata={"description": "since when the state holds (null: never "
+                                   "checked and ok)"}
+    )  # fmt: skip
+    checked_at = fields.DateTime(
+        allow_none=True, metadata={"description": "the last check (null: never checked)"}
+    )
+
+
 _TARGET_READ_ONLY = frozenset({"has_credentials"})
 
 RuleSourceSchema = _schema(
@@ -253,6 +328,14 @@ RuleSchema = _schema(
     "A replication rule.",
     {
         "id": fields.UUID(dump_only=True),
+        "number": fields.Integer(
+            dump_only=True,
+            metadata={
+                "description": "Per-account number, given at creation and never reused "
+                "(the policy ID of the TCR-compatible API).",
+                "example": 7,
+            },
+        ),
         **_rule_fields(False, RuleSourceSchema, RuleTargetSchema),
         "next_run_at": fields.DateTime(
             dump_only=True,
@@ -264,12 +347,14 @@ RuleSchema = _schema(
         "health": fields.String(
             dump_only=True,
             metadata={
-                "description": "`ok`, `blocked by the target account`, or why the rule is "
+                "description": "`ok`, `degraded` or `broken` (see health_detail), or, for a "
+                "rule that does not run, `blocked by the target account` or why it is "
                 "suspended (target instance deleted, or its URL or TLS setting changed: "
                 "re-enter the credentials).",
                 "example": "ok",
             },
         ),
+        "health_detail": fields.Nested(RuleHealthSchema, dump_only=True),
     },
     _RULE_READ_ONLY,
 )
@@ -302,12 +387,18 @@ class RuleQuerySchema(Schema):
     )
 
 
-def present_rule(row: Rule) -> dict:
-    """The API view of a rule row: nested, and without the password."""
+def present_rule(row: Rule, health: Health | None = None) -> dict:
+    """The API view of a rule row: nested, and without the password. Without ``health``
+    it is read (lists pass each rule's, read at once)."""
+    from api.auth import app_settings
+    from common.services.rule_health import health_of_rules
     from common.services.rules import spec_from_row
 
+    if health is None:
+        health = health_of_rules(app_settings(), [row])[row.id]
     view = spec_from_row(row)
-    view.update(
-        {k: getattr(row, k) for k in ("id", "next_run_at", "created_at", "updated_at", "health")}
-    )
+    keys = ("id", "number", "next_run_at", "created_at", "updated_at")
+    view.update({k: getattr(row, k) for k in keys})
+    view["health"] = health_label(row, health)
+    view["health_detail"] = health
     return view

@@ -10,6 +10,9 @@ import requests
 from common.errors import ConfigError, FerryError, NotFound
 from common.settings import Settings
 
+# Page size of the API's lists (every list allows it).
+PAGE = 100
+
 
 class ApiError(FerryError):
     """The API answered with an error body."""
@@ -26,7 +29,8 @@ class FerryApi:
         self.session.headers["Authorization"] = f"Bearer {settings.client_token}"
         self.timeout = timeout
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def response(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The raw answer (for its headers); an error status raises a one-line FerryError."""
         try:
             r = self.session.request(method, self.base + path, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
@@ -41,32 +45,45 @@ class FerryApi:
                 message = r.reason
             cls = NotFound if r.status_code == 404 else ApiError
             raise cls(f"{r.status_code} {message}")
-        return r.json() if r.content else None
+        return r
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON body of the answer (None when empty)."""
+        r = self.response(method, path, **kwargs)
+        try:
+            return r.json() if r.content else None
+        except ValueError:
+            raise ApiError(f"the API at {self.base} did not answer JSON") from None
+
+    def all_pages(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a paginated list."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            rows = self.call("GET", path, params={**params, "page": page, "page_size": PAGE})
+            found += rows
+            if len(rows) < PAGE:
+                return found
+            page += 1
+
+    def _by_name(self, kind: str, path: str, key: str, **params: Any) -> dict[str, Any]:
+        try:
+            uuid.UUID(key)
+            return self.call("GET", f"{path}/{key}")
+        except ValueError:
+            pass
+        matches = [x for x in self.all_pages(path, **params) if x.get("name") == key]
+        if not matches:
+            raise NotFound(f"no {kind} named {key!r}")
+        if len(matches) > 1:
+            ids = ", ".join(m["id"] for m in matches)
+            raise ApiError(f"several {kind}s are named {key!r} (ids {ids}); give the id")
+        return matches[0]
 
     def resolve_rule(self, rule: str) -> dict[str, Any]:
         """A rule by id, or by name when exactly one of the caller's rules has it."""
-        try:
-            uuid.UUID(rule)
-            return self.call("GET", f"/rules/{rule}")
-        except ValueError:
-            pass
-        matches: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            r = self.session.get(
-                f"{self.base}/rules", params={"page": page, "page_size": 100}, timeout=self.timeout
-            )
-            if r.status_code >= 400:
-                self.call("GET", "/rules")  # raises with the API's message
-            body = r.json()
-            rows = body["items"] if isinstance(body, dict) else body
-            matches += [x for x in rows if x.get("name") == rule]
-            if len(rows) < 100:
-                break
-            page += 1
-        if not matches:
-            raise NotFound(f"no rule named {rule!r}")
-        if len(matches) > 1:
-            ids = ", ".join(m["id"] for m in matches)
-            raise ApiError(f"several rules are named {rule!r} (ids {ids}); give the id")
-        return matches[0]
+        return self._by_name("rule", "/rules", rule)
+
+    def resolve_instance(self, instance: str) -> dict[str, Any]:
+        """An instance by id, or by its name (unique in the account)."""
+        return self._by_name("instance", "/instances", instance)

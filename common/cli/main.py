@@ -23,6 +23,12 @@ class FerryGroup(click.Group):
         except FerryError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            # Never a traceback; the type is enough to report it (its text may hold data).
+            click.echo(f"error: unexpected {type(exc).__name__}; please report it", err=True)
+            sys.exit(1)
 
 
 def say(message: str) -> None:
@@ -46,11 +52,17 @@ def up() -> None:
     import time
 
     from common.runtime.embedded import prepare_data_dir, servers_for
-    from common.runtime.supervisor import Supervisor, ensure_flower_auth, ensure_secret_key
+    from common.runtime.supervisor import (
+        Supervisor,
+        api_tls_argv,
+        ensure_flower_auth,
+        ensure_secret_key,
+    )
     from common.services.database import upgrade_database
 
     started = time.monotonic()
     settings = current_settings()
+    api_tls_argv(settings)  # an unreadable certificate or key stops Ferry before anything starts
     # Whatever Ferry and its children create (state, logs, Flower's and beat's files)
     # is readable by this user only.
     os.umask(0o077)
@@ -235,12 +247,39 @@ def keys_rotate() -> None:
 
 def _register_commands() -> None:
     """Commands that live beside the code they drive."""
+    from common.cli.apply import apply_command
     from common.cli.copy import copy_command
-    from common.cli.tasks import tasks_command, trigger_command
+    from common.cli.drift import check_command, drift_command
+    from common.cli.instances import instances_command
+    from common.cli.rules import rules_command
+    from common.cli.tasks import (
+        items_command,
+        retry_command,
+        stop_command,
+        tasks_command,
+        trigger_command,
+    )
     from common.cli.users import audit_command, users_command
 
-    for command in (copy_command, trigger_command, tasks_command, users_command, audit_command):
+    for command in (
+        copy_command,
+        trigger_command,
+        tasks_command,
+        users_command,
+        audit_command,
+        instances_command,
+        rules_command,
+        items_command,
+        stop_command,
+        retry_command,
+        apply_command,
+    ):
         main.add_command(command)
+    main.add_command(drift_command)
+    main.add_command(check_command)
+    # The same commands under the rules group, where `ferry rules --help` lists them.
+    rules_command.add_command(drift_command, name="drift")
+    rules_command.add_command(check_command, name="check")
 
 
 _register_commands()

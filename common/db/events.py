@@ -21,14 +21,16 @@ def store_event(
     tag: str,
     digest: str | None,
     payload: dict[str, Any],
+    action: str = "push",
 ) -> int | None:
     """Insert an event; None when the same delivery was stored before (a replay)."""
     return fetch_value(
         conn,
-        """INSERT INTO webhook_events (instance_id, dedup_key, repository, tag, digest, payload)
-           VALUES (%s, %s, %s, %s, %s, %s)
+        """INSERT INTO webhook_events
+               (instance_id, dedup_key, repository, tag, digest, payload, action)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (instance_id, dedup_key) DO NOTHING RETURNING id""",
-        (instance_id, dedup_key, repository, tag, digest, Jsonb(payload)),
+        (instance_id, dedup_key, repository, tag, digest, Jsonb(payload), action),
     )
 
 
@@ -37,7 +39,7 @@ def get_event(conn: psycopg.Connection, event_id: int) -> WebhookEvent | None:
     return fetch_one(
         conn,
         WebhookEvent,
-        """SELECT id, instance_id, repository, tag, digest, processed_at
+        """SELECT id, instance_id, repository, tag, digest, processed_at, action
            FROM webhook_events WHERE id = %s""",
         (event_id,),
     )
@@ -50,7 +52,7 @@ def claim_event(conn: psycopg.Connection, event_id: int) -> WebhookEvent | None:
         WebhookEvent,
         """UPDATE webhook_events SET processed_at = now()
            WHERE id = %s AND processed_at IS NULL
-           RETURNING id, instance_id, repository, tag, digest, processed_at""",
+           RETURNING id, instance_id, repository, tag, digest, processed_at, action""",
         (event_id,),
     )
 

@@ -395,3 +395,31 @@ def _claim_stale_tasks(
         {**_RECONCILE_STATUSES, "at": at, "s": stale_seconds},
     )
     return [Requeue(task_uuid, Trigger(trigger), ids) for task_uuid, trigger, ids in rows]
+
+
+def release_worker_items(conn: psycopg.Connection, worker: str) -> list[Requeue]:
+    """A worker named ``worker`` (re)started: the items still running under that name are
+    its dead predecessor's. Put them back to pending, and list every pending item of
+    their tasks (the predecessor may also have held their messages) to be sent again."""
+    rows = fetch_tuples(
+        conn,
+        """WITH released AS (
+             UPDATE sync_items i
+             SET status = %(pending)s, lease_until = NULL,
+                 reason = 'its worker restarted; re-queued'
+             FROM sync_tasks t
+             WHERE t.id = i.task_id AND t.status = %(in_progress)s AND NOT t.stop_requested
+               AND i.status = %(running)s AND i.worker = %(worker)s
+             RETURNING i.id, i.task_id),
+           tasks AS (
+             UPDATE sync_tasks t SET requeued_at = now()
+             WHERE t.id IN (SELECT task_id FROM released)
+             RETURNING t.id, t.trigger)
+           SELECT k.id, k.trigger, array_agg(i.id ORDER BY i.id)
+           FROM tasks k JOIN sync_items i ON i.task_id = k.id
+           -- One snapshot for the whole statement: the released items still read as running.
+           WHERE i.status = %(pending)s OR i.id IN (SELECT id FROM released)
+           GROUP BY k.id, k.trigger""",
+        {**_RECONCILE_STATUSES, "worker": worker},
+    )
+    return [Requeue(task_uuid, Trigger(trigger), ids) for task_uuid, trigger, ids in rows]

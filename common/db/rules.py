@@ -28,7 +28,7 @@ COLUMNS = (
     "resource_types, target_instance_id, target_namespace, cross_tenant, target_account_id, "
     "target_username, target_password_enc, override, enabled, schedule, schedule_timezone, "
     "next_run_at, created_at, updated_at, blocked_at, suspended_reason, target_bound_url, "
-    "target_bound_verify_tls"
+    "target_bound_verify_tls, number, semver, latest, include_referrers, deletion"
 )
 RULES = Table(Rule, COLUMNS, "rules", order_by="name, id")
 # Columns the API may write; tenant_id, ids and timestamps are Ferry's.
@@ -57,6 +57,10 @@ WRITABLE = (
     "suspended_reason",
     "target_bound_url",
     "target_bound_verify_tls",
+    "semver",
+    "latest",
+    "include_referrers",
+    "deletion",
 )
 
 
@@ -89,6 +93,22 @@ def get_rule(conn: psycopg.Connection, rule_id: UUID, tenant_id: UUID | None = N
     if tenant_id is None:
         return RULES.one(conn, "id = %s", (rule_id,))
     return RULES.one(conn, "id = %s AND tenant_id = %s", (rule_id, tenant_id))
+
+
+def rule_by_name(
+    conn: psycopg.Connection, tenant_id: UUID, source_instance_id: UUID, name: str
+) -> Rule | None:
+    """The tenant's rule named ``name`` on the source instance, or None."""
+    return RULES.one(
+        conn,
+        "tenant_id = %s AND source_instance_id = %s AND name = %s",
+        (tenant_id, source_instance_id, name),
+    )
+
+
+def rule_by_number(conn: psycopg.Connection, tenant_id: UUID, number: int) -> Rule | None:
+    """The tenant's rule with this per-tenant number, or None."""
+    return RULES.one(conn, "tenant_id = %s AND number = %s", (tenant_id, number))
 
 
 def rule_name_taken(

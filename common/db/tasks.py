@@ -28,7 +28,7 @@ from common.errors import NotFound
 TASK_COLUMNS = """
     t.id, t.task_id, t.tenant_id, t.rule_id, t.source_instance_id, t.trigger, t.status,
     t.message, t.stop_requested, t.retry_of, t.total, t.copied, t.up_to_date, t.kept,
-    t.failed, t.stopped, t.repositories_count, t.bytes_transferred, t.success_rate,
+    t.failed, t.stopped, t.deleted, t.repositories_count, t.bytes_transferred, t.success_rate,
     t.created_at, t.started_at, t.finished_at, t.listed_at, t.plan_attempts,
     EXTRACT(EPOCH FROM (coalesce(t.finished_at, now()) - t.started_at))::float8
         AS time_spent_seconds
@@ -41,6 +41,7 @@ ITEM_COUNTS = """
     count(*) FILTER (WHERE status = %(kept)s) AS kept,
     count(*) FILTER (WHERE status = %(failed)s) AS failed,
     count(*) FILTER (WHERE status = %(stopped)s) AS stopped,
+    count(*) FILTER (WHERE status = %(deleted)s) AS deleted,
     count(*) FILTER (WHERE status = ANY(%(open_items)s)) AS open,
     count(DISTINCT source_repository) AS repositories_count,
     coalesce(sum(bytes_transferred), 0) AS bytes_transferred
@@ -51,6 +52,7 @@ COUNT_PARAMS: dict[str, Any] = {
     "kept": ItemStatus.KEPT,
     "failed": ItemStatus.FAILED,
     "stopped": ItemStatus.STOPPED,
+    "deleted": ItemStatus.DELETED,
     "open_items": list(OPEN_ITEM_STATUSES),
 }
 OPEN_TASK = list(OPEN_TASK_STATUSES)
@@ -212,10 +214,11 @@ def finalize_task(conn: psycopg.Connection, task_uuid: UUID) -> Task | None:
            UPDATE sync_tasks t SET
                total = agg.total, copied = agg.copied, up_to_date = agg.up_to_date,
                kept = agg.kept, failed = agg.failed, stopped = agg.stopped,
-               repositories_count = agg.repositories_count,
+               deleted = agg.deleted, repositories_count = agg.repositories_count,
                bytes_transferred = agg.bytes_transferred,
                success_rate = CASE WHEN agg.total = 0 THEN 1
-                   ELSE round((agg.copied + agg.up_to_date + agg.kept)::numeric / agg.total, 4)
+                   ELSE round((agg.copied + agg.up_to_date + agg.kept + agg.deleted)::numeric
+                              / agg.total, 4)
                    END,
                status = CASE
                    WHEN t.stop_requested THEN %(task_stopped)s

@@ -83,6 +83,15 @@ class Rule:
     # Where a cross-tenant password was checked: it is used there and nowhere else.
     target_bound_url: str | None = None
     target_bound_verify_tls: bool | None = None
+    # Per-tenant, given once at creation and never reused (the TCR-compatible API's ID).
+    number: int = 0
+    # Selection by version and age (common.domain.semver); '' and None: no limit.
+    semver: str = ""
+    latest: int | None = None
+    # Copy signatures, SBOMs and attestations with their subject.
+    include_referrers: bool = True
+    # Propagate deletions of what this rule copied.
+    deletion: bool = False
 
     @property
     def health(self) -> str:
@@ -124,6 +133,8 @@ class Task:
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     time_spent_seconds: float | None
+    # Target tags removed because the source deleted them (issue 14).
+    deleted: int = 0
     # Not a column: the readable id of ``retry_of``, where a caller looked it up.
     retry_of_task_id: str | None = None
     # When the plan recorded that listing is complete; the task cannot finish before.
@@ -214,6 +225,8 @@ class WebhookEvent:
     tag: str
     digest: str | None
     processed_at: dt.datetime | None = None
+    # "push" or "delete" (common.domain.webhooks); an untagged push has an empty tag.
+    action: str = "push"
 
 
 @dataclass(frozen=True)

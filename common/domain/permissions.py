@@ -39,10 +39,20 @@ class Action(StrEnum):
     AUDIT_READ = "audit:read"
     INCOMING_READ = "incoming:read"
     INCOMING_BLOCK = "incoming:block"
+    # Health checks and drift reports: they contact the registries but change nothing.
+    RULE_CHECK = "rule:check"
+    NOTIFICATION_READ = "notification:read"
+    NOTIFICATION_MANAGE = "notification:manage"
 
 
 READ_ACTIONS = frozenset(
-    {Action.INSTANCE_READ, Action.RULE_READ, Action.TASK_READ, Action.INCOMING_READ}
+    {
+        Action.INSTANCE_READ,
+        Action.RULE_READ,
+        Action.TASK_READ,
+        Action.INCOMING_READ,
+        Action.NOTIFICATION_READ,
+    }
 )
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
@@ -54,6 +64,8 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         Action.TASK_STOP,
         Action.TASK_RETRY,
         Action.INSTANCE_UPDATE,
+        Action.RULE_CHECK,
+        Action.NOTIFICATION_MANAGE,
     },
     Role.VIEWER: READ_ACTIONS,
 }
@@ -65,6 +77,9 @@ ACCOUNT_ACTIONS = frozenset(
         Action.KEY_MANAGE,
         Action.AUDIT_READ,
         Action.INSTANCE_CREATE,
+        # A notification of one rule is also checked on that rule (api.notifications).
+        Action.NOTIFICATION_READ,
+        Action.NOTIFICATION_MANAGE,
     }
 )
 

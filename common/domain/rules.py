@@ -32,8 +32,10 @@ from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import re2
+import semantic_version
 from croniter import CroniterBadDateError, croniter
 
+from common.domain import semver as versions
 from common.domain.models import Rule
 from common.domain.vocab import KINDS_FOR_TYPE, ArtifactKind, FilterSyntax, ResourceType
 from common.errors import ValidationError
@@ -327,6 +329,8 @@ class Selector:
     repository_exclude: Pattern | None = None
     tag_exclude: Pattern | None = None
     kinds: frozenset[str] = frozenset({ArtifactKind.IMAGE, ArtifactKind.INDEX, ArtifactKind.CHART})
+    semver: semantic_version.NpmSpec | None = None
+    latest: int | None = None
 
     @classmethod
     def from_rule(cls, rule: Rule) -> Selector:
@@ -344,6 +348,9 @@ class Selector:
             repository_exclude=pattern("repository_exclude", "source.repository_exclude"),
             tag_exclude=pattern("tag_exclude", "source.tag_exclude"),
             kinds=frozenset().union(*(KINDS_FOR_TYPE[t] for t in types)),
+            # getattr: rule-shaped objects from before issue 14 have neither field.
+            semver=versions.compile_constraint(getattr(rule, "semver", ""), "source.semver"),
+            latest=versions.check_latest(getattr(rule, "latest", None), "source.latest"),
         )
 
     def selects_repository(self, repository: str) -> bool:
@@ -355,8 +362,11 @@ class Selector:
         return _selected(rest, self.repository_filter, self.repository_exclude)
 
     def selects_tag(self, tag: str) -> bool:
-        """True when ``tag`` passes the tag filter and is not excluded."""
-        return _selected(tag, self.tag_filter, self.tag_exclude)
+        """True when ``tag`` passes the tag filter, is not excluded, and satisfies the
+        version constraint (``latest`` is a per-repository view: see ``semver.newest``)."""
+        return _selected(tag, self.tag_filter, self.tag_exclude) and versions.matches(
+            self.semver, tag
+        )
 
     def selects_kind(self, kind: str) -> bool:
         """True when an artifact of ``kind`` (image, index, chart, artifact) is selected."""

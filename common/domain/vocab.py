@@ -39,12 +39,16 @@ class ItemStatus(StrEnum):
     KEPT = "kept"
     FAILED = "failed"
     STOPPED = "stopped"
+    # A target tag removed because the source deleted it (the rule's ``deletion``).
+    DELETED = "deleted"
 
 
 # Items still to be copied; the others have their outcome.
 OPEN_ITEM_STATUSES = frozenset({ItemStatus.PENDING, ItemStatus.RUNNING})
 # Outcomes that count as success in a task's success rate.
-SUCCESSFUL_ITEM_STATUSES = frozenset({ItemStatus.COPIED, ItemStatus.UP_TO_DATE, ItemStatus.KEPT})
+SUCCESSFUL_ITEM_STATUSES = frozenset(
+    {ItemStatus.COPIED, ItemStatus.UP_TO_DATE, ItemStatus.KEPT, ItemStatus.DELETED}
+)
 
 
 class Trigger(StrEnum):

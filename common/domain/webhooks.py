@@ -1,13 +1,21 @@
-"""Push notifications from registries, parsed into tagged-manifest pushes.
+"""Notifications from registries, parsed into pushes and deletions of tags.
 
-Two shapes are understood, detected from the body:
+Three shapes are understood, detected from the body:
 
 - CNCF Distribution's notification envelope: ``{"events": [...]}``, one event
-  per blob or manifest operation, each with an ``id``.
-- Harbor's webhook (TCR sends the same): ``{"type": "PUSH_ARTIFACT",
-  "event_data": {"resources": [...], "repository": {...}}}``, without an id.
+  per blob or manifest operation, each with an ``id``. A ``push`` of a tagged
+  manifest is a push; a ``delete`` naming a tag is a deletion (Distribution
+  deletes by digest and then announces each tag that pointed there).
+- Harbor's webhook (TCR sends the same): ``{"type": "PUSH_ARTIFACT" |
+  "DELETE_ARTIFACT", "event_data": {"resources": [...], "repository": {...}}}``,
+  without an id.
+- Harbor's CloudEvents format: ``{"specversion": "1.0", "type":
+  "harbor.artifact.pushed" | "harbor.artifact.deleted", "id": ..., "data": {...}}``,
+  the same resources under ``data``.
 
-Only pushes of tagged manifests count; everything else is counted as ignored.
+When Harbor reports a push by digest, its ``tag`` field holds the digest itself;
+that is an untagged push (``tag`` empty, ``by_digest``): it never becomes a tag.
+Everything else is counted as ignored.
 """
 
 from __future__ import annotations
@@ -31,9 +39,15 @@ MANIFEST_TYPES = frozenset(
 )
 
 
+PUSH, DELETE = "push", "delete"
+HARBOR_PUSH_TYPES = frozenset({"PUSH_ARTIFACT", "pushImage", "harbor.artifact.pushed"})
+HARBOR_DELETE_TYPES = frozenset({"DELETE_ARTIFACT", "deleteImage", "harbor.artifact.deleted"})
+
+
 @dataclass(frozen=True)
 class Push:
-    """One tag pushed: where, what digest, and the key that de-duplicates its delivery."""
+    """One tag pushed or deleted (``action``): where, what digest, and the key that
+    de-duplicates its delivery. An untagged push by digest has an empty ``tag``."""
 
     repository: str
     tag: str
@@ -41,6 +55,12 @@ class Push:
     dedup_key: str
     media_type: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+    action: str = PUSH
+
+    @property
+    def by_digest(self) -> bool:
+        """True for an untagged push (Harbor names the digest where the tag would be)."""
+        return self.tag == "" and self.digest is not None
 
 
 @dataclass
@@ -71,13 +91,11 @@ def _distribution(body: dict[str, Any], instance_id: str) -> Parsed:
             )
         target = event.get("target") if isinstance(event.get("target"), dict) else {}
         repository, tag = target.get("repository"), target.get("tag")
-        media_type = target.get("mediaType")
-        if (
-            event.get("action") != "push"
-            or not tag
-            or not repository
-            or media_type not in MANIFEST_TYPES
-        ):
+        media_type, action = target.get("mediaType"), event.get("action")
+        pushed = action == PUSH and media_type in MANIFEST_TYPES
+        # A tag deletion names the tag and no media type (the manifest deletion before
+        # it names only the digest, which says nothing about tags: ignored).
+        if not (pushed or action == DELETE) or not tag or not repository:
             ignored += 1
             continue
         digest = target.get("digest")
@@ -86,40 +104,65 @@ def _distribution(body: dict[str, Any], instance_id: str) -> Parsed:
             if event.get("id")
             else _hash_key(instance_id, repository, tag, digest, event.get("timestamp"))
         )
-        pushes.append(Push(str(repository), str(tag), digest, key, media_type, event))
+        pushes.append(Push(str(repository), str(tag), digest, key, media_type, event, str(action)))
     return Parsed("distribution", pushes, ignored)
 
 
 def _harbor(body: dict[str, Any], instance_id: str) -> Parsed:
-    if body.get("type") not in ("PUSH_ARTIFACT", "pushImage"):
-        return Parsed("harbor", [], 1)
-    data = body.get("event_data")
+    cloud = "specversion" in body
+    fmt, where = ("harbor-cloudevents", "data") if cloud else ("harbor", "event_data")
+    kind = body.get("type")
+    if kind in HARBOR_PUSH_TYPES:
+        action = PUSH
+    elif kind in HARBOR_DELETE_TYPES:
+        action = DELETE
+    else:
+        return Parsed(fmt, [], 1)
+    data = body.get(where)
     if not isinstance(data, dict):
-        raise ValidationError("event_data must be an object", {"event_data": ["must be an object"]})
+        raise ValidationError(f"{where} must be an object", {where: ["must be an object"]})
     repo = data.get("repository") if isinstance(data.get("repository"), dict) else {}
     repository = repo.get("repo_full_name") or "/".join(
         p for p in (repo.get("namespace"), repo.get("name")) if p
     )
     if not repository:
         raise ValidationError(
-            "event_data.repository has no repo_full_name",
-            {"event_data.repository.repo_full_name": ["is required"]},
+            f"{where}.repository has no repo_full_name",
+            {f"{where}.repository.repo_full_name": ["is required"]},
         )
     resources = data.get("resources")
     if not isinstance(resources, list):
         raise ValidationError(
-            "event_data.resources must be a list", {"event_data.resources": ["must be a list"]}
+            f"{where}.resources must be a list", {f"{where}.resources": ["must be a list"]}
         )
+    when = body.get("time") if cloud else body.get("occur_at")
     pushes, ignored = [], 0
     for res in resources:
-        tag = res.get("tag") if isinstance(res, dict) else None
-        if not tag:
+        push = _harbor_resource(res, str(repository), action, instance_id, when)
+        if push is None:
             ignored += 1
-            continue
-        digest = res.get("digest")
-        key = _hash_key(instance_id, repository, tag, digest, body.get("occur_at"))
-        pushes.append(Push(str(repository), str(tag), digest, key, None, res))
-    return Parsed("harbor", pushes, ignored)
+        else:
+            pushes.append(push)
+    return Parsed(fmt, pushes, ignored)
+
+
+def _harbor_resource(
+    res: Any, repository: str, action: str, instance_id: str, when: Any
+) -> Push | None:
+    """One resource of a Harbor event; None when it names neither a tag nor (for a push)
+    a digest."""
+    if not isinstance(res, dict):
+        return None
+    tag, digest = res.get("tag"), res.get("digest")
+    tag = str(tag) if tag else ""
+    if tag.startswith(("sha256:", "sha512:")):
+        # A push by digest: Harbor puts the digest where the tag would be.
+        digest, tag = digest or tag, ""
+    if not tag and (action == DELETE or not isinstance(digest, str) or not digest):
+        return None
+    key_action = "\x1fdelete" if action == DELETE else ""
+    key = _hash_key(instance_id, repository, tag + key_action, digest, when)
+    return Push(repository, tag, digest, key, None, res, action)
 
 
 def _has_nul(doc: Any) -> bool:
@@ -153,9 +196,10 @@ def parse(raw: bytes, instance_id: str) -> Parsed:
         raise ValidationError("body contains a NUL character (\\u0000), which no event may hold")
     if "events" in body:
         return _distribution(body, instance_id)
-    if "event_data" in body or "type" in body:
+    if "event_data" in body or "type" in body or "specversion" in body:
         return _harbor(body, instance_id)
     raise ValidationError(
-        'unknown notification shape: expected a Distribution envelope ({"events": [...]}) '
-        'or a Harbor/TCR webhook ({"type": ..., "event_data": ...})'
+        'unknown notification shape: expected a Distribution envelope ({"events": [...]}), '
+        'a Harbor/TCR webhook ({"type": ..., "event_data": ...}) or Harbor CloudEvents '
+        '({"specversion": "1.0", "type": ..., "data": ...})'
     )

@@ -8,9 +8,9 @@
 - :mod:`common.registry.coordination` shares blob knowledge between copies.
 
 Inside, each module imports only those before it in this order: digest,
-media, retry, reply, auth, refusals, transport, blob_reader, upload_session,
-uploader, manifests, listing, client, outcome, coordination, blob_copy,
-copier.
+media, retry, reply, deadline, auth, refusals, connect, transport,
+blob_reader, upload_session, uploader, manifests, listing, client, outcome,
+coordination, blob_copy, copier.
 """
 
 from common.registry.auth import TokenCache

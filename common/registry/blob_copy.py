@@ -136,7 +136,7 @@ class BlobCopy:
             self.dst_repo,
             desc.digest,
             desc.size,
-            RemoteBlob(self.src.blobs, self.src_repo, desc.digest),
+            RemoteBlob(self.src.blobs, self.src_repo, desc.digest, self.stopping),
             session=session,
             should_stop=self.stopping,
             on_sent=lambda n: self.sent(desc.digest, n),

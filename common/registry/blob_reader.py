@@ -5,24 +5,32 @@ exactly as stored (no content decoding, ``Accept-Encoding: identity``, so a
 compressing proxy cannot change what we hash). A body that breaks off raises
 RegistryUnavailable; :class:`RemoteBlob` lets an upload reopen it where it
 broke with a Range request, and copes with a server that ignores the Range.
+
+A body is read as it arrives (``read1``), never waiting for a full buffer:
+each 64 KiB received gives the request's guard another ``stall`` seconds, so a
+trickling source is cut off, and a ``stop`` predicate given to :meth:`open`
+cuts a stalled read within a fraction of a second (:class:`Stopped`).
 """
 
 from __future__ import annotations
 
 import http.client
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, Protocol
 
 import requests
 import urllib3
 
-from common.errors import BlobNotFound, DigestMismatch, RegistryUnavailable
+from common.errors import BlobNotFound, DigestMismatch, RegistryError, RegistryUnavailable
 from common.registry import auth as _auth
+from common.registry.deadline import DEADLINE, STOP, Stopped
 from common.registry.digest import Hasher, check_digest
 from common.registry.media import check_repository
 from common.registry.reply import Reply
-from common.registry.transport import Transport
+from common.registry.transport import STREAM_PROGRESS_BYTES, Transport
+
+__all__ = ["BlobBody", "BlobReader", "BlobSource", "BytesSource", "RemoteBlob", "Stopped"]
 
 READ_SIZE = 1024 * 1024
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-")
@@ -61,13 +69,21 @@ class BlobBody:
         self._skip = count
 
     def chunks(self, size: int = READ_SIZE) -> Iterator[bytes]:
-        """Yield the body; a broken connection raises RegistryUnavailable (retryable)."""
-        raw = self._reply.raw
+        """Yield the body as it arrives; a broken connection raises RegistryUnavailable
+        (retryable), a stop request Stopped."""
+        raw, guard = self._reply.raw, self._reply.guard
+        moved = 0
         try:
             while True:
-                chunk = raw.read(size, decode_content=False)
+                chunk = raw.read1(size, decode_content=False)
                 if not chunk:
+                    if guard is not None:
+                        guard.close()  # the connection goes back to the pool
                     return
+                moved += len(chunk)
+                if guard is not None and moved >= STREAM_PROGRESS_BYTES:
+                    guard.extend(self._transport.stall)
+                    moved = 0
                 if self._skip:  # the server ignored our Range: drop what we already have
                     drop = min(self._skip, len(chunk))
                     chunk, self._skip = chunk[drop:], self._skip - drop
@@ -80,6 +96,19 @@ class BlobBody:
             OSError,
             requests.RequestException,
         ) as exc:
+            tripped = guard.tripped if guard is not None else None
+            if tripped == STOP:
+                raise Stopped() from None
+            if tripped == DEADLINE:
+                # Not reopened at once (a trickling source stays slow); the item may be
+                # tried again later.
+                kib, stall = STREAM_PROGRESS_BYTES // 1024, self._transport.stall
+                raise RegistryError(
+                    f"{self._transport.display}: download of {self._what} stalled: less "
+                    f"than {kib} KiB in {stall:.0f} s",
+                    origin=self._transport,
+                    retryable=True,
+                ) from None
             raise RegistryUnavailable(
                 f"{self._transport.display}: download of {self._what} broke off: "
                 f"{type(exc).__name__}",
@@ -114,8 +143,15 @@ class BlobReader:
             return False
         raise self.transport.fail(reply, f"blob {digest} in {repository}", repository=repository)
 
-    def open(self, repository: str, digest: str, offset: int = 0) -> BlobBody:
-        """A streaming body of the blob from ``offset`` (Range request when > 0)."""
+    def open(
+        self,
+        repository: str,
+        digest: str,
+        offset: int = 0,
+        stop: Callable[[], bool] | None = None,
+    ) -> BlobBody:
+        """A streaming body of the blob from ``offset`` (Range request when > 0); ``stop``
+        turning true cuts it off (Stopped)."""
         check_repository(repository)
         check_digest(digest)
         # identity: a compressing proxy would otherwise change the bytes we hash.
@@ -129,6 +165,7 @@ class BlobReader:
             scopes=_auth.pull(repository),
             stream=True,
             follow=True,
+            stop=stop,
         )
         what = f"{repository}@{digest}"
         if reply.status_code == 206:
@@ -136,7 +173,7 @@ class BlobReader:
             if m and int(m.group(1)) == offset:
                 return BlobBody(self.transport, reply, 0, what)
             reply.close()
-            body = self.open(repository, digest, 0)
+            body = self.open(repository, digest, 0, stop)
             body.skip(offset)
             return body
         if reply.status_code != 200:
@@ -164,12 +201,21 @@ class BlobReader:
 class RemoteBlob:
     """A blob on a registry, streamed; reopened with a Range request after a break."""
 
-    def __init__(self, reader: BlobReader, repository: str, digest: str) -> None:
+    def __init__(
+        self,
+        reader: BlobReader,
+        repository: str,
+        digest: str,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
         self.reader, self.repository, self.digest = reader, repository, digest
+        self.stop = stop
         self.where = f"{reader.display}/{repository}"
 
     def open(self, offset: int = 0) -> Iterator[bytes]:
-        body = self.reader.open(self.repository, self.digest, offset)
+        if self.stop is not None and self.stop():
+            raise Stopped()
+        body = self.reader.open(self.repository, self.digest, offset, self.stop)
         try:
             yield from body.chunks()
         finally:

@@ -5,6 +5,8 @@ a redirect target) resolves its host once, checks every address, and connects
 to a checked one: a name that resolves to an allowed address for the check and
 an internal one for the connection (DNS rebinding) cannot get through, and
 nothing is cached between connections. TLS still verifies the host name.
+Each connection joins the guard of the request it carries
+(:mod:`common.registry.deadline`), so a deadline or a Stop can cut it off.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from common.registry import deadline
 from common.security.netpolicy import resolve_checked
 from common.settings import Settings
 
@@ -34,6 +37,11 @@ class _Checked:
             return super()._new_conn()  # type: ignore[misc]
         finally:
             self._dns_host = host
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        # The request's deadline and Stop watch this connection from here on.
+        deadline.attach_current(self)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
 class PolicyAdapter(HTTPAdapter):

@@ -19,13 +19,17 @@ import requests
 from common.errors import RegistryError, RegistryUnavailable
 
 
-def read_limited(resp: requests.Response, limit: int) -> bytes:
-    """The (decoded) body of ``resp``, refusing answers larger than ``limit`` bytes."""
+def read_limited(resp: requests.Response, limit: int, *, cut: bool = False) -> bytes:
+    """The (decoded) body of ``resp``, refusing answers larger than ``limit`` bytes, or
+    with ``cut`` its first ``limit`` bytes (the rest is not read)."""
     buf = bytearray()
     try:
-        for chunk in resp.iter_content(65536):
+        for chunk in resp.iter_content(min(65536, limit + 1)):
             buf += chunk
             if len(buf) > limit:
+                if cut:
+                    del buf[limit:]
+                    break
                 raise RegistryError(
                     f"answer from {urlsplit(resp.url).netloc} exceeds {limit} bytes"
                 )
@@ -41,10 +45,20 @@ def read_limited(resp: requests.Response, limit: int) -> bytes:
 class Reply:
     """A registry's final answer: status, headers, body (read or streaming), tries taken."""
 
-    def __init__(self, response: requests.Response, attempts: int, body: bytes | None = None):
+    def __init__(
+        self,
+        response: requests.Response,
+        attempts: int,
+        body: bytes | None = None,
+        *,
+        guard: Any = None,
+    ):
         self.response = response
         self.attempts = attempts
         self.body = body
+        # A streamed answer's deadline guard (common.registry.deadline): the reader
+        # extends it as the body moves, and closing the reply ends it.
+        self.guard = guard
 
     @property
     def status_code(self) -> int:
@@ -82,7 +96,11 @@ class Reply:
     def read(self, limit: int) -> bytes:
         """The body, refusing more than ``limit`` bytes; reads it now if not read yet."""
         if self.body is None:
-            self.body = read_limited(self.response, limit)
+            try:
+                self.body = read_limited(self.response, limit)
+            finally:
+                if self.guard is not None:
+                    self.guard.close()
         elif len(self.body) > limit:
             raise RegistryError(f"answer from {urlsplit(self.url).netloc} exceeds {limit} bytes")
         return self.body
@@ -100,4 +118,6 @@ class Reply:
 
     def close(self) -> None:
         """Release the connection (the body, if unread, is dropped)."""
+        if self.guard is not None:
+            self.guard.close()
         self.response.close()

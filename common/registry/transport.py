@@ -12,6 +12,14 @@ connection is checked again on the address it connects to
 must pass :func:`~common.security.netpolicy.check_redirect` and never carries
 our credentials; upload sessions stay on the registry's origin.
 
+Every try runs under a :class:`~common.registry.deadline.Guard`: an answer
+that is read whole (manifests, pages, errors, tokens) must be complete within
+``deadline`` seconds, however slowly it trickles; a stream (a blob body, an
+upload) must make progress every ``stall`` seconds; a ``stop`` predicate cuts
+the connection as soon as it turns true. Bodies are read with a cap: the
+caller's ``read_limit``, or :data:`SMALL_ANSWER_BYTES` (the rest is dropped).
+A thread may set an overall budget (:func:`common.registry.deadline.budget`).
+
 Errors leave the transport with every known secret masked and ``origin`` set
 to the transport, so a copy can say whether its source or its target failed.
 The blob reader, the upload session, the manifest client and the listing use
@@ -24,6 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -33,6 +42,7 @@ import requests
 from common.errors import FerryError, RegistryError, RegistryUnavailable
 from common.registry.auth import DEFAULT_TOKEN_CACHE, Authenticator, AuthStep, Scopes, TokenCache
 from common.registry.connect import PolicyAdapter
+from common.registry.deadline import STOP, Guard, Stopped, budget_end
 from common.registry.refusals import Refusals
 from common.registry.reply import Reply, read_limited
 from common.registry.retry import RetryPolicy
@@ -42,6 +52,10 @@ from common.settings import Settings, get_settings
 log = logging.getLogger("ferry.registry")
 
 DEFAULT_TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
+# A stream must move this much per settings.registry_stall seconds (see the module doc).
+STREAM_PROGRESS_BYTES = 64 * 1024
+# Answers nobody asked to read in full (errors, upload replies) are kept up to this.
+SMALL_ANSWER_BYTES = 64 * 1024
 MAX_HOPS = 6  # the request and up to five redirects
 MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -75,6 +89,7 @@ class _Call:
     follow: bool
     authenticate: bool
     read_limit: int | None
+    stop: Callable[[], bool] | None
 
     @property
     def replayable(self) -> bool:
@@ -105,6 +120,8 @@ class Transport:
         retry: RetryPolicy | None = None,
         pool_size: int = 16,
         token_cache: TokenCache | None = None,
+        deadline: float | None = None,
+        stall: float | None = None,
     ) -> None:
         scheme, host, _port = parse_registry_url(url)
         netloc = urlsplit(url).netloc.lower()
@@ -116,6 +133,9 @@ class Transport:
         self._checked_origins = {self.url}
         self._origins_lock = threading.Lock()
         self.timeout = timeout
+        # Unless given: FERRY_REGISTRY_DEADLINE and FERRY_REGISTRY_STALL.
+        self.deadline = float(deadline or self.settings.registry_deadline)
+        self.stall = float(stall or self.settings.registry_stall)
         self.retry = retry or RetryPolicy()
         self.verify_tls = verify_tls
         self.session = requests.Session()
@@ -167,13 +187,17 @@ class Transport:
         follow: bool = False,
         authenticate: bool = True,
         read_limit: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Reply:
         """Send one request with auth, retries and policy; any final status is returned.
 
         ``retry=False`` is for bodies that cannot be replayed (generators): then
         connection errors raise at once and a 401 is not retried. With
         ``read_limit`` the body (at most that many bytes) is read inside the retry
-        loop, so an answer that breaks off half-way is retried too.
+        loop, so an answer that breaks off half-way is retried too. With ``stream``
+        the body is left to the caller (close the reply); otherwise at most
+        :data:`SMALL_ANSWER_BYTES` of it are kept. ``stop`` turning true cuts the
+        request off and raises :class:`~common.registry.deadline.Stopped`.
         """
         if not url.startswith(("http://", "https://")):
             url = self.url + url
@@ -184,11 +208,12 @@ class Transport:
             headers or {},
             params,
             data,
-            stream or read_limit is not None,
+            stream,
             retry,
             follow,
             authenticate,
             read_limit,
+            stop,
         )
         try:
             return self._send(call)
@@ -219,17 +244,58 @@ class Transport:
                 attempt,
                 result.wait,
             )
+            end = budget_end()
+            if end is not None and time.monotonic() + result.wait >= end:
+                raise RegistryUnavailable(
+                    f"{self.display}: {call.method} {path_of(call.url)}: no time left to "
+                    f"try again ({result.why})"
+                )
             time.sleep(result.wait)
 
     def _try(self, call: _Call, step: AuthStep | None, attempt: int) -> Reply | _Again | None:
-        """One try: the final answer, a wait before the next try, or None to resend at once.
+        """One try under its guard: the final answer, a wait before the next try, or None
+        to resend at once. Raises when the policy gives up on a broken connection or body,
+        when the guard cut the try off, or Stopped."""
+        guard = self._guard(call)
+        try:
+            with guard:
+                result = self._guarded(call, step, attempt, guard)
+        except BaseException:
+            guard.close()
+            raise
+        if not isinstance(result, Reply) or result.body is not None:
+            guard.close()  # a streamed reply closes its guard when it is closed
+        return result
 
-        Raises when the policy gives up on a broken connection or body."""
+    def _guard(self, call: _Call) -> Guard:
+        streaming = (call.stream and call.read_limit is None) or not call.replayable
+        seconds = self.stall if streaming else self.deadline
+        if isinstance(call.data, bytes | bytearray):
+            # A body we send (a blob, a chunk) may go as slowly as a stream may.
+            seconds += len(call.data) * self.stall / STREAM_PROGRESS_BYTES
+        expires, cap = time.monotonic() + seconds, budget_end()
+        return Guard(expires if cap is None else min(expires, cap), call.stop, cap=cap)
+
+    def _cut_off(self, call: _Call, guard: Guard) -> Exception:
+        """What a try cut off by its guard raises."""
+        if guard.tripped == STOP:
+            return Stopped()
+        return RegistryUnavailable(
+            f"{self.display}: {call.method} {path_of(call.url)} did not finish within "
+            f"{guard.seconds:.0f} s",
+            origin=self,
+        )
+
+    def _guarded(
+        self, call: _Call, step: AuthStep | None, attempt: int, guard: Guard
+    ) -> Reply | _Again | None:
         sent = step.header() if step and origin_of(call.url) == self.url else {}
         path = path_of(call.url)
         try:
-            resp = self._exchange(call, {**call.headers, **sent})
+            resp = self._exchange(call, {**call.headers, **sent}, guard)
         except _BROKEN as exc:
+            if guard.tripped:
+                raise self._cut_off(call, guard) from None
             wait = self.retry.after_break(attempt, replayable=call.retry)
             if wait is None:
                 raise RegistryUnavailable(
@@ -239,6 +305,8 @@ class Transport:
                 ) from None
             return _Again(type(exc).__name__, wait)
         except requests.RequestException as exc:
+            if guard.tripped:
+                raise self._cut_off(call, guard) from None
             raise RegistryError(
                 f"{self.display}: {call.method} {path}: {type(exc).__name__}", origin=self
             ) from None
@@ -251,19 +319,24 @@ class Transport:
         if wait is not None:
             resp.close()
             return _Again(status, wait)
-        if call.read_limit is None:
-            return Reply(resp, attempt)
+        if call.stream and call.read_limit is None:
+            return Reply(resp, attempt, guard=guard)
         try:
+            if call.read_limit is None:
+                return Reply(resp, attempt, read_limited(resp, SMALL_ANSWER_BYTES, cut=True))
             return Reply(resp, attempt, read_limited(resp, call.read_limit))
         except RegistryUnavailable as exc:
+            if guard.tripped:
+                raise self._cut_off(call, guard) from None
             wait = self.retry.after_break(attempt, replayable=call.retry)
             if wait is None:
                 raise
             return _Again(exc, wait)
 
-    def _exchange(self, call: _Call, headers: dict[str, str]) -> requests.Response:
+    def _exchange(self, call: _Call, headers: dict[str, str], guard: Guard) -> requests.Response:
         """One try: the request, and the redirects it is allowed to follow."""
         url, params = call.url, call.params
+        data = call.data if call.replayable else _fed(call.data, guard, self.stall)
         first = origin_of(url)
         for hop in range(MAX_HOPS):
             if hop and origin_of(url) != self.url:
@@ -279,8 +352,8 @@ class Transport:
                 url,
                 headers=headers,
                 params=params,
-                data=call.data,
-                stream=call.stream,
+                data=data,
+                stream=True,  # bodies are read here, with a cap, under the guard
                 timeout=self.timeout,
                 allow_redirects=False,
                 verify=self.verify_tls,
@@ -316,3 +389,10 @@ class Transport:
             authenticate=False,
             read_limit=MAX_TOKEN_ANSWER_BYTES,
         )
+
+
+def _fed(data: Iterable[bytes], guard: Guard, seconds: float) -> Iterator[bytes]:
+    """An upload stream that gives its request ``seconds`` more with every piece sent."""
+    for chunk in data:
+        guard.extend(seconds)
+        yield chunk

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -127,15 +128,23 @@ class UploadSession:
             reply, f"{what} to {self.repository}", repository=self.repository, writing=True
         )
 
-    def patch(self, data: Any, start: int | None) -> int | None:
+    def patch(
+        self, data: Any, start: int | None, stop: Callable[[], bool] | None = None
+    ) -> int | None:
         """Send bytes (``start`` given: one chunk with Content-Range) or a stream; the
-        number of bytes the server now holds, when it says."""
+        number of bytes the server now holds, when it says. ``stop`` cuts it off."""
         headers = {"Content-Type": "application/octet-stream"}
         if start is not None:
             headers["Content-Range"] = f"{start}-{start + len(data) - 1}"
             headers["Content-Length"] = str(len(data))
         reply = self.transport.request(
-            "PATCH", self.location, scopes=self._scopes, headers=headers, data=data, retry=False
+            "PATCH",
+            self.location,
+            scopes=self._scopes,
+            headers=headers,
+            data=data,
+            retry=False,
+            stop=stop,
         )
         reply.close()
         self._check(reply, (202, 204), "a blob chunk")

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from common.errors import DigestMismatch, RegistryUnavailable
-from common.registry.blob_reader import BlobReader, BlobSource, BytesSource
+from common.registry.blob_reader import BlobReader, BlobSource, BytesSource, Stopped
 from common.registry.digest import Hasher, algorithm_of, check_digest, digest_of
 from common.registry.retry import RetryPolicy
 from common.registry.transport import Transport
@@ -63,10 +63,6 @@ class _Blob:
 
 # One way of sending a blob through an open session; returns the bytes sent.
 _Way = Callable[[UploadSession, _Blob], int]
-
-
-class Stopped(Exception):
-    """``should_stop()`` asked to stop; the upload in progress was cancelled."""
 
 
 class _Refill:
@@ -241,6 +237,8 @@ class Uploader:
             except (UploadSessionLost, RegistryUnavailable) as exc:
                 session.cancel()
                 session = None
+                if blob.stop():
+                    raise Stopped() from None  # a Stop cut the source or the target off
                 wait = self.retry.after_restart(restarts)
                 if wait is None:
                     raise
@@ -270,7 +268,7 @@ class Uploader:
 
         stream = body()
         try:
-            session.patch(stream, None)
+            session.patch(stream, None, stop=blob.stop)
         finally:
             stream.close()
         if not hasher.matches or (blob.size >= 0 and count != blob.size):

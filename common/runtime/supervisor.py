@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.domain.vocab import QueueName
+from common.errors import ConfigError
 from common.runtime.private import PRIVATE_DIR, ensure_dir, open_private
-from common.settings import Settings, child_environment
+from common.settings import MULTIPROC_ENV, Settings, child_environment
 
 STOP_TIMEOUT = 10.0
 # A dead child is restarted after 1, 2, 4 ... seconds (at most BACKOFF_MAX); more than
@@ -52,10 +53,25 @@ class Child:
 ALL_QUEUES = ",".join((QueueName.PUSH, QueueName.PLAN, QueueName.COPY))
 
 
+def api_tls_argv(settings: Settings) -> list[str]:
+    """gunicorn's HTTPS options for FERRY_API_TLS_CERT and FERRY_API_TLS_KEY (none without)."""
+    if settings.api_tls_cert is None or settings.api_tls_key is None:
+        return []
+    for name, path in (
+        ("FERRY_API_TLS_CERT", settings.api_tls_cert),
+        ("FERRY_API_TLS_KEY", settings.api_tls_key),
+    ):
+        if not os.access(path, os.R_OK) or not path.is_file():
+            raise ConfigError(f"{name}: no readable file at {path}")
+    return ["--certfile", str(settings.api_tls_cert), "--keyfile", str(settings.api_tls_key)]
+
+
 def _api_argv(settings: Settings, level: str) -> list[str]:
     host, port = settings.api_bind
     gunicorn = ["--bind", f"{host}:{port}", "--workers", "2", "--threads", "4"]
     gunicorn += ["--graceful-timeout", "4", "--access-logfile", "-", "--log-level", level]
+    gunicorn += api_tls_argv(settings)
+    gunicorn += ["--config", "python:api.gunicorn_conf"]
     return [sys.executable, "-m", "gunicorn", *gunicorn, "api.wsgi:app"]
 
 
@@ -74,6 +90,12 @@ def _worker_argv(queues: str, concurrency: int, level: str, hostname: str | None
         "worker", "--queues", queues, "--concurrency", str(concurrency),
         "--hostname", hostname, "--loglevel", level,
     )  # fmt: skip
+
+
+def _quiet(argv: list[str]) -> list[str]:
+    """A celery command line with its global --quiet (before the sub-command)."""
+    at = argv.index("worker.celery_app") + 1
+    return [*argv[:at], "--quiet", *argv[at:]]
 
 
 def _beat_argv(settings: Settings, level: str) -> list[str]:
@@ -111,10 +133,14 @@ def role_argv(
     level = settings.log_level.lower()
     if role == "api":
         return _api_argv(settings, level)
-    if role == "worker":
-        return _worker_argv(queues, concurrency, level, hostname)
-    if role == "beat":
-        return _beat_argv(settings, level)
+    if role in ("worker", "beat"):
+        argv = (
+            _worker_argv(queues, concurrency, level, hostname)
+            if role == "worker"
+            else _beat_argv(settings, level)
+        )
+        # JSON logs: no start-up banner, which is text printed besides the log.
+        return _quiet(argv) if settings.log_format == "json" else argv
     if role == "flower":
         return _flower_argv(settings)
     raise ValueError(f"unknown role {role!r}")
@@ -190,6 +216,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         env = child_environment(self.settings)
+        env[MULTIPROC_ENV] = str(prepare_metrics_dir(self.settings.data_dir))
         log_dir = self.settings.data_dir / "logs"
         ensure_dir(log_dir)
         if stat.S_IMODE(log_dir.stat().st_mode) != PRIVATE_DIR:
@@ -258,6 +285,19 @@ class Supervisor:
                 # Kill the whole group even if the leader is gone: orphans stay in it.
                 _signal_group(child.process.pid, signal.SIGKILL)
                 child.process.wait()
+
+
+def prepare_metrics_dir(data_dir: Path) -> Path:
+    """An empty private directory where every child writes its Prometheus values
+    (multiprocess mode), so GET /metrics adds up the API, the workers and beat.
+
+    Emptied at start: the counters of a previous run would be added to this one's.
+    """
+    directory = data_dir / "metrics"
+    ensure_dir(directory)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return directory
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -13,7 +13,9 @@ from typing import Any
 from uuid import UUID
 
 from common import db as database
+from common.db import drift as qd
 from common.db import instances as qi
+from common.db import notifications as qn
 from common.db import rules as qr
 from common.db import tasks as qt
 from common.db import users as qu
@@ -69,3 +71,17 @@ def user_of_tenant(settings: Settings, tenant_id: UUID, user_id: UUID) -> None:
     with database.transaction(settings) as conn:
         if qu.get_user(conn, user_id, tenant_id) is None:
             raise NotFound("user not found")
+
+
+def notification_of_tenant(settings: Settings, tenant_id: UUID, notification_id: UUID) -> None:
+    """Return when the tenant has the notification; NotFound otherwise."""
+    row = database.in_transaction(settings, qn.get_notification, notification_id, tenant_id)
+    found(row, "notification not found")
+
+
+def drift_report_of_tenant(settings: Settings, tenant_id: UUID, report_id: UUID) -> None:
+    """Return when the tenant has the drift report; NotFound otherwise."""
+    found(
+        database.in_transaction(settings, qd.get_report, report_id, tenant_id),
+        "drift report not found",
+    )

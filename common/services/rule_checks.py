@@ -19,6 +19,7 @@ from common import db as database
 from common.db import instances as instances_q
 from common.db import rules as q
 from common.domain import rules
+from common.domain import semver as versions
 from common.domain.models import Instance, Rule
 from common.domain.vocab import FilterSyntax
 from common.errors import (
@@ -70,6 +71,8 @@ def _check_fields(spec: Mapping[str, Any], tenant_id: UUID) -> _Errors:
     syntax = src.get("filter_syntax") or FilterSyntax.REGEX
     for f in FILTER_FIELDS:
         err.run(rules.compile_pattern, src.get(f) or "", syntax, f"source.{f}")
+    err.run(versions.compile_constraint, src.get("semver") or "", "source.semver")
+    err.run(versions.check_latest, src.get("latest"), "source.latest")
     err.run(rules.check_resource_types, spec["resource_types"])
     err.run(rules.check_namespace, tgt.get("namespace") or "", "target.namespace", allow_empty=True)
     if spec.get("schedule") is not None:
@@ -299,6 +302,10 @@ def prepare(
         "source_namespace": src["namespace"],
         **{f: src.get(f) or "" for f in FILTER_FIELDS},
         "filter_syntax": src.get("filter_syntax") or FilterSyntax.REGEX,
+        "semver": (src.get("semver") or "").strip(),
+        "latest": src.get("latest"),
+        "include_referrers": bool(spec.get("include_referrers", True)),
+        "deletion": bool(spec.get("deletion", False)),
         "resource_types": rules.check_resource_types(spec["resource_types"]),
         "target_instance_id": tgt["instance_id"],
         "target_namespace": tgt.get("namespace") or "",

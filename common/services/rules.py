@@ -34,6 +34,8 @@ def spec_from_row(row: Rule) -> dict[str, Any]:
             "namespace": row.source_namespace,
             "filter_syntax": row.filter_syntax,
             **{f: getattr(row, f) for f in FILTER_FIELDS},
+            "semver": row.semver,
+            "latest": row.latest,
         },
         "resource_types": list(row.resource_types),
         "target": {
@@ -45,6 +47,8 @@ def spec_from_row(row: Rule) -> dict[str, Any]:
             "has_credentials": row.target_password_enc is not None,
         },
         "override": row.override,
+        "include_referrers": row.include_referrers,
+        "deletion": row.deletion,
         "enabled": row.enabled,
         "schedule": row.schedule,
         "schedule_timezone": row.schedule_timezone,

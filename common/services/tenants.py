@@ -26,7 +26,8 @@ class NewTenant:
     token: str = field(repr=False)
 
 
-def _principal(found: dict[str, Any]) -> Principal:
+def principal_from_row(found: dict[str, Any]) -> Principal:
+    """The Principal of a key lookup (``common.db.keys.principal_for_*``)."""
     return Principal(
         tenant_id=found["tenant_id"],
         user_id=found["user_id"],
@@ -50,7 +51,7 @@ def authenticate(settings: Settings, token: str) -> Principal | None:
             return None
         if found["use_stale"]:
             qk.touch_key(conn, found["key_id"])
-        return _principal(found)
+        return principal_from_row(found)
 
 
 def create_tenant(settings: Settings, name: str) -> NewTenant:

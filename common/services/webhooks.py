@@ -44,6 +44,7 @@ def store_pushes(settings: Settings, instance_id: UUID, pushes: Iterable[Push]) 
                 tag=push.tag,
                 digest=push.digest,
                 payload=push.raw,
+                action=push.action,
             )
             if event_id is not None:
                 new_ids.append(event_id)

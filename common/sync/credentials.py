@@ -14,6 +14,7 @@ from common.db.instances import get_instance
 from common.domain.models import Instance, Rule
 from common.errors import NotFound
 from common.registry import RegistryClient, RetryPolicy
+from common.registry.deadline import budget
 from common.security.crypto import SecretBox
 from common.settings import Settings
 
@@ -23,6 +24,9 @@ PERMISSION_CHECK_REPOSITORY = "ferry-permission-check"
 CHECK_TIMEOUT = (5.0, 20.0)  # connect, read (seconds)
 # One retry after a short pause: enough for a blip, short enough for a person waiting.
 CHECK_RETRY = RetryPolicy(attempts=2, backoff=0.2, max_backoff=1.0, max_retry_after=2.0)
+# The whole check (every request, token, retry) is over within this, however the
+# registry answers: a trickling registry cannot hold an API thread.
+CHECK_BUDGET_SECONDS = 15.0
 
 
 def instance_credentials(
@@ -91,10 +95,12 @@ def check_registry(
         settings=settings,
         timeout=CHECK_TIMEOUT,
         retry=CHECK_RETRY,
+        deadline=CHECK_BUDGET_SECONDS,
     )
     try:
-        client.ping()
-        if push_repository is not None:
-            client.check_push(push_repository)
+        with budget(CHECK_BUDGET_SECONDS):
+            client.ping()
+            if push_repository is not None:
+                client.check_push(push_repository)
     finally:
         client.close()

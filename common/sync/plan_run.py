@@ -25,8 +25,10 @@ from common.domain.models import Rule, Task
 from common.domain.rules import Selector
 from common.domain.vocab import Trigger
 from common.errors import DatabaseError, FerryError, ListingLimit, ValidationError
+from common.observe import logs
 from common.settings import Settings
 from common.sync.clients import endpoints_for, refusal
+from common.sync.deletions import rescan
 from common.sync.planner import plan
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ def plan_task(task_uuid: UUID, settings: Settings) -> PlanResult:
         if task is None:
             return PlanResult(task_uuid, None)
         rule = get_rule(conn, task.rule_id) if task.rule_id else None
+        logs.bind(task_id=task.task_id, rule_id=task.rule_id, tenant_id=task.tenant_id)
         if rule is None:
             q.fail_task(conn, task_uuid, "the rule was deleted")
             return PlanResult(task_uuid, task.trigger)
@@ -133,7 +136,14 @@ def _list_source(task: Task, rule: Rule, settings: Settings) -> PlanResult | Non
                     break  # stopped: its finalize needs no listing
                 qi.insert_items(conn, task.id, [c.item for c in batch])
         else:
-            return None
+            if not rule.deletion:
+                return None
+            # A full rescan: what this rule placed whose source tag is gone.
+            gone = rescan(settings, rule, ends.source, ends.target)
+            with transaction(settings) as conn:
+                if q.lock_for_planning(conn, task.id):
+                    qi.insert_items(conn, task.id, gone)
+                    return None
         with transaction(settings) as conn:
             q.finalize_task(conn, task.id)
         return PlanResult(task.id, task.trigger)

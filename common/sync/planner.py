@@ -18,13 +18,18 @@ from common.domain.rules import Selector, map_repository
 from common.domain.vocab import ItemStatus
 from common.errors import FerryError, ListingLimit, ManifestNotFound
 from common.registry import RegistryClient, classify
+from common.registry.deadline import carried
 from common.registry.media import Kind, Manifest
+from common.sync.referrers import referrers_of
+from common.sync.selection import view
 
 # Tags resolved at once: the target's HEADs wait on its round trip (a far target), and
 # each registry client keeps 16 connections alive.
 PLAN_THREADS = 16
 MAX_REASON_CHARS = 500
 REPOSITORY_WINDOW = 4
+# Subjects whose referrers are copied: those copied now, or already on the target.
+SUBJECT_STATUSES = frozenset({ItemStatus.PENDING, ItemStatus.UP_TO_DATE})
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,22 @@ def _resolve(
     return Candidate(item, there.digest if there else None)
 
 
+def _referrers(
+    source: RegistryClient, subjects: list[Candidate], tags: set[str]
+) -> list[Candidate]:
+    """Candidates of kind ``referrer`` for what refers to each subject, once each."""
+    out: dict[str, Candidate] = {}
+    for subject in subjects:
+        item = subject.item
+        if item.source_digest is None or item.status not in SUBJECT_STATUSES:
+            continue  # a kept or failed subject is not on the target: nor its referrers
+        for ref in referrers_of(
+            source, item.source_repository, item.target_repository, item.source_digest, tags
+        ):
+            out.setdefault(ref.source_tag, Candidate(ref, None))
+    return list(out.values())
+
+
 def _planned(
     manifest: Manifest, there: str | None, checked: bool, status: ItemStatus
 ) -> dict[str, object]:
@@ -191,11 +212,16 @@ def plan(
             yield tag
 
     def resolve(repository: str) -> list[Candidate]:
-        tags = [t for t in listed(repository) if selector.selects_tag(t)]
+        every = list(listed(repository))
+        tags = view(source, repository, rule, selector, every)
         found = tag_pool.map(
-            lambda tag: _resolve(source, target, rule, selector, repository, tag), tags
+            carried(lambda tag: _resolve(source, target, rule, selector, repository, tag)),
+            tags,
         )
-        return [c for c in found if c is not None]
+        chosen = [c for c in found if c is not None]
+        if rule.include_referrers:
+            chosen.extend(_referrers(source, chosen, set(every)))
+        return chosen
 
     with (
         ThreadPoolExecutor(threads, thread_name_prefix="ferry-plan-tag") as tag_pool,
@@ -206,7 +232,8 @@ def plan(
             source, rule.source_namespace, selector, max_repositories
         )
         for repository in repositories:
-            in_flight.append(repo_pool.submit(resolve, repository))
+            # A budget set by the caller (the API's preview) holds in the pools too.
+            in_flight.append(repo_pool.submit(carried(resolve), repository))
             if len(in_flight) >= window:
                 batch = in_flight.popleft().result()
                 if batch:

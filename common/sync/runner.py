@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,10 +26,12 @@ from common.db import tasks as q
 from common.db import transaction
 from common.db.events import claim_lost_events, purge_processed
 from common.db.instances import get_instance
+from common.db.observe import push_age
 from common.db.rules import get_rule
 from common.domain.models import Item, PlannedCopy, Rule, Task
 from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, Trigger
 from common.errors import DatabaseError, FerryError
+from common.observe import logs, metrics
 from common.registry import CopyOutcome, Manifest, Prefetched, copy_artifact
 from common.settings import Settings
 from common.sync.clients import Endpoints, endpoints_for
@@ -41,6 +44,7 @@ from common.sync.plan_run import (
     crash_reason,
     plan_task,
 )
+from common.sync.referrers import REFERRER, list_on_target
 
 __all__ = [
     "MAX_PLAN_ATTEMPTS",
@@ -54,9 +58,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # A claimed item's lease; the heartbeat renews it while the copy runs, so only
-# a dead worker lets it lapse.
-LEASE_SECONDS = 60.0
+# a dead worker (or a Stop: then it is no longer renewed) lets it lapse. Short,
+# with beat reconciling every 20 s (worker.celery_app): a crashed worker's items
+# run again within about a minute.
+LEASE_SECONDS = 20.0
 HEARTBEAT_SECONDS = 1.0
+# Pending items of a task with no activity for this long are sent again (their
+# messages may sit reserved by a worker that died).
+STALE_SECONDS = 40.0
 # Retryable registry errors (5xx, timeouts) are retried this many times in all.
 MAX_ATTEMPTS = 4
 # No item is attempted more often than this, whatever ends its attempts (a
@@ -65,8 +74,12 @@ MAX_ITEM_ATTEMPTS = 5
 # How long a copy waits for a slot under the target's concurrency limit
 # before its message is put back with a short delay.
 SLOT_WAIT_SECONDS = 5.0
+# Outcomes after which the target holds the pushed tag (push-to-replica latency).
+REPLICATED = (ItemStatus.COPIED, ItemStatus.UP_TO_DATE)
 # Processed webhook events are kept this long (for de-duplication), then purged.
 EVENT_RETENTION_DAYS = 7
+# Outcomes after which a copied referrer is listed in the target's fallback index.
+DONE = frozenset({ItemStatus.COPIED, ItemStatus.UP_TO_DATE})
 
 
 @dataclass
@@ -88,6 +101,8 @@ class _Heartbeat(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(HEARTBEAT_SECONDS):
+            if self.stop_requested.is_set():
+                continue  # a stopped item's lease is not renewed: it lapses if the copy hangs
             try:
                 with transaction(self.settings) as conn:
                     if not qi.renew_lease(conn, self.item_id, LEASE_SECONDS):
@@ -106,8 +121,11 @@ def copy_item(
         if state is None or state.status not in OPEN_ITEM_STATUSES:
             return CopyResult(state.status if state else "missing")
         rule = get_rule(conn, state.rule_id) if state.rule_id else None
+        logs.bind(item_id=item_id, task_id=q.readable_id(conn, state.task_uuid))
         if rule is None:
             qi.abandon_item(conn, item_id, "the rule was deleted")
+        else:
+            logs.bind(rule_id=rule.id, tenant_id=rule.tenant_id)
         target = (
             get_instance(conn, rule.target_instance_id)
             if rule and rule.target_instance_id
@@ -124,7 +142,10 @@ def copy_item(
     try:
         return _copy_claimed(item_id, rule, settings, redis_client, sem, token, worker)
     finally:
-        sem.release(token)
+        try:
+            sem.release(token)
+        except redis.RedisError:
+            log.warning("slot of item %s not released (Redis); its lease lapses", item_id)
 
 
 def _copy_claimed(
@@ -146,24 +167,33 @@ def _copy_claimed(
         except FerryError as exc:
             problem = exc
     item = claimed.item
+    started = time.monotonic()
     if item.attempts > MAX_ITEM_ATTEMPTS:
         last = item.reason or "no reason recorded"
-        _fail(settings, item, f"gave up after {MAX_ITEM_ATTEMPTS} attempts; last: {last}")
+        _fail(settings, item, f"gave up after {MAX_ITEM_ATTEMPTS} attempts; last: {last}", started)
         return CopyResult(ItemStatus.FAILED)
     try:
         if problem is not None:
             raise problem
         outcome = _run_copy(item, claimed.planned, ends, rule, redis_client, sem, token, settings)
+        if item.kind == REFERRER and outcome.digest and outcome.status in DONE:
+            note = list_on_target(ends.target, item.target_repository, outcome.digest, redis_client)
+            if note:
+                outcome.note = f"{outcome.note}; {note}" if outcome.note else note
     except DatabaseError:
         raise  # the item stays running: its lease lapses and reconciliation re-queues it
+    except redis.RedisError as exc:
+        # Blob coordination or the target's slots are unreachable (a Redis restart): not
+        # the item's fault, so it runs again rather than failing as a poison item.
+        return _retry_later(settings, item, f"Redis unavailable ({type(exc).__name__})", started)
     except FerryError as exc:
-        _fail(settings, item, str(exc))
+        _fail(settings, item, str(exc), started)
         return CopyResult(ItemStatus.FAILED)
     except Exception as exc:  # a poison item must end with an outcome, not crash the copy
         log.exception("copy of item %s crashed", item.id)
-        _fail(settings, item, f"copy crashed: {crash_reason(exc)}")
+        _fail(settings, item, f"copy crashed: {crash_reason(exc)}", started)
         return CopyResult(ItemStatus.FAILED)
-    return _record(settings, item, outcome)
+    return _record(settings, item, outcome, started)
 
 
 def _run_copy(
@@ -203,10 +233,11 @@ def _run_copy(
         beat.join()
 
 
-def _fail(settings: Settings, item: Item, reason: str) -> None:
+def _fail(settings: Settings, item: Item, reason: str, started: float) -> None:
     _finish(
         settings,
         item,
+        started,
         status=ItemStatus.FAILED,
         digest=None,
         kind=None,
@@ -226,7 +257,18 @@ def _prefetched(planned: PlannedCopy | None, source_digest: str | None) -> Prefe
     return Prefetched(manifest, planned.target_digest)
 
 
-def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
+def _retry_later(settings: Settings, item: Item, reason: str, started: float) -> CopyResult:
+    """Give the item back for another attempt after a backoff, or fail it past the cap."""
+    if item.attempts >= MAX_ATTEMPTS:
+        _fail(settings, item, reason, started)
+        return CopyResult(ItemStatus.FAILED)
+    with transaction(settings) as conn:
+        qi.release_item(conn, item.id, reason=f"attempt {item.attempts}: {reason}")
+    # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
+    return CopyResult("retrying", retry_in=2**item.attempts + random.random())
+
+
+def _record(settings: Settings, item: Item, outcome: CopyOutcome, started: float) -> CopyResult:
     status = ItemStatus(outcome.status)
     reason = outcome.reason
     if outcome.note:
@@ -239,14 +281,16 @@ def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
                 reason=f"attempt {item.attempts}: {reason}",
                 bytes_transferred=outcome.bytes_transferred,
             )
+        metrics.copy_retried(outcome.bytes_transferred)
         # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
         return CopyResult("retrying", retry_in=2**item.attempts + random.random())
     _finish(
         settings,
         item,
+        started,
         status=status,
         digest=outcome.digest,
-        kind=str(outcome.kind) if outcome.kind else None,
+        kind=REFERRER if item.kind == REFERRER else str(outcome.kind) if outcome.kind else None,
         reason=reason,
         bytes_transferred=outcome.bytes_transferred,
         blobs_skipped=outcome.blobs_skipped,
@@ -256,7 +300,7 @@ def _record(settings: Settings, item: Item, outcome: CopyOutcome) -> CopyResult:
     return CopyResult(status)
 
 
-def _finish(settings: Settings, item: Item, **outcome: Any) -> None:
+def _finish(settings: Settings, item: Item, started: float, **outcome: Any) -> None:
     """Record an item's outcome and finish its task if it was the last one, in one
     transaction.
 
@@ -268,8 +312,15 @@ def _finish(settings: Settings, item: Item, **outcome: Any) -> None:
     """
     with transaction(settings) as conn:
         q.lock_task(conn, item.task_id)
-        qi.record_outcome(conn, item.id, **outcome)
+        recorded = qi.record_outcome(conn, item.id, **outcome)
         q.finish_after_item(conn, item.task_id)
+        replicated = push_age(conn, item.id) if outcome["status"] in REPLICATED else None
+    if recorded:
+        status = str(outcome["status"])
+        took = time.monotonic() - started
+        metrics.item_finished(status, took, outcome.get("bytes_transferred", 0))
+        if replicated is not None:
+            metrics.replicated_after(replicated)
 
 
 def finalize(task_uuid: UUID, settings: Settings) -> Task | None:
@@ -284,7 +335,7 @@ def reconcile(
     enqueue_plan: Callable[[UUID, Trigger], None],
     enqueue_event: Callable[[int], None] | None = None,
     *,
-    stale_seconds: float = 120.0,
+    stale_seconds: float = STALE_SECONDS,
     now: datetime | None = None,
 ) -> dict[str, int]:
     """Re-queue abandoned work and finish tasks whose callback was lost; returns counts.
@@ -317,3 +368,18 @@ def reconcile(
         "requeued_events": len(events),
         "purged_events": purged,
     }
+
+
+def release_worker_claims(
+    settings: Settings, worker: str, enqueue_copy: Callable[[int, Trigger], None]
+) -> int:
+    """``worker`` (a Celery node name) just started: what a dead worker of that name held
+    runs again now, not when its leases lapse. Returns the number of items sent."""
+    with transaction(settings) as conn:
+        requeue = qi.release_worker_items(conn, worker)
+    for r in requeue:
+        for item_id in r.item_ids:
+            enqueue_copy(item_id, r.trigger)
+    if requeue:
+        log.info("released %d task(s) held by a previous %s", len(requeue), worker)
+    return sum(len(r.item_ids) for r in requeue)

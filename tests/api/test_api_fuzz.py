@@ -156,6 +156,6 @@ def test_the_document_is_openapi_3_with_examples_and_error_responses(client):
             if "{" in path:
                 assert "404" in responses, where
             assert {"401", "default"} <= set(responses), where
-    assert checked == 14
+    assert checked == 16  # issue 15: /rules/{id}/drift and /rules/{id}/check
     error = spec["components"]["schemas"]["Error"]
     assert set(error["properties"]) == {"code", "status", "message", "errors"}

@@ -10,6 +10,7 @@ from tests.support.api import API, Api, assert_error, instance_body, rule_body, 
 
 ROLES = ("viewer", "operator", "admin")
 V, OP, A = "viewer", "operator", "admin"
+HOOK = "json://127.0.0.1:9/ferry"  # never sent to: the tests here run no worker
 # (method, path) -> (action, least role allowed). Written out, not derived from the code.
 TABLE = {
     ("get", "/instances"): ("instance:read", V),
@@ -46,9 +47,20 @@ TABLE = {
     ("get", "/incoming-rules"): ("incoming:read", V),
     ("post", "/incoming-rules/{rule_id}/block"): ("incoming:block", A),
     ("post", "/incoming-rules/{rule_id}/unblock"): ("incoming:block", A),
+    ("post", "/rules/{rule_id}/drift"): ("rule:check", OP),
+    ("get", "/drift/{report_id}"): ("rule:read", V),
+    ("post", "/rules/{rule_id}/check"): ("rule:check", OP),
+    ("get", "/notifications"): ("notification:read", V),
+    ("post", "/notifications"): ("notification:manage", OP),
+    ("get", "/notifications/{notification_id}"): ("notification:read", V),
+    ("patch", "/notifications/{notification_id}"): ("notification:manage", OP),
+    ("delete", "/notifications/{notification_id}"): ("notification:manage", OP),
+    ("get", "/notifications/{notification_id}/deliveries"): ("notification:read", V),
+    ("post", "/notifications/{notification_id}/test"): ("notification:manage", OP),
 }
 # Destructive operations run last, in this order, so that every other one finds its objects.
 LAST = [
+    ("delete", "/notifications/{notification_id}"),
     ("delete", "/users/{user_id}/keys/{key_id}"),
     ("delete", "/users/{user_id}"),
     ("delete", "/instances/{instance_id}"),
@@ -96,6 +108,8 @@ class Scene:
         }
         carol_src = carol.instance("carol-src", registry)
         self.incoming = carol.rule("into-alice", carol_src, self.dst, **target)
+        self.report = owner.post(f"/rules/{self.rule}/drift", {}, expect=202)["id"]
+        self.notification = owner.post("/notifications", {"name": "n", "urls": [HOOK]})["id"]
 
     def url(self, method: str, path: str) -> str:
         ids = {
@@ -104,6 +118,8 @@ class Scene:
             "task_id": self.task,
             "user_id": self.user,
             "key_id": self.keys[0] if path.endswith("/rotate") else self.keys[1],
+            "report_id": self.report,
+            "notification_id": self.notification,
         }
         return re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
 
@@ -119,6 +135,8 @@ class Scene:
             ("post", "/users"): {"name": f"new-{role}", "role": "viewer"},
             ("patch", "/users/{user_id}"): {"role": "operator"},
             ("post", "/users/{user_id}/keys"): {},
+            ("post", "/notifications"): {"name": f"new-{role}", "urls": [HOOK]},
+            ("patch", "/notifications/{notification_id}"): {"on_task": "always"},
         }
         return bodies.get((method, path), {} if method in ("post", "put", "patch") else None)
 

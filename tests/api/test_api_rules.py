@@ -16,11 +16,15 @@ RULE_KEYS = {
     "resource_types",
     "target",
     "override",
+    "include_referrers",  # issue 14
+    "deletion",  # issue 14
     "enabled",
     "schedule",
     "schedule_timezone",
     "next_run_at",
     "health",  # issue 11: ok, blocked by the target account, or why it is suspended
+    "number",  # issue 13: per-account, read-only (the TCR-compatible API's policy ID)
+    "health_detail",  # issue 15: state (ok, degraded, broken), reason, since, checked_at
     "created_at",
     "updated_at",
 }
@@ -34,6 +38,8 @@ SOURCE_KEYS = {
     "repository_exclude",
     "tag_exclude",
     "filter_syntax",
+    "semver",  # issue 14
+    "latest",  # issue 14
 }
 
 
@@ -53,6 +59,7 @@ def test_create_returns_the_rule_with_defaults(world):
     rule = r.get_json()
     assert set(rule) == RULE_KEYS
     assert set(rule["source"]) == SOURCE_KEYS and set(rule["target"]) == TARGET_KEYS
+    assert rule["number"] == 1
     assert rule["name"] == "sync-prod" and rule["description"] == ""
     assert rule["source"] == {
         "instance_id": world.src["id"],
@@ -62,7 +69,10 @@ def test_create_returns_the_rule_with_defaults(world):
         "repository_exclude": "",
         "tag_exclude": "",
         "filter_syntax": "regex",
+        "semver": "",
+        "latest": None,
     }
+    assert (rule["include_referrers"], rule["deletion"]) == (True, False)
     assert rule["resource_types"] == ["image", "chart"]
     assert rule["target"] == {
         "instance_id": world.dst["id"],
@@ -177,6 +187,13 @@ def test_same_instance_is_fine_with_another_namespace(world):
             "unknown time zone",
         ),
         ({"override": "false"}, "override", ""),
+        ({"source": {"semver": ">=1.2 <"}}, "source.semver", "invalid version constraint"),
+        ({"source": {"semver": "latest"}}, "source.semver", "'>=1.2 <2'"),
+        ({"source": {"latest": 0}}, "source.latest", ""),
+        ({"source": {"latest": "3"}}, "source.latest", ""),
+        ({"source": {"latest": 100_001}}, "source.latest", ""),
+        ({"include_referrers": "yes"}, "include_referrers", ""),
+        ({"deletion": 1}, "deletion", ""),
         ({"enabled": 0}, "enabled", ""),
         ({"surprise": True}, "surprise", "Unknown field"),
         ({"target": {"username": "robot"}}, "target.username", "only when cross_tenant"),
@@ -344,3 +361,21 @@ def test_schedule_in_the_rule_time_zone(world):
     assert rule["next_run_at"].endswith("T00:00:00+00:00")
     plain = world.post(world.rule(name="plain", schedule="0 9 * * *")).get_json()
     assert plain["schedule_timezone"] == "UTC" and plain["next_run_at"].endswith("T09:00:00+00:00")
+
+
+def test_selection_and_referrer_options_are_stored_and_patched(world):
+    rule = world.post(
+        world.rule(source={"semver": " >=1.2 <2 ", "latest": 3}, include_referrers=False)
+    ).get_json()
+    assert (rule["source"]["semver"], rule["source"]["latest"]) == (">=1.2 <2", 3)
+    assert (rule["include_referrers"], rule["deletion"]) == (False, False)
+    path = f"/rules/{rule['id']}"
+    r = world.alice.request("PATCH", path, json={"source": {"latest": None}, "deletion": True})
+    got = r.get_json()
+    assert r.status_code == 200, got
+    assert (got["source"]["semver"], got["source"]["latest"], got["deletion"]) == (
+        ">=1.2 <2",
+        None,
+        True,
+    )
+    assert world.alice.request("GET", path).get_json() == got

@@ -153,7 +153,11 @@ def test_up_embedded_reaches_ready_and_stops_clean(data_dir):
 
     # Data survives a restart: the tenant name is still taken. Flower's password is
     # generated this time: said where it is, never what it is, nor put on a command line.
+    # This run logs JSON: every role's log gets one object per line from here on.
     del env["FERRY_FLOWER_BASIC_AUTH"]
+    env["FERRY_LOG_FORMAT"] = "json"
+    logs = {role: data_dir / "logs" / f"{role}.log" for role in ("api", "worker", "beat")}
+    offsets = {role: path.stat().st_size for role, path in logs.items()}
     proc = _start(env)
     try:
         _wait_ready(f"http://127.0.0.1:{api}/readyz", proc)
@@ -163,11 +167,32 @@ def test_up_embedded_reaches_ready_and_stops_clean(data_dir):
         assert "Traceback" not in again.stderr
         password = (data_dir / "flower.auth").read_text().split(":", 1)[1].strip()
         assert not [c for c in _cmdlines(proc) if password in c]
+        _metrics_and_json_logs(api, data_dir, logs, offsets)
     finally:
         _, leftovers = _stop(proc)
     assert leftovers == []
     output = proc.stdout.read()
     assert "flower.auth" in output and password not in output
+
+
+def _metrics_and_json_logs(api: int, data_dir: Path, logs: dict, offsets: dict) -> None:
+    """GET /metrics answers from the shared directory; api, worker and beat log JSON."""
+    text = requests.get(f"http://127.0.0.1:{api}/metrics", timeout=10).text
+    assert "ferry_queue_depth" in text and "ferry_tasks" in text
+    metrics_dir = data_dir / "metrics"
+    assert metrics_dir.stat().st_mode & 0o777 == 0o700
+    deadline = time.monotonic() + 30
+    while True:
+        fresh = {r: p.read_bytes()[offsets[r] :].decode() for r, p in logs.items()}
+        if all(t.strip() for t in fresh.values()) and "ready." in fresh["worker"]:
+            break
+        assert time.monotonic() < deadline, {r: t[-500:] for r, t in fresh.items()}
+        time.sleep(0.3)
+    for role, written in fresh.items():
+        for line in written.splitlines():
+            if line.strip():
+                assert line.startswith("{"), (role, line)
+                assert isinstance(json.loads(line), dict), (role, line)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another account")

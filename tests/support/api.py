@@ -32,6 +32,8 @@ SOURCE_FIELDS = (
     "repository_exclude",
     "tag_exclude",
     "filter_syntax",
+    "semver",
+    "latest",
 )
 TARGET_FIELDS = ("cross_tenant", "account_id", "username", "password")
 

@@ -42,9 +42,11 @@ class HttpClient:
     ``status_code``, ``get_json()`` and ``get_data(as_text=True)`` read the same.
     """
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, verify: bool | str = True) -> None:
         self.base_url = base_url
         self.timeout = timeout
+        # requests' verify: True, or the CA bundle an HTTPS server's certificate chains to.
+        self.verify = verify
 
     def open(
         self,
@@ -69,6 +71,7 @@ class HttpClient:
             data=data,
             params=query_string,
             timeout=self.timeout,
+            verify=self.verify,
         )
         kept = [(k, v) for k, v in r.headers.items() if k.lower() not in _TRANSFER]
         return Response(r.content, status=r.status_code, headers=kept)

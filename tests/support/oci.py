@@ -164,3 +164,97 @@ def get_manifest(s: requests.Session, base: str, repo: str, ref: str) -> Pushed 
         return None
     r.raise_for_status()
     return Pushed(sha256(r.content), r.headers.get("Content-Type", ""), r.content)
+
+
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+
+
+def push_referrer(
+    s: requests.Session,
+    base: str,
+    repo: str,
+    subject: Pushed,
+    artifact_type: str,
+    payload: bytes | None = None,
+) -> Pushed:
+    """An OCI 1.1 artifact whose ``subject`` is ``subject`` (a signature, an SBOM),
+    pushed by digest as ORAS and cosign 2 do."""
+    payload = payload if payload is not None else os.urandom(256)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {"mediaType": OCI_EMPTY, "digest": push_blob(s, base, repo, b"{}"), "size": 2},
+        "layers": [
+            {
+                "mediaType": "application/octet-stream",
+                "digest": push_blob(s, base, repo, payload),
+                "size": len(payload),
+            }
+        ],
+        "subject": {
+            "mediaType": subject.media_type,
+            "digest": subject.digest,
+            "size": len(subject.body),
+        },
+        "annotations": {"org.opencontainers.image.created": "2026-11-29T10:00:00Z"},
+    }
+    body = json.dumps(manifest).encode()
+    return push_manifest(s, base, repo, sha256(body), body, OCI_MANIFEST)
+
+
+def push_fallback_index(
+    s: requests.Session, base: str, repo: str, subject_digest: str, entries: list[Pushed]
+) -> Pushed:
+    """The referrers tag schema's index ``sha256-<hex>`` listing ``entries``, as a client
+    pushing referrers to a registry without the referrers API maintains it."""
+    manifests = []
+    for e in entries:
+        doc = json.loads(e.body)
+        manifests.append(
+            {
+                "mediaType": e.media_type,
+                "digest": e.digest,
+                "size": len(e.body),
+                "artifactType": doc.get("artifactType"),
+            }
+        )
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}).encode()
+    tag = subject_digest.replace(":", "-", 1)
+    return push_manifest(s, base, repo, tag, body, OCI_INDEX)
+
+
+def push_cosign(
+    s: requests.Session, base: str, repo: str, subject_digest: str, suffix: str = "sig"
+) -> Pushed:
+    """A cosign-style signature (``.sig``), attestation (``.att``) or SBOM (``.sbom``) at
+    the tag cosign derives from the subject's digest (``sha256-<hex>.<suffix>``)."""
+    layer_type = {
+        "sig": "application/vnd.dev.cosign.simplesigning.v1+json",
+        "att": "application/vnd.dsse.envelope.v1+json",
+        "sbom": "text/spdx+json",
+    }[suffix]
+    payload = json.dumps(
+        {"critical": {"image": {"docker-manifest-digest": subject_digest}}, "optional": None}
+    ).encode()
+    cfg = json.dumps({"architecture": "", "os": "", "rootfs": {"type": "layers"}}).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": OCI_CONFIG,
+            "digest": push_blob(s, base, repo, cfg),
+            "size": len(cfg),
+        },
+        "layers": [
+            {
+                "mediaType": layer_type,
+                "digest": push_blob(s, base, repo, payload),
+                "size": len(payload),
+                "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQ=="},
+            }
+        ],
+    }
+    body = json.dumps(manifest).encode()
+    tag = subject_digest.replace(":", "-", 1) + "." + suffix
+    return push_manifest(s, base, repo, tag, body, OCI_MANIFEST)

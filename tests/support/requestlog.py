@@ -42,6 +42,7 @@ _KINDS = [
     (re.compile(rf"^/v2/{_NAME}/manifests/"), "manifest"),
     (re.compile(rf"^/v2/{_NAME}/blobs/uploads/"), "upload"),
     (re.compile(rf"^/v2/{_NAME}/blobs/"), "blob"),
+    (re.compile(rf"^/v2/{_NAME}/referrers/"), "referrers"),
 ]
 # Answers that are not work of the client's own: auth challenges and refusals a retry repeats.
 NOT_COUNTED = frozenset({401, 429, 500, 502, 503, 504})
@@ -64,7 +65,7 @@ def kind_of(method: str, path: str) -> str:
     """``catalog``, ``tags``, ``ping``, or ``<manifest|blob|upload> <METHOD>``; else ``other``."""
     for pattern, name in _KINDS:
         if pattern.match(path):
-            return name if name in ("ping", "catalog", "tags") else f"{name} {method}"
+            return name if name in ("ping", "catalog", "tags", "referrers") else f"{name} {method}"
     return f"other {method}"
 
 

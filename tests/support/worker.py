@@ -26,12 +26,15 @@ class WorkerProcess:
         concurrency: int = 2,
         name: str = "test",
         pool: str = "prefork",
+        hostname: str | None = None,
     ) -> None:
         self.settings = settings
         self.queues = queues
         self.concurrency = concurrency
         self.name = name
         self.pool = pool
+        # A fixed Celery node name: a restart under the same name (as `ferry up` does).
+        self.hostname = hostname
         self.process: subprocess.Popen | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="ferry-worker-", suffix=".log")[1])
 
@@ -53,7 +56,7 @@ class WorkerProcess:
                     "--pool",
                     self.pool,
                     "--hostname",
-                    f"{self.name}-{os.getpid()}-{time.monotonic_ns()}@%h",
+                    self.hostname or f"{self.name}-{os.getpid()}-{time.monotonic_ns()}@%h",
                     "--loglevel",
                     "INFO",
                     "--without-gossip",

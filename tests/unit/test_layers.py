@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # Lowest first. A module may import its own layer and any layer listed before it.
 LADDER = [
-    {"settings", "errors"},
+    {"settings", "errors", "observe"},
     {"security"},
     {"domain"},
     {"registry"},

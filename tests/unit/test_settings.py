@@ -137,3 +137,24 @@ def test_flowers_password_goes_by_environment_not_argv():
         assert not any("pw" in a for a in child.argv), child.argv
     flower = next(c for c in child_commands(s, "ferry:generated-pw") if c.name == "flower")
     assert flower.env == {"FLOWER_BASIC_AUTH": "ferry:generated-pw"}
+
+
+def test_api_tls_needs_both_files_and_gives_gunicorn_both(tmp_path):
+    from common.runtime.supervisor import role_argv
+
+    cert, key = tmp_path / "api.crt", tmp_path / "api.key"
+    for given in ({"FERRY_API_TLS_CERT": str(cert)}, {"FERRY_API_TLS_KEY": str(key)}):
+        with pytest.raises(ConfigError) as exc:
+            load_settings(given)
+        assert "FERRY_API_TLS_" in str(exc.value) and "both" in str(exc.value)
+    s = load_settings({"FERRY_API_TLS_CERT": str(cert), "FERRY_API_TLS_KEY": str(key)})
+    assert s.api_url == "https://127.0.0.1:8000"
+    assert load_settings(s.to_env()).api_tls_key == key
+    with pytest.raises(ConfigError, match="FERRY_API_TLS_CERT: no readable file"):
+        role_argv("api", s)
+    cert.write_text("cert")
+    key.write_text("key")
+    argv = role_argv("api", s)
+    assert argv[argv.index("--certfile") + 1] == str(cert)
+    assert argv[argv.index("--keyfile") + 1] == str(key)
+    assert "--certfile" not in role_argv("api", load_settings({}))

@@ -103,8 +103,66 @@ def test_harbor_payload_and_hash_dedup():
 
 
 def test_harbor_other_event_types_are_ignored():
-    parsed = parse(json.dumps(harbor(type_="DELETE_ARTIFACT")).encode(), "inst")
+    parsed = parse(json.dumps(harbor(type_="SCANNING_COMPLETED")).encode(), "inst")
     assert (parsed.pushes, parsed.ignored) == ([], 1)
+
+
+def cloudevent(type_="harbor.artifact.pushed", tags=("v1",), event_id="ce-1"):
+    body = harbor(tags)
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "requestid": "r-1",
+        "source": "/projects/1/webhook/policies/3",
+        "type": type_,
+        "datacontenttype": "application/json",
+        "time": "2026-11-29T10:00:00Z",
+        "data": body["event_data"],
+        "operator": "robot$ferry",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "fmt", "expected"),
+    [
+        (harbor(("v1", "v2")), "harbor", [("push", "v1"), ("push", "v2")]),
+        (harbor(("v1",), type_="DELETE_ARTIFACT"), "harbor", [("delete", "v1")]),
+        (cloudevent(), "harbor-cloudevents", [("push", "v1")]),
+        (cloudevent("harbor.artifact.deleted"), "harbor-cloudevents", [("delete", "v1")]),
+        (
+            {"events": [dist_event(action="delete", tag="v1", media_type=None)]},
+            "distribution",
+            [("delete", "v1")],
+        ),
+    ],
+)
+def test_pushes_and_deletions_in_every_format(body, fmt, expected):
+    parsed = parse(json.dumps(body).encode(), "inst")
+    assert parsed.format == fmt
+    assert [(p.action, p.tag) for p in parsed.pushes] == expected
+    assert all(p.repository == "project/app" for p in parsed.pushes)
+
+
+def test_distribution_manifest_deletion_without_tag_is_ignored():
+    event = dist_event(action="delete", tag=None)
+    parsed = parse(json.dumps({"events": [event]}).encode(), "inst")
+    assert (parsed.pushes, parsed.ignored) == ([], 1)
+
+
+@pytest.mark.parametrize("make", [harbor, cloudevent])
+def test_harbor_push_by_digest_never_becomes_a_tag(make):
+    digest = "sha256:" + "b" * 64
+    parsed = parse(json.dumps(make(tags=(digest,))).encode(), "inst")
+    [push] = parsed.pushes
+    assert (push.tag, push.digest, push.by_digest, push.action) == ("", digest, True, "push")
+    deleted = harbor(tags=(digest,), type_="DELETE_ARTIFACT")
+    assert parse(json.dumps(deleted).encode(), "inst").pushes == []
+
+
+def test_a_deletion_and_a_push_of_one_tag_have_distinct_keys():
+    pushed = parse(json.dumps(harbor(("v1",))).encode(), "inst").pushes[0]
+    deleted = parse(json.dumps(harbor(("v1",), "DELETE_ARTIFACT")).encode(), "inst").pushes[0]
+    assert pushed.dedup_key != deleted.dedup_key
 
 
 @pytest.mark.parametrize(
@@ -118,6 +176,7 @@ def test_harbor_other_event_types_are_ignored():
             b'{"type": "PUSH_ARTIFACT", "event_data": {"resources": [], "repository": {}}}',
             "repo_full_name",
         ),
+        (b'{"specversion": "1.0", "type": "harbor.artifact.pushed"}', "data must be an object"),
     ],
 )
 def test_bad_bodies_are_clear_errors(body, message):
