@@ -66,6 +66,9 @@ class RuleForm(FlaskForm):
     repository_exclude = StringField("Repository exclude")
     tag_filter = StringField("Tag filter")
     tag_exclude = StringField("Tag exclude")
+    semver = StringField("Version constraint")
+    # Text, not IntegerField: the API's schema gives the error for a bad number.
+    latest = StringField("Newest N tags per repository")
     resource_types = SelectField("Resource type", choices=RESOURCE_CHOICES, default="both")
     cross_tenant = BooleanField("Sync to another account")
     target_instance_id = SelectField("Target instance", choices=[], validate_choice=False)
@@ -75,6 +78,8 @@ class RuleForm(FlaskForm):
     password = PasswordField("Password")
     target_namespace = StringField("Target namespace")
     override = BooleanField("Override")
+    include_referrers = BooleanField("Copy signatures, SBOMs and attestations", default=True)
+    deletion = BooleanField("Propagate deletions")
     schedule = StringField("Schedule (cron)")
     schedule_timezone = StringField("Time zone", default="UTC")
     enabled = BooleanField("Enabled", default=True)

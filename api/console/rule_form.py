@@ -21,6 +21,8 @@ FIELD_PATHS = {
     "source.repository_exclude": "repository_exclude",
     "source.tag_filter": "tag_filter",
     "source.tag_exclude": "tag_exclude",
+    "source.semver": "semver",
+    "source.latest": "latest",
     "source.instance_id": "",
     "resource_types": "resource_types",
     "target.account_id": "account_id",
@@ -28,6 +30,8 @@ FIELD_PATHS = {
     "target.password": "password",
     "target.namespace": "target_namespace",
     "override": "override",
+    "include_referrers": "include_referrers",
+    "deletion": "deletion",
     "schedule": "schedule",
     "schedule_timezone": "schedule_timezone",
     "enabled": "enabled",
@@ -44,6 +48,12 @@ def paths_for(form: RuleForm) -> dict[str, str]:
 
 def _text(value: str | None) -> str:
     return (value or "").strip()
+
+
+def _number(value: str | None) -> int | str | None:
+    """A whole number as an int; other text as given, for the API's schema to refuse."""
+    text = _text(value)
+    return int(text) if text.isdigit() else (text or None)
 
 
 def body_from(form: RuleForm, source_instance_id: str) -> dict[str, Any]:
@@ -70,10 +80,14 @@ def body_from(form: RuleForm, source_instance_id: str) -> dict[str, Any]:
             "namespace": _text(form.source_namespace.data),
             "filter_syntax": form.filter_syntax.data,
             **{f: _text(getattr(form, f).data) for f in SOURCE_FILTERS},
+            "semver": _text(form.semver.data),
+            "latest": _number(form.latest.data),
         },
         "resource_types": ["image", "chart"] if kinds == "both" else [kinds],
         "target": target,
         "override": bool(form.override.data),
+        "include_referrers": bool(form.include_referrers.data),
+        "deletion": bool(form.deletion.data),
         "enabled": bool(form.enabled.data),
         "schedule": _text(form.schedule.data) or None,
         "schedule_timezone": _text(form.schedule_timezone.data) or "UTC",
@@ -97,7 +111,11 @@ def fill(form: RuleForm, row: Rule) -> None:
     form.account_id.data = str(row.target_account_id or "")
     form.username.data = row.target_username or ""
     form.target_namespace.data = row.target_namespace
+    form.semver.data = row.semver
+    form.latest.data = "" if row.latest is None else str(row.latest)
     form.override.data = row.override
+    form.include_referrers.data = row.include_referrers
+    form.deletion.data = row.deletion
     form.enabled.data = row.enabled
     form.schedule.data = row.schedule or ""
     form.schedule_timezone.data = row.schedule_timezone

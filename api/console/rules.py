@@ -26,8 +26,9 @@ from api.console.base import (
     tenant,
 )
 from api.console.forms import RuleForm, option
-from api.schemas.rules import RuleSchema
+from api.schemas.rules import DELETION_WARNING, RuleSchema
 from common import errors as ferr
+from common.domain.operations import health_label
 from common.domain.permissions import Action
 from common.domain.rules import RULE_NAME
 from common.services import console
@@ -36,6 +37,7 @@ from common.services import rules as service
 from common.services import tasks as task_service
 from common.services.access import spec_scope
 from common.services.preview import preview_rule
+from common.services.rule_health import health_of_rules
 from worker.dispatch import enqueue_plan
 
 PREVIEW_SIZE = 20
@@ -81,9 +83,16 @@ def rules(instance_id: UUID) -> Any:
         instances=instances,
         names={i.id: i.name for i in instances},
         last=console.last_tasks(app_settings(), tenant(), [r.id for r in rows]),
+        healths=_healths(rows),
         page=page,
         pages=pages(total),
     )
+
+
+def _healths(rows: list[Any]) -> dict[UUID, tuple[str, str]]:
+    """Each rule's health as the API shows it: (one word or the refusal, the reason)."""
+    health = health_of_rules(app_settings(), rows)
+    return {r.id: (health_label(r, health[r.id]), health[r.id].reason) for r in rows}
 
 
 def _form_page(form: RuleForm, instance: Any, rule: Any, problems: list[str]) -> Any:
@@ -97,6 +106,7 @@ def _form_page(form: RuleForm, instance: Any, rule: Any, problems: list[str]) ->
         rule=rule,
         problems=problems,
         name_pattern=_html_pattern(RULE_NAME.pattern),
+        deletion_warning=DELETION_WARNING,
     )
 
 

@@ -259,3 +259,35 @@ def test_editing_an_instance_keeps_or_replaces_its_credentials(
     assert r.status_code == 422 and 'data-field="password"' in r.get_data(as_text=True)
     assert admin.post(url, {**form, "password": "bob-pw"}).status_code == 302
     signed_in("viewer").get(f"/rules/{world['rule']}/edit", expect=403)
+
+
+def test_rule_form_carries_versions_age_referrers_and_deletion(signed_in, world, acme_api: Api):
+    admin = signed_in("admin")
+    page = admin.get(f"/instances/{world['source']}/rules/new")
+    assert "Deleted images cannot be recovered" in page
+    assert 'name="include_referrers" checked' in page or 'checked id="include_referrers"' in page
+    form = {
+        "name": "versions",
+        "source_namespace": "project",
+        "filter_syntax": "glob",
+        "semver": ">=1.2 <2",
+        "latest": "many",
+        "resource_types": "image",
+        "target_instance_id": world["target"],
+        "schedule_timezone": "UTC",
+        "deletion": "y",
+        "enabled": "y",
+    }
+    r = admin.post(f"/instances/{world['source']}/rules/new", form)
+    assert r.status_code == 422
+    assert 'data-field="latest">' in r.get_data(as_text=True)
+    r = admin.post(f"/instances/{world['source']}/rules/new", {**form, "latest": "3"})
+    assert r.status_code == 302
+    rule = next(r for r in acme_api.get("/rules") if r["name"] == "versions")
+    assert (rule["source"]["semver"], rule["source"]["latest"]) == (">=1.2 <2", 3)
+    # An unchecked box is absent from a browser's form: referrers off, deletion on.
+    assert (rule["include_referrers"], rule["deletion"]) == (False, True)
+    page = admin.get(f"/rules/{rule['id']}/edit")
+    assert 'value="&gt;=1.2 &lt;2"' in page and 'value="3"' in page
+    listing = admin.get(f"/instances/{world['source']}/rules")
+    assert f'data-label="No.">{rule["number"]}<' in listing
