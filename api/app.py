@@ -81,6 +81,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(metrics.blp)
     # A request's log records carry its tenant, bound once its key is checked.
     app.before_request(logs.clear)
+    from api.console import init_console
+
+    init_console(app, settings)
     return app
 
 

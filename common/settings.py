@@ -116,6 +116,10 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     # FERRY_LOG_FORMAT: "text" for people, "json" for one object per line.
     log_format: str = "text"
+    # Console sign-ins last this long (FERRY_CONSOLE_SESSION_HOURS); attempts per client
+    # address (FERRY_CONSOLE_LOGIN_RATE_LIMIT).
+    console_session_hours: int = 8
+    console_login_rate_limit: str = "10/minute"
 
     def __repr__(self) -> str:
         """Every field, with secrets hidden and URLs' credentials masked (reprs reach logs)."""
@@ -191,6 +195,8 @@ class Settings:
             "FERRY_HEALTH_CHECK_INTERVAL": str(self.health_check_interval or "off"),
             "FERRY_METRICS_TOKEN": self.metrics_token,
             "FERRY_LOG_FORMAT": self.log_format,
+            "FERRY_CONSOLE_SESSION_HOURS": str(self.console_session_hours),
+            "FERRY_CONSOLE_LOGIN_RATE_LIMIT": self.console_login_rate_limit,
         }
         env.update({k: v for k, v in optional.items() if v})
         return env
@@ -323,6 +329,8 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object], str | None], ...
     ("FERRY_HEALTH_CHECK_INTERVAL", "health_check_interval", _positive_int, None),
     ("FERRY_REGISTRY_DEADLINE", "registry_deadline", _count, None),
     ("FERRY_REGISTRY_STALL", "registry_stall", _count, None),
+    ("FERRY_CONSOLE_SESSION_HOURS", "console_session_hours", _count, None),
+    ("FERRY_CONSOLE_LOGIN_RATE_LIMIT", "console_login_rate_limit", _rate_limit, None),
     ("FERRY_SRC_CREDS", "src_creds", _user_password, None),
     ("FERRY_DST_CREDS", "dst_creds", _user_password, None),
     ("FERRY_API_TLS_CERT", "api_tls_cert", lambda _name, v: Path(v).expanduser(), None),

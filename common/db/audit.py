@@ -8,7 +8,7 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
-from common.db.rows import fetch_page
+from common.db.rows import fetch_page, fetch_value
 from common.domain.models import AuditEntry
 
 COLUMNS = (
@@ -67,4 +67,14 @@ def list_entries(
         order_by="id DESC",
         limit=limit,
         offset=offset,
+    )
+
+
+def starter_of_task(conn: psycopg.Connection, tenant_id: UUID, task_id: str) -> str | None:
+    """The name of the user whose trigger or retry started the task ``task_id``, or None."""
+    return fetch_value(
+        conn,
+        "SELECT user_name FROM audit_log WHERE tenant_id = %s AND action IN ('trigger', 'retry') "
+        "AND details->>'task_id' = %s ORDER BY id LIMIT 1",
+        (tenant_id, task_id),
     )

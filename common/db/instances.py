@@ -15,7 +15,7 @@ from common.errors import Conflict
 COLUMNS = (
     "id, tenant_id, name, url, region, kind, verify_tls, username, password_enc, "
     "webhook_secret_hash, webhook_secret_prev_hash, max_concurrent_copies, task_seq, "
-    "created_at, updated_at"
+    "created_at, updated_at, checked_at, check_error"
 )
 INSTANCES = Table(Instance, COLUMNS, "instances", order_by="name, id")
 # Columns an update may set; anything else is a programming error.
@@ -29,6 +29,8 @@ UPDATABLE = frozenset(
         "username",
         "password_enc",
         "max_concurrent_copies",
+        "checked_at",
+        "check_error",
     }
 )
 

@@ -368,3 +368,13 @@ def claim_unplanned_tasks(
         {"s": older_than_seconds, "open": OPEN_TASK},
     )
     return [(task_uuid, Trigger(trigger)) for task_uuid, trigger in rows]
+
+
+def last_tasks(conn: psycopg.Connection, rule_ids: list[UUID]) -> list[Task]:
+    """The newest task of each of ``rule_ids`` that has one (one query for a rule list)."""
+    return TASKS.all(
+        conn,
+        "t.id IN (SELECT DISTINCT ON (rule_id) id FROM sync_tasks WHERE rule_id = ANY(%s) "
+        "ORDER BY rule_id, created_at DESC, task_id DESC)",
+        (rule_ids,),
+    )

@@ -85,3 +85,13 @@ def lock_admins(conn: psycopg.Connection, tenant_id: UUID) -> Sequence[UUID]:
         (tenant_id, Role.ADMIN.value),
     ).fetchall()
     return [r["id"] if isinstance(r, dict) else r[0] for r in rows]
+
+
+def find_login(conn: psycopg.Connection, tenant: str, user_name: str) -> User | None:
+    """The user ``user_name`` of the tenant named ``tenant`` (or with that id), or None."""
+    return USERS.one(
+        conn,
+        "name = %s AND tenant_id = (SELECT id FROM tenants WHERE name = %s OR id::text = %s "
+        "ORDER BY name = %s DESC LIMIT 1)",
+        (user_name, tenant, tenant.lower(), tenant),
+    )

@@ -37,6 +37,9 @@ class Instance:
     task_seq: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    # The last registry check: when, and why it failed (None: it succeeded).
+    checked_at: dt.datetime | None = None
+    check_error: str | None = None
 
     @property
     def has_credentials(self) -> bool:

@@ -220,7 +220,6 @@ def registry(instance: Instance) -> dict[str, Any]:
 
 
 def instance_status(instance: Instance) -> str:
-    """``Running`` when the instance's last check passed. Ferry checks an instance (its
-    /v2/ with the stored credentials) whenever it is saved and keeps only instances that
-    passed, so every stored one is Running until periodic health checks exist."""
-    return "Running"
+    """``Running`` when the instance's last check (its /v2/ with the stored credentials, on
+    save or from the console) passed, ``Unhealthy`` when it failed."""
+    return "Unhealthy" if instance.check_error else "Running"

@@ -8,6 +8,7 @@ secret is returned once and stored as a hash.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 import secrets
@@ -235,6 +236,7 @@ def update_instance(
         if not credentials_changed:
             username, password = instance_credentials(current, SecretBox(settings))
         verify_instance(url, username, password, verify_tls, settings)
+        values.update(checked_at=dt.datetime.now(dt.UTC), check_error=None)
     if credentials_changed:
         values["username"] = username
         values["password_enc"] = (
@@ -278,3 +280,19 @@ def rotate_webhook_secret(
         if not q.rotate_webhook_secret(conn, instance_id, tenant_id, hash_token(secret), grace):
             raise NotFound("instance not found")
     return secret
+
+
+def check_instance(settings: Settings, tenant_id: UUID, instance_id: UUID) -> Instance:
+    """Check the instance against its registry now (``/v2/`` with the stored credentials)
+    and record when and, on failure, why; the updated row."""
+    current = get_instance(settings, tenant_id, instance_id)
+    username, password = instance_credentials(current, SecretBox(settings))
+    error = None
+    try:
+        verify_instance(current.url, username, password, current.verify_tls, settings)
+    except ValidationError as exc:
+        error = exc.message[:2048]
+    values = {"checked_at": dt.datetime.now(dt.UTC), "check_error": error}
+    with database.transaction(settings) as conn:
+        row = q.update_instance(conn, instance_id, tenant_id, values)
+    return found(row, "instance not found")
