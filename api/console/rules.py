@@ -26,7 +26,8 @@ from api.console.base import (
     tenant,
 )
 from api.console.forms import RuleForm, option
-from api.schemas.rules import DELETION_WARNING, RuleSchema
+from api.schemas.rule_options import DELETION_WARNING
+from api.schemas.rules import RuleSchema
 from common import errors as ferr
 from common.domain.operations import health_label
 from common.domain.permissions import Action
@@ -36,7 +37,7 @@ from common.services import instances as instance_service
 from common.services import rules as service
 from common.services import tasks as task_service
 from common.services.access import spec_scope
-from common.services.preview import preview_rule
+from common.services.preview import explain_empty_preview, preview_rule
 from common.services.rule_health import health_of_rules
 from worker.dispatch import enqueue_plan
 
@@ -175,6 +176,8 @@ def preview(rule_id: UUID) -> Any:
         candidates, more = page.candidates, page.item_count is None
     except ferr.FerryError as exc:
         candidates, more, error = [], False, exc.message
+    # Nothing selected: say which filter excluded what, as the API and the CLI do.
+    why = None if candidates or error else _why_empty(rule_id)
     fragment = request.args.get("fragment")
     return render_template(
         "console/preview_table.html" if fragment else "console/preview.html",
@@ -182,7 +185,16 @@ def preview(rule_id: UUID) -> Any:
         candidates=candidates,
         more=more,
         error=error,
+        why=why,
     )
+
+
+def _why_empty(rule_id: UUID) -> str | None:
+    try:
+        explanation = explain_empty_preview(app_settings(), tenant(), rule_id)
+    except ferr.FerryError:
+        return None
+    return explanation.message if explanation else None
 
 
 def _switch(rule_id: UUID, enabled: bool) -> Any:

@@ -46,3 +46,8 @@ class ReadOnlyTolerant(Schema):
         if isinstance(data, dict) and self.READ_ONLY:
             return {k: v for k, v in data.items() if k not in self.READ_ONLY}
         return data
+
+
+def default_unless_partial(partial: bool, default: Any) -> dict[str, Any]:
+    """``load_default`` for full schemas; nothing for PATCH schemas."""
+    return {} if partial else {"load_default": default}

@@ -13,6 +13,8 @@ from marshmallow import EXCLUDE, Schema, fields
 from marshmallow.validate import Length, OneOf, Range
 
 from api.schemas.base import Bool, ReadOnlyTolerant, Text
+from api.schemas.base import default_unless_partial as _d
+from api.schemas.rule_options import option_fields
 from common.domain.models import Rule
 from common.domain.operations import Health, health_label
 from common.domain.rules import MAX_NAMESPACE_LENGTH, MAX_PATTERN_LENGTH, RESOURCE_TYPES, SYNTAXES
@@ -30,10 +32,6 @@ FILTER_HELP = (
     "position of the error (counted from 0)."
 )
 # The product's warning on its Deletion switch, shown with the option.
-DELETION_WARNING = (
-    "When enabled, tags deleted at the source are deleted at the target too. Deleted "
-    "images cannot be recovered; enable with care."
-)
 
 # The same-tenant target of the examples, as sent and as shown.
 _EXAMPLE_TARGET = {
@@ -83,11 +81,6 @@ EXAMPLE_CROSS_TENANT_TARGET = {
     "username": "robot-push",
     "password": "t0ken",
 }
-
-
-def _d(partial: bool, default: Any) -> dict[str, Any]:
-    """``load_default`` for full schemas; nothing for PATCH schemas."""
-    return {} if partial else {"load_default": default}
 
 
 def _instance_id(partial: bool, description: str, example: str) -> fields.Field:
@@ -249,23 +242,7 @@ def _rule_fields(
                 "example": False,
             },
         ),
-        "include_referrers": Bool(
-            **_d(partial, True),
-            metadata={
-                "description": "Copy what refers to each copied manifest (signatures, SBOMs, "
-                "attestations: OCI referrers, the `sha256-<hex>` fallback tag, cosign's "
-                "`.sig`/`.att`/`.sbom` tags), whatever the tag filters say.",
-                "example": True,
-            },
-        ),
-        "deletion": Bool(
-            **_d(partial, False),
-            metadata={
-                "description": f"Propagate deletions: {DELETION_WARNING} Only tags this rule "
-                "copied and that still point to the digest it copied are deleted.",
-                "example": False,
-            },
-        ),
+        **option_fields(partial),
         "enabled": Bool(**_d(partial, True), metadata={"example": True}),
         "schedule": Text(
             allow_none=True,

@@ -27,7 +27,7 @@ from common.domain.vocab import Trigger
 from common.errors import DatabaseError, FerryError, ListingLimit, ValidationError
 from common.observe import logs
 from common.settings import Settings
-from common.sync.clients import endpoints_for, refusal
+from common.sync.clients import Endpoints, endpoints_for, refusal
 from common.sync.deletions import rescan
 from common.sync.planner import plan
 
@@ -136,14 +136,8 @@ def _list_source(task: Task, rule: Rule, settings: Settings) -> PlanResult | Non
                     break  # stopped: its finalize needs no listing
                 qi.insert_items(conn, task.id, [c.item for c in batch])
         else:
-            if not rule.deletion:
+            if _add_deletions(task, rule, ends, settings):
                 return None
-            # A full rescan: what this rule placed whose source tag is gone.
-            gone = rescan(settings, rule, ends.source, ends.target)
-            with transaction(settings) as conn:
-                if q.lock_for_planning(conn, task.id):
-                    qi.insert_items(conn, task.id, gone)
-                    return None
         with transaction(settings) as conn:
             q.finalize_task(conn, task.id)
         return PlanResult(task.id, task.trigger)
@@ -162,6 +156,19 @@ def _list_source(task: Task, rule: Rule, settings: Settings) -> PlanResult | Non
     finally:
         lease.done.set()
         lease.join()
+
+
+def _add_deletions(task: Task, rule: Rule, ends: Endpoints, settings: Settings) -> bool:
+    """Listing is complete: with ``deletion``, add what this rule placed whose source tag is
+    gone (a full rescan). False when the task was stopped meanwhile."""
+    if not rule.deletion:
+        return True
+    gone = rescan(settings, rule, ends.source, ends.target)
+    with transaction(settings) as conn:
+        if not q.lock_for_planning(conn, task.id):
+            return False
+        qi.insert_items(conn, task.id, gone)
+    return True
 
 
 def _plan_crashed(task: Task, settings: Settings, exc: Exception) -> PlanResult:

@@ -22,8 +22,8 @@ from uuid import UUID
 import redis
 
 from common.db import items as qi
+from common.db import reclaim, transaction
 from common.db import tasks as q
-from common.db import transaction
 from common.db.events import claim_lost_events, purge_processed
 from common.db.instances import get_instance
 from common.db.observe import push_age
@@ -346,7 +346,7 @@ def reconcile(
     past leases instead of sleeping.
     """
     with transaction(settings) as conn:
-        requeue = qi.expired_items(
+        requeue = reclaim.expired_items(
             conn, stale_seconds=stale_seconds, now=now, max_attempts=MAX_ITEM_ATTEMPTS
         )
         unplanned = q.claim_unplanned_tasks(conn, stale_seconds)
@@ -376,7 +376,7 @@ def release_worker_claims(
     """``worker`` (a Celery node name) just started: what a dead worker of that name held
     runs again now, not when its leases lapse. Returns the number of items sent."""
     with transaction(settings) as conn:
-        requeue = qi.release_worker_items(conn, worker)
+        requeue = reclaim.release_worker_items(conn, worker)
     for r in requeue:
         for item_id in r.item_ids:
             enqueue_copy(item_id, r.trigger)

@@ -19,7 +19,7 @@ def world(acme_api: Api, registry_pair) -> dict:
     source = acme_api.instance("source", src)
     target = acme_api.instance("target", dst)
     rule = acme_api.rule("mirror-app", source, target, tag_filter="v.*")
-    return {"source": source, "target": target, "rule": rule}
+    return {"source": source, "target": target, "rule": rule, "registries": (src, dst)}
 
 
 def buttons(page: str) -> set[str]:
@@ -291,3 +291,18 @@ def test_rule_form_carries_versions_age_referrers_and_deletion(signed_in, world,
     assert 'value="&gt;=1.2 &lt;2"' in page and 'value="3"' in page
     listing = admin.get(f"/instances/{world['source']}/rules")
     assert f'data-label="No.">{rule["number"]}<' in listing
+
+
+def test_an_empty_preview_says_which_filter_excluded_what(signed_in, world, acme_api: Api):
+    from tests.support.oci import push_image
+
+    registry = world["registries"][0]  # the source instance's
+    push_image(registry.session(), registry.url, "why/app", "v1.0")
+    rule = acme_api.rule(
+        "why-empty", world["source"], world["target"], namespace="why", tag_filter="^v",
+        filter_syntax="regex",
+    )  # fmt: skip
+    page = signed_in("viewer").get(f"/rules/{rule}/preview?fragment=1")
+    assert "Nothing matches now." in page
+    why = re.search(r'id="preview-why">([^<]*)<', page)
+    assert why and "tag_filter" in why.group(1) and "v1.0" in why.group(1)
