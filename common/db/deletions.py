@@ -8,9 +8,10 @@ from uuid import UUID
 import psycopg
 
 from common.db.rows import fetch_dicts
+from common.domain.vocab import REFERRER, ItemStatus
 
 # An item's latest word on a target tag: copied there (or found there), or deleted.
-_PLACED = ("copied", "up-to-date")
+_PLACED = (ItemStatus.COPIED, ItemStatus.UP_TO_DATE)
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,8 @@ _LATEST = """
            i.source_repository, i.source_tag, i.target_repository, i.target_tag, i.digest,
            i.status
     FROM sync_items i JOIN sync_tasks t ON t.id = i.task_id
-    WHERE t.rule_id = %(rule)s AND i.status IN ('copied', 'up-to-date', 'deleted')
-      AND i.kind IS DISTINCT FROM 'referrer' AND i.digest IS NOT NULL
+    WHERE t.rule_id = %(rule)s AND i.status = ANY(%(statuses)s)
+      AND i.kind IS DISTINCT FROM %(referrer)s AND i.digest IS NOT NULL
       AND (%(repo)s::text IS NULL OR i.source_repository = %(repo)s)
       AND (%(tag)s::text IS NULL OR i.source_tag = %(tag)s)
     ORDER BY i.target_repository, i.target_tag, i.finished_at DESC NULLS LAST, i.id DESC
@@ -46,7 +47,15 @@ def placed_by_rule(
     """Target tags whose latest item of the rule copied (or found) them, not deleted since;
     optionally only those of one source repository (and tag)."""
     rows = fetch_dicts(
-        conn, _LATEST, {"rule": rule_id, "repo": source_repository, "tag": source_tag}
+        conn,
+        _LATEST,
+        {
+            "rule": rule_id,
+            "repo": source_repository,
+            "tag": source_tag,
+            "statuses": [*_PLACED, ItemStatus.DELETED],
+            "referrer": REFERRER,
+        },
     )
     return [
         Placed(

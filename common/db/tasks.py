@@ -262,9 +262,12 @@ def finish_after_item(conn: psycopg.Connection, task_uuid: UUID) -> Task | None:
     return None if still_open else finalize_task(conn, task_uuid)
 
 
-def lock_task(conn: psycopg.Connection, task_uuid: UUID) -> None:
-    """Hold the task's row until the transaction ends (see :func:`finish_after_item`)."""
-    conn.execute("SELECT 1 FROM sync_tasks WHERE id = %s FOR UPDATE", (task_uuid,))
+def lock_task(conn: psycopg.Connection, task_uuid: UUID) -> str | None:
+    """Hold the task's row until the transaction ends (see :func:`finish_after_item`);
+    its trigger (None when the task is gone), read by the same statement."""
+    return fetch_value(
+        conn, "SELECT trigger FROM sync_tasks WHERE id = %s FOR UPDATE", (task_uuid,)
+    )
 
 
 def fail_task(conn: psycopg.Connection, task_uuid: UUID, message: str) -> None:

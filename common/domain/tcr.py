@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from common.domain.models import Instance, Item, Rule, Task
 from common.domain.vocab import (
+    REFERRER,
     ArtifactKind,
     FilterSyntax,
     ItemStatus,
@@ -70,7 +71,7 @@ _RESOURCE_OF_KIND = {
     ArtifactKind.CHART: "chart",
     ArtifactKind.ARTIFACT: "artifact",
     # Signatures, SBOMs and attestations copied with their subject.
-    "referrer": "artifact",
+    REFERRER: "artifact",
 }
 
 

@@ -83,6 +83,10 @@ class ArtifactKind(StrEnum):
     ARTIFACT = "artifact"
 
 
+# An item's kind when it is a referrer (signature, SBOM, attestation) copied with its
+# subject: not an ArtifactKind, since what it is lies in its own manifest.
+REFERRER = "referrer"
+
 # The artifact kinds each resource type selects.
 KINDS_FOR_TYPE = {
     ResourceType.IMAGE: frozenset({ArtifactKind.IMAGE, ArtifactKind.INDEX}),

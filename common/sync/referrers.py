@@ -19,7 +19,7 @@ import redis
 
 from common.domain.models import NewItem
 from common.domain.referrers import cosign_tags, fallback_tag
-from common.domain.vocab import ItemStatus
+from common.domain.vocab import REFERRER, ItemStatus
 from common.errors import FerryError, ManifestNotFound
 from common.registry import RegistryClient
 from common.registry.referrers import (
@@ -33,7 +33,6 @@ from common.registry.referrers import (
 
 log = logging.getLogger(__name__)
 
-REFERRER = "referrer"
 MAX_DEPTH = 3
 MAX_REFERRERS = 256  # per subject: a runaway list is cut, not followed
 LOCK_SECONDS = 30

@@ -29,7 +29,7 @@ from common.db.instances import get_instance
 from common.db.observe import push_age
 from common.db.rules import get_rule
 from common.domain.models import Item, PlannedCopy, Rule, Task
-from common.domain.vocab import OPEN_ITEM_STATUSES, ItemStatus, Trigger
+from common.domain.vocab import OPEN_ITEM_STATUSES, REFERRER, ItemStatus, Trigger
 from common.errors import DatabaseError, FerryError
 from common.observe import logs, metrics
 from common.registry import CopyOutcome, Manifest, Prefetched, copy_artifact
@@ -44,7 +44,7 @@ from common.sync.plan_run import (
     crash_reason,
     plan_task,
 )
-from common.sync.referrers import REFERRER, list_on_target
+from common.sync.referrers import list_on_target
 
 __all__ = [
     "MAX_PLAN_ATTEMPTS",
@@ -257,13 +257,21 @@ def _prefetched(planned: PlannedCopy | None, source_digest: str | None) -> Prefe
     return Prefetched(manifest, planned.target_digest)
 
 
-def _retry_later(settings: Settings, item: Item, reason: str, started: float) -> CopyResult:
+def _retry_later(
+    settings: Settings, item: Item, reason: str, started: float, bytes_transferred: int = 0
+) -> CopyResult:
     """Give the item back for another attempt after a backoff, or fail it past the cap."""
     if item.attempts >= MAX_ATTEMPTS:
         _fail(settings, item, reason, started)
         return CopyResult(ItemStatus.FAILED)
     with transaction(settings) as conn:
-        qi.release_item(conn, item.id, reason=f"attempt {item.attempts}: {reason}")
+        qi.release_item(
+            conn,
+            item.id,
+            reason=f"attempt {item.attempts}: {reason}",
+            bytes_transferred=bytes_transferred,
+        )
+    metrics.copy_retried(bytes_transferred)
     # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
     return CopyResult("retrying", retry_in=2**item.attempts + random.random())
 
@@ -274,16 +282,7 @@ def _record(settings: Settings, item: Item, outcome: CopyOutcome, started: float
     if outcome.note:
         reason = f"{reason}; {outcome.note}" if reason else outcome.note
     if status == ItemStatus.FAILED and outcome.retryable and item.attempts < MAX_ATTEMPTS:
-        with transaction(settings) as conn:
-            qi.release_item(
-                conn,
-                item.id,
-                reason=f"attempt {item.attempts}: {reason}",
-                bytes_transferred=outcome.bytes_transferred,
-            )
-        metrics.copy_retried(outcome.bytes_transferred)
-        # Exponential backoff with jitter: 2, 4, 8 s ... plus up to 1 s.
-        return CopyResult("retrying", retry_in=2**item.attempts + random.random())
+        return _retry_later(settings, item, reason, started, outcome.bytes_transferred)
     _finish(
         settings,
         item,
@@ -311,10 +310,12 @@ def _finish(settings: Settings, item: Item, started: float, **outcome: Any) -> N
     exact when a worker died and the chord never fires.)
     """
     with transaction(settings) as conn:
-        q.lock_task(conn, item.task_id)
+        trigger = q.lock_task(conn, item.task_id)
         recorded = qi.record_outcome(conn, item.id, **outcome)
         q.finish_after_item(conn, item.task_id)
-        replicated = push_age(conn, item.id) if outcome["status"] in REPLICATED else None
+        # Push-to-replica latency: one more query, for pushed items only.
+        pushed = trigger == Trigger.PUSH and outcome["status"] in REPLICATED
+        replicated = push_age(conn, item.id) if pushed else None
     if recorded:
         status = str(outcome["status"])
         took = time.monotonic() - started
