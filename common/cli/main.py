@@ -11,6 +11,7 @@ import click
 
 from common.domain.vocab import QueueName
 from common.errors import FerryError
+from common.runtime.supervisor import DEFAULT_CONCURRENCY, DEFAULT_POOL, POOLS
 from common.settings import Settings, load_settings
 
 
@@ -124,14 +125,27 @@ def api_command() -> None:
     show_default=True,
     help=f"Comma-separated queues: {', '.join(QueueName)}.",
 )
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--concurrency",
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Tasks at once: threads, or prefork processes.",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(POOLS),
+    default=DEFAULT_POOL,
+    show_default=True,
+    help="threads: one process (the leanest); prefork: one process per task.",
+)
 @click.option(
     "--hostname",
     default=None,
     help="Celery node name, unique per worker (default: ferry-<queues>@<host>; "
     "%h expands to the host name).",
 )
-def worker_command(queues: str, concurrency: int, hostname: str | None) -> None:
+def worker_command(queues: str, concurrency: int, pool: str, hostname: str | None) -> None:
     """Run only a Celery worker on the given queues."""
     unknown = set(queues.split(",")) - set(QueueName)
     if unknown:
@@ -140,7 +154,7 @@ def worker_command(queues: str, concurrency: int, hostname: str | None) -> None:
         )
     if hostname is not None and (not hostname.strip() or any(c.isspace() for c in hostname)):
         raise click.BadParameter("expected a name without spaces", param_hint="--hostname")
-    _exec_role("worker", queues=queues, concurrency=concurrency, hostname=hostname)
+    _exec_role("worker", queues=queues, concurrency=concurrency, pool=pool, hostname=hostname)
 
 
 @main.command("beat")

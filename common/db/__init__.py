@@ -27,8 +27,9 @@ _pool_pid: int | None = None
 _pool_url: str | None = None
 
 
-def open_pool(settings: Settings | None = None, *, max_size: int = 10) -> ConnectionPool:
-    """The pool of this process for the settings' database, opened on first use."""
+def open_pool(settings: Settings | None = None, *, max_size: int = 20) -> ConnectionPool:
+    """The pool of this process for the settings' database, opened on first use. Sized for
+    a threads worker: each copy and its heartbeat may hold a connection at once."""
     global _pool, _pool_pid, _pool_url
     url = (settings or get_settings()).require_database_url()
     with _lock:

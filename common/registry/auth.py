@@ -23,11 +23,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-
-import requests
 
 from common.errors import AuthError, NetworkPolicyError, RegistryError
 from common.registry.reply import Reply
@@ -219,10 +217,10 @@ class Authenticator:
         return {}
 
     def on_unauthorized(
-        self, resp: requests.Response, scopes: Scopes, sent: dict[str, str]
+        self, headers: Mapping[str, str], scopes: Scopes, sent: dict[str, str]
     ) -> Scopes | None:
         """Learn from a 401; the scopes to retry with, or None when a retry cannot help."""
-        challenges = parse_challenges(resp.headers.get("WWW-Authenticate", ""))
+        challenges = parse_challenges(headers.get("WWW-Authenticate", ""))
         bearer = next((c for c in challenges if c.scheme == "bearer"), None)
         basic = next((c for c in challenges if c.scheme == "basic"), None)
         if bearer and bearer.params.get("realm"):
@@ -333,11 +331,11 @@ class AuthStep:
         """The Authorization header for the next try (may fetch a token)."""
         return self._auth.header(self.scopes)
 
-    def learn(self, resp: requests.Response, sent: dict[str, str]) -> bool:
-        """True when the 401 ``resp`` (answering ``sent``) is worth one more try."""
+    def learn(self, headers: Mapping[str, str], sent: dict[str, str]) -> bool:
+        """True when a 401 with ``headers`` (answering ``sent``) is worth one more try."""
         if not (self._refresh_left if sent else self._learn_left):
             return False
-        scopes = self._auth.on_unauthorized(resp, self.scopes, sent)
+        scopes = self._auth.on_unauthorized(headers, self.scopes, sent)
         if scopes is None:
             return False
         if sent:

@@ -76,44 +76,50 @@ class BlobCopy:
         # One copy at a time brings a blob into a repository: a sibling tag that needs
         # it too waits, then finds it there, instead of mounting it a second time.
         into = f"{digest} {self.dst_repo}"
-        mine = self.coordinator.claim_upload(key, into, ttl)
-        if not mine:
+        # The claims this copy holds on the blob, released together (with what it learnt).
+        held: list[str] = []
+        mine, fresh = self.coordinator.claim_and_locate(key, into, digest, ttl, self.dst_repo)
+        if mine:
+            held.append(into)
+            where = fresh
+        else:
             self.coordinator.wait_for(key, into, ttl)
             where = self.coordinator.locate(key, digest, prefer=self.dst_repo)
-            if self._here(desc, where):
-                return
         try:
-            self._bring(desc, where, ttl)
+            if not self._here(desc, where):
+                self._bring(desc, where, ttl, held)
         finally:
-            if mine:
-                self.coordinator.release_upload(key, into)
+            if held:
+                self.coordinator.settle(key, held)
 
-    def _bring(self, desc: Descriptor, where: str | None, ttl: float) -> None:
+    def _bring(self, desc: Descriptor, where: str | None, ttl: float, held: list[str]) -> None:
         """Mount from ``where``, or claim the upload (or wait for its holder) and go on."""
         key, digest = self.dst.key, desc.digest
         session: UploadSession | None = None
         if where and where != self.dst_repo:
-            mounted, session = self._try_mount(desc, where)
+            mounted, session = self._try_mount(desc, where, held)
             if mounted:
                 return
-        claimed = self.coordinator.claim_upload(key, digest, ttl)
-        try:
-            if not claimed and session is not None:
+        # Claimed: another copy may have finished between our first look and the claim
+        # (hence the fresh location). Not claimed: another copy sends it now; mount from
+        # where it lands.
+        claimed, again = self.coordinator.claim_and_locate(key, digest, digest, ttl, self.dst_repo)
+        if claimed:
+            held.append(digest)
+        else:
+            if session is not None:
                 session.cancel()  # it might expire while we wait
                 session = None
-            # Claimed: another copy may have finished between our first look and the
-            # claim. Not claimed: another copy sends it now; mount from where it lands.
-            if claimed:
-                again = self.coordinator.locate(key, digest, prefer=self.dst_repo)
-            else:
-                again = self.coordinator.wait_for(key, digest, ttl, prefer=self.dst_repo)
-            self._finish(desc, where, again, session)
-        finally:
-            if claimed:
-                self.coordinator.release_upload(key, digest)
+            again = self.coordinator.wait_for(key, digest, ttl, prefer=self.dst_repo)
+        self._finish(desc, where, again, session, held)
 
     def _finish(
-        self, desc: Descriptor, first: str | None, again: str | None, session: UploadSession | None
+        self,
+        desc: Descriptor,
+        first: str | None,
+        again: str | None,
+        session: UploadSession | None,
+        held: list[str],
     ) -> None:
         """After the claim (or the wait): use what is known now, else send the bytes."""
         if self._here(desc, again):
@@ -123,13 +129,13 @@ class BlobCopy:
         if again and again not in (first, self.dst_repo):
             if session is not None:
                 session.cancel()
-            mounted, session = self._try_mount(desc, again)
+            mounted, session = self._try_mount(desc, again, held)
             if mounted:
                 return
         if session is None:
             # The one request that both asks and opens: 201 it is there, 202 upload.
             probe = self.src_repo if self.src.key == self.dst.key else self.dst_repo
-            mounted, session = self._try_mount(desc, probe)
+            mounted, session = self._try_mount(desc, probe, held)
             if mounted:
                 return
         self.dst.upload_blob(
@@ -141,7 +147,7 @@ class BlobCopy:
             should_stop=self.stopping,
             on_sent=lambda n: self.sent(desc.digest, n),
         )
-        self.coordinator.remember(self.dst.key, desc.digest, self.dst_repo)
+        self._landed(desc, held)
         self.done(desc, UPLOADED)
 
     def _here(self, desc: Descriptor, where: str | None) -> bool:
@@ -162,9 +168,20 @@ class BlobCopy:
             # Non-distributable: it lives at its URLs, not in registries.
             self.done(desc, SKIPPED)
         else:
-            self._finish(desc, None, None, None)
+            self._finish(desc, None, None, None, [])
 
-    def _try_mount(self, desc: Descriptor, repo: str) -> tuple[bool, UploadSession | None]:
+    def _landed(self, desc: Descriptor, held: list[str]) -> None:
+        """``desc`` is in dst_repo now: remember it, and end the claims held on it at once."""
+        key = self.dst.key
+        if held:
+            self.coordinator.settle(key, list(held), remember=(desc.digest, self.dst_repo))
+            held.clear()
+        else:
+            self.coordinator.remember(key, desc.digest, self.dst_repo)
+
+    def _try_mount(
+        self, desc: Descriptor, repo: str, held: list[str]
+    ) -> tuple[bool, UploadSession | None]:
         """(True, None) when mounted from ``repo`` (or already in dst_repo); else (False,
         the open session of the declined mount, or None when the mount was refused)."""
         try:
@@ -175,6 +192,6 @@ class BlobCopy:
             return False, None
         if session is not None:
             return False, session
-        self.coordinator.remember(self.dst.key, desc.digest, self.dst_repo)
+        self._landed(desc, held)
         self.done(desc, SKIPPED if repo == self.dst_repo else MOUNTED)
         return True, None

@@ -19,7 +19,6 @@ import re
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Protocol
 
-import requests
 import urllib3
 
 from common.errors import BlobNotFound, DigestMismatch, RegistryError, RegistryUnavailable
@@ -94,7 +93,6 @@ class BlobBody:
             urllib3.exceptions.HTTPError,
             http.client.HTTPException,
             OSError,
-            requests.RequestException,
         ) as exc:
             tripped = guard.tripped if guard is not None else None
             if tripped == STOP:

@@ -7,6 +7,10 @@ an internal one for the connection (DNS rebinding) cannot get through, and
 nothing is cached between connections. TLS still verifies the host name.
 Each connection joins the guard of the request it carries
 (:mod:`common.registry.deadline`), so a deadline or a Stop can cut it off.
+
+The pools are urllib3's own, used directly: a registry copy is a few small
+requests per tag, and a higher-level client's per-request work (preparing,
+merging settings, hooks, cookies) cost as much CPU as the HTTP itself.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from requests.adapters import HTTPAdapter
+import certifi
+from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -44,19 +49,29 @@ class _Checked:
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class PolicyAdapter(HTTPAdapter):
-    """A requests adapter whose every new connection passes the network policy."""
-
-    def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        self.ferry_settings = settings
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        extra = {"ferry_settings": self.ferry_settings}
-        http = type("CheckedHTTPConnection", (_Checked, HTTPConnection), extra)
-        https = type("CheckedHTTPSConnection", (_Checked, HTTPSConnection), extra)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": type("CheckedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
-            "https": type("CheckedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+def policy_pools(
+    settings: Settings, *, maxsize: int, verify_tls: bool | str, timeout: Any
+) -> PoolManager:
+    """Keep-alive pools (one per origin, ``maxsize`` connections each) whose every new
+    connection passes the network policy. ``verify_tls``: True (the certifi bundle, as
+    before), False, or a CA bundle's path. No retries, no redirects: the transport
+    decides both."""
+    extra = {"ferry_settings": settings}
+    http = type("CheckedHTTPConnection", (_Checked, HTTPConnection), extra)
+    https = type("CheckedHTTPSConnection", (_Checked, HTTPSConnection), extra)
+    tls: dict[str, Any] = (
+        {"cert_reqs": "CERT_NONE"}
+        if verify_tls is False
+        else {
+            "cert_reqs": "CERT_REQUIRED",
+            "ca_certs": verify_tls if isinstance(verify_tls, str) else certifi.where(),
         }
+    )
+    pools = PoolManager(
+        num_pools=8, maxsize=maxsize, retries=False, timeout=timeout, block=False, **tls
+    )
+    pools.pool_classes_by_scheme = {
+        "http": type("CheckedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+        "https": type("CheckedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+    }
+    return pools

@@ -18,7 +18,9 @@ The copier asks a :class:`BlobCoordinator` two things:
 ``target_key`` identifies a target registry (``RegistryClient.key``: its
 scheme, host and port). :class:`InProcessCoordinator` serves the threads of one
 process; a cross-process implementation (e.g. on Redis: ``SET NX PX`` for the
-claim, a hash with expiry for locations) needs only these five methods.
+claim, a hash with expiry for locations) needs only these five methods, plus two
+that each do two of them in one step (``claim_and_locate``, ``settle``): on
+Redis a step is a round trip, and a new blob used to take seven.
 """
 
 from __future__ import annotations
@@ -56,6 +58,19 @@ class BlobCoordinator(Protocol):
     ) -> str | None:
         """Wait until no claim is live on ``digest``; then where it is (``locate``), or
         None on timeout."""
+        ...
+
+    def claim_and_locate(
+        self, target_key: str, claim: str, digest: str, ttl: float, prefer: str | None = None
+    ) -> tuple[bool, str | None]:
+        """``claim_upload(claim)``, then ``locate(digest)``: (claimed, where)."""
+        ...
+
+    def settle(
+        self, target_key: str, releases: list[str], remember: tuple[str, str] | None = None
+    ) -> None:
+        """``remember(*remember)`` if given, then ``release_upload`` of each claim (in that
+        order: a waiter woken by the release finds the blob where it landed)."""
         ...
 
 
@@ -133,6 +148,19 @@ class InProcessCoordinator:
                     return None
                 self._cond.wait(min(end, deadline) - now)
             return self._locate(key, prefer)
+
+    def claim_and_locate(
+        self, target_key: str, claim: str, digest: str, ttl: float, prefer: str | None = None
+    ) -> tuple[bool, str | None]:
+        return self.claim_upload(target_key, claim, ttl), self.locate(target_key, digest, prefer)
+
+    def settle(
+        self, target_key: str, releases: list[str], remember: tuple[str, str] | None = None
+    ) -> None:
+        if remember is not None:
+            self.remember(target_key, *remember)
+        for claim in releases:
+            self.release_upload(target_key, claim)
 
 
 # The default for copies in this process that were given no coordinator.

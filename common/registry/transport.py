@@ -1,7 +1,8 @@
 """Transport: how every request reaches one registry (Distribution API v2 / OCI 1.1).
 
-One ``requests.Session`` per registry keeps connections alive; every request
-has a timeout. Whether and when to try again is decided by one
+One set of urllib3 pools per registry keeps connections alive (used directly:
+see :mod:`common.registry.connect`); every request has a timeout. Whether and
+when to try again is decided by one
 :class:`~common.registry.retry.RetryPolicy` (connection errors, answers that
 break off, 5xx and 429 with Retry-After); the Authorization header and what a
 401 teaches come from the request's :class:`~common.registry.auth.AuthStep`.
@@ -35,13 +36,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
-import requests
+import urllib3
 
 from common.errors import FerryError, RegistryError, RegistryUnavailable
 from common.registry.auth import DEFAULT_TOKEN_CACHE, Authenticator, AuthStep, Scopes, TokenCache
-from common.registry.connect import PolicyAdapter
+from common.registry.connect import policy_pools
 from common.registry.deadline import STOP, Guard, Stopped, budget_end
 from common.registry.refusals import Refusals
 from common.registry.reply import Reply, read_limited
@@ -59,8 +60,16 @@ SMALL_ANSWER_BYTES = 64 * 1024
 MAX_HOPS = 6  # the request and up to five redirects
 MAX_TOKEN_ANSWER_BYTES = 1024 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-# The connection failed (refused, reset, timed out, broke off): there is no answer.
-_BROKEN = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+# The connection failed (refused, reset, timed out, broke off, TLS): there is no answer.
+_BROKEN = (
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.TimeoutError,
+    urllib3.exceptions.SSLError,
+    urllib3.exceptions.ProxyError,
+    OSError,
+)
+_HEADERS = {"User-Agent": "ferry/0.1"}
 
 
 def origin_of(url: str) -> str:
@@ -138,15 +147,15 @@ class Transport:
         self.stall = float(stall or self.settings.registry_stall)
         self.retry = retry or RetryPolicy()
         self.verify_tls = verify_tls
-        self.session = requests.Session()
-        # Proxies, CA bundles and .netrc credentials come from explicit settings only.
-        self.session.trust_env = False
-        self.session.headers["User-Agent"] = "ferry/0.1"
-        adapter = PolicyAdapter(
-            self.settings, pool_connections=4, pool_maxsize=pool_size, max_retries=0
+        # Proxies, CA bundles and credentials come from explicit settings only (urllib3
+        # reads no environment).
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        self.pools = policy_pools(
+            self.settings,
+            maxsize=pool_size,
+            verify_tls=verify_tls,
+            timeout=urllib3.Timeout(connect=connect, read=read),
         )
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
         self._secrets: set[str] = set()
         self.auth = Authenticator(
             self.url,
@@ -164,7 +173,7 @@ class Transport:
 
     def close(self) -> None:
         """Release pooled connections."""
-        self.session.close()
+        self.pools.clear()
 
     def scrub(self, text: str) -> str:
         """``text`` with every known secret (password, tokens) masked."""
@@ -292,7 +301,7 @@ class Transport:
         sent = step.header() if step and origin_of(call.url) == self.url else {}
         path = path_of(call.url)
         try:
-            resp = self._exchange(call, {**call.headers, **sent}, guard)
+            answer = self._exchange(call, {**_HEADERS, **call.headers, **sent}, guard)
         except _BROKEN as exc:
             if guard.tripped:
                 raise self._cut_off(call, guard) from None
@@ -304,15 +313,21 @@ class Transport:
                     origin=self,
                 ) from None
             return _Again(type(exc).__name__, wait)
-        except requests.RequestException as exc:
+        except urllib3.exceptions.HTTPError as exc:
             if guard.tripped:
                 raise self._cut_off(call, guard) from None
             raise RegistryError(
                 f"{self.display}: {call.method} {path}: {type(exc).__name__}", origin=self
             ) from None
-        log.debug("%s %s%s -> %d", call.method, origin_of(call.url), path, resp.status_code)
-        status = resp.status_code
-        if status == 401 and step and (call.retry or call.replayable) and step.learn(resp, sent):
+        resp, url = answer
+        status = resp.status
+        log.debug("%s %s%s -> %d", call.method, origin_of(url), path_of(url), status)
+        if (
+            status == 401
+            and step
+            and (call.retry or call.replayable)
+            and step.learn(resp.headers, sent)
+        ):
             resp.close()
             return None
         wait = self.retry.after_status(attempt, status, resp.headers, replayable=call.retry)
@@ -320,11 +335,13 @@ class Transport:
             resp.close()
             return _Again(status, wait)
         if call.stream and call.read_limit is None:
-            return Reply(resp, attempt, guard=guard)
+            return Reply(resp, call.method, url, attempt, guard=guard)
         try:
             if call.read_limit is None:
-                return Reply(resp, attempt, read_limited(resp, SMALL_ANSWER_BYTES, cut=True))
-            return Reply(resp, attempt, read_limited(resp, call.read_limit))
+                body = read_limited(resp, url, SMALL_ANSWER_BYTES, cut=True)
+            else:
+                body = read_limited(resp, url, call.read_limit)
+            return Reply(resp, call.method, url, attempt, body)
         except RegistryUnavailable as exc:
             if guard.tripped:
                 raise self._cut_off(call, guard) from None
@@ -333,9 +350,12 @@ class Transport:
                 raise
             return _Again(exc, wait)
 
-    def _exchange(self, call: _Call, headers: dict[str, str], guard: Guard) -> requests.Response:
-        """One try: the request, and the redirects it is allowed to follow."""
-        url, params = call.url, call.params
+    def _exchange(
+        self, call: _Call, headers: dict[str, str], guard: Guard
+    ) -> tuple[urllib3.BaseHTTPResponse, str]:
+        """One try: the request, and the redirects it is allowed to follow; the final
+        answer and its URL."""
+        url = _with_params(call.url, call.params)
         data = call.data if call.replayable else _fed(call.data, guard, self.stall)
         first = origin_of(url)
         for hop in range(MAX_HOPS):
@@ -347,23 +367,19 @@ class Transport:
             if origin_of(url) != first:
                 # A redirect to another origin never carries our credentials.
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            resp = self.session.request(
+            resp = self.pools.urlopen(
                 call.method,
                 url,
+                body=data,
                 headers=headers,
-                params=params,
-                data=data,
-                stream=True,  # bodies are read here, with a cap, under the guard
-                timeout=self.timeout,
-                allow_redirects=False,
-                verify=self.verify_tls,
+                redirect=False,
+                retries=False,
+                preload_content=False,  # bodies are read here, with a cap, under the guard
+                assert_same_host=False,
             )
-            if not (
-                call.follow and resp.status_code in _REDIRECTS and resp.headers.get("Location")
-            ):
-                return resp
-            url = urljoin(resp.url, resp.headers["Location"])
-            params = None
+            if not (call.follow and resp.status in _REDIRECTS and resp.headers.get("Location")):
+                return resp, url
+            url = urljoin(url, resp.headers["Location"])
             resp.close()
             log.debug("%s redirected to %s%s", call.method, origin_of(url), path_of(url))
         raise RegistryError(f"{self.display}: too many redirects for {call.method} {path_of(url)}")
@@ -389,6 +405,14 @@ class Transport:
             authenticate=False,
             read_limit=MAX_TOKEN_ANSWER_BYTES,
         )
+
+
+def _with_params(url: str, params: Any) -> str:
+    """``url`` with ``params`` (a mapping or pairs) added to its query."""
+    if not params:
+        return url
+    query = urlencode(params, doseq=True)
+    return f"{url}{'&' if urlsplit(url).query else '?'}{query}"
 
 
 def _fed(data: Iterable[bytes], guard: Guard, seconds: float) -> Iterator[bytes]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -161,14 +161,26 @@ class UploadSession:
             raise UploadSessionLost(f"{self.transport.display}: upload status without a Range")
         return received
 
-    def put(self, digest: str, data: bytes = b"") -> None:
-        """Finalise the upload as ``digest`` (with the remaining bytes, if any)."""
+    def put(
+        self,
+        digest: str,
+        data: bytes | Iterator[bytes] = b"",
+        *,
+        length: int | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        """Finalise the upload as ``digest`` with the remaining bytes, if any: bytes, or a
+        stream of exactly ``length`` bytes (sent once, never replayed)."""
+        streamed = not isinstance(data, bytes | bytearray)
+        size = length if streamed else len(data)
         reply = self.transport.request(
             "PUT",
             self._url(digest=digest),
             scopes=self._scopes,
             data=data,
-            headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            retry=not streamed,
+            stop=stop,
         )
         reply.close()
         if reply.status_code in (201, 204):

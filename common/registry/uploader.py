@@ -4,14 +4,18 @@ Uploads pick one of three ways by size, and always check the digest of the
 bytes read before the upload is finalised (``PUT ?digest=``); a mismatch
 cancels the upload:
 
-* ``size <= monolithic_threshold`` (16 MiB): read into memory, hash, then
+* ``size <= monolithic_threshold`` (4 MiB): read into memory, hash, then
   ``POST`` + one ``PUT``. Most blobs are small; holding them lets a corrupted
   source be caught before anything is sent and a failed PUT be replayed
   without reading the source again.
-* up to ``chunked_threshold`` (4 GiB): one streamed ``PATCH`` of the whole
-  blob (chunked transfer encoding, as ``docker push`` does), then
-  ``PUT ?digest=``. Fastest and leanest (see ops/bench); restarted from zero
-  if it breaks.
+* up to ``chunked_threshold`` (4 GiB): the session's one ``PUT ?digest=``
+  carries the whole blob as it is read, with its ``Content-Length`` (no
+  chunked encoding, which not every registry takes on a PUT): the same two
+  requests as a small blob, at streaming's memory. The last piece is sent
+  only once every byte hashed right, so a corrupted source never completes
+  an upload. Restarted from zero if it breaks. A blob of unknown size goes
+  as one streamed ``PATCH`` (chunked, as ``docker push`` does), then the
+  ``PUT``.
 * above it: ``PATCH`` chunks of ``chunk_size`` (16 MiB) with
   ``Content-Range``, always to the latest ``Location``; after a broken chunk
   or a 416 the upload resumes from the server's ``Range``; an upload the
@@ -41,7 +45,8 @@ from common.registry.upload_session import RangeRefused, UploadSession, UploadSe
 log = logging.getLogger("ferry.registry.blobs")
 
 MiB = 1024 * 1024
-DEFAULT_MONOLITHIC_THRESHOLD = 16 * MiB
+# Kept small: a copy holds up to four blobs at once, and a worker runs several copies.
+DEFAULT_MONOLITHIC_THRESHOLD = 4 * MiB
 DEFAULT_CHUNKED_THRESHOLD = 4 * 1024 * MiB
 DEFAULT_CHUNK_SIZE = 16 * MiB
 
@@ -139,6 +144,10 @@ def _mismatch(
     return DigestMismatch(
         f"blob {digest} read from {source.where} hashes to {actual} ({got}); upload cancelled"
     )
+
+
+class _Abandoned(Exception):
+    """Raised inside a streamed body to cut its request off (the bytes were wrong)."""
 
 
 class Uploader:
@@ -250,6 +259,47 @@ class Uploader:
                 raise
 
     def _streamed_once(self, session: UploadSession, blob: _Blob) -> int:
+        if blob.size < 0:
+            return self._patched_once(session, blob)
+        hasher, count, wrong = Hasher(blob.digest), 0, False
+
+        def body() -> Iterator[bytes]:
+            nonlocal count, wrong
+            chunks = blob.source.open(0)
+            held = b""
+            try:
+                for chunk in chunks:
+                    if blob.stop():
+                        raise Stopped()
+                    hasher.update(chunk)
+                    count += len(chunk)
+                    if count > blob.size:
+                        break
+                    if held:
+                        yield held
+                        blob.on_sent(len(held))
+                    held = chunk
+                if count != blob.size or not hasher.matches:
+                    wrong = True
+                    raise _Abandoned()  # cuts the PUT off before its last byte
+                if held:
+                    yield held
+                    blob.on_sent(len(held))
+            finally:
+                chunks.close()
+
+        stream = body()
+        try:
+            session.put(blob.digest, stream, length=blob.size, stop=blob.stop)
+        except _Abandoned:
+            pass
+        finally:
+            stream.close()
+        if wrong:
+            raise _mismatch(blob.digest, blob.source, hasher.digest, count, blob.size)
+        return count
+
+    def _patched_once(self, session: UploadSession, blob: _Blob) -> int:
         hasher, count = Hasher(blob.digest), 0
 
         def body() -> Iterator[bytes]:

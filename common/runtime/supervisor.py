@@ -52,6 +52,13 @@ class Child:
 
 ALL_QUEUES = ",".join((QueueName.PUSH, QueueName.PLAN, QueueName.COPY))
 
+# A worker's Celery pool. Copies wait on registries most of the time: threads in one
+# process cost about a third less CPU per tag than prefork children fed over pipes,
+# and were as fast or faster (ops/bench/sync_results.md). prefork stays a choice.
+POOLS = ("threads", "prefork")
+DEFAULT_POOL = "threads"
+DEFAULT_CONCURRENCY = 8
+
 
 def api_tls_argv(settings: Settings) -> list[str]:
     """gunicorn's HTTPS options for FERRY_API_TLS_CERT and FERRY_API_TLS_KEY (none without)."""
@@ -84,10 +91,12 @@ def default_hostname(queues: str) -> str:
     return f"ferry-{queues.replace(',', '-')}@%h"
 
 
-def _worker_argv(queues: str, concurrency: int, level: str, hostname: str | None) -> list[str]:
+def _worker_argv(
+    queues: str, concurrency: int, pool: str, level: str, hostname: str | None
+) -> list[str]:
     hostname = hostname or default_hostname(queues)
     return _celery(
-        "worker", "--queues", queues, "--concurrency", str(concurrency),
+        "worker", "--queues", queues, "--concurrency", str(concurrency), "--pool", pool,
         "--hostname", hostname, "--loglevel", level,
     )  # fmt: skip
 
@@ -125,7 +134,8 @@ def role_argv(
     settings: Settings,
     *,
     queues: str = ALL_QUEUES,
-    concurrency: int = 4,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    pool: str = DEFAULT_POOL,
     hostname: str | None = None,
 ) -> list[str]:
     """The command line of one Ferry process role, using this interpreter (no secret in it:
@@ -135,7 +145,7 @@ def role_argv(
         return _api_argv(settings, level)
     if role in ("worker", "beat"):
         argv = (
-            _worker_argv(queues, concurrency, level, hostname)
+            _worker_argv(queues, concurrency, pool, level, hostname)
             if role == "worker"
             else _beat_argv(settings, level)
         )

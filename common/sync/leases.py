@@ -101,9 +101,7 @@ class RedisBlobCoordinator:
         pipe.sismember(key, prefer or "")
         pipe.srandmember(key)
         member, anyone = pipe.execute()
-        if prefer and member:
-            return prefer
-        return anyone.decode() if isinstance(anyone, bytes) else anyone
+        return _pick(prefer, member, anyone)
 
     def remember(self, target_key: str, digest: str, repository: str) -> None:
         key = self._key("where", target_key, digest)
@@ -123,6 +121,31 @@ class RedisBlobCoordinator:
     def release_upload(self, target_key: str, digest: str) -> None:
         self.client.delete(self._key("up", target_key, digest))
 
+    def claim_and_locate(
+        self, target_key: str, claim: str, digest: str, ttl: float, prefer: str | None = None
+    ) -> tuple[bool, str | None]:
+        """The claim of ``claim`` and the locations of ``digest``, in one round trip."""
+        key = self._key("where", target_key, digest)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self._key("up", target_key, claim), "1", nx=True, px=max(1, int(ttl * 1000)))
+        pipe.sismember(key, prefer or "")
+        pipe.srandmember(key)
+        claimed, member, anyone = pipe.execute()
+        return bool(claimed), _pick(prefer, member, anyone)
+
+    def settle(
+        self, target_key: str, releases: list[str], remember: tuple[str, str] | None = None
+    ) -> None:
+        """Remember, then release, in one round trip (a pipeline keeps the order)."""
+        pipe = self.client.pipeline(transaction=False)
+        if remember is not None:
+            key = self._key("where", target_key, remember[0])
+            pipe.sadd(key, remember[1])
+            pipe.expire(key, self.location_ttl)
+        for claim in releases:
+            pipe.delete(self._key("up", target_key, claim))
+        pipe.execute()
+
     def wait_for(
         self, target_key: str, digest: str, timeout: float, prefer: str | None = None
     ) -> str | None:
@@ -137,3 +160,10 @@ class RedisBlobCoordinator:
                 return self.locate(target_key, digest, prefer)
             time.sleep(0.05)
         return None
+
+
+def _pick(prefer: str | None, member: object, anyone: object) -> str | None:
+    """``prefer`` when the set holds it, else the random member SRANDMEMBER gave."""
+    if prefer and member:
+        return prefer
+    return anyone.decode() if isinstance(anyone, bytes) else anyone  # type: ignore[return-value]

@@ -3,7 +3,7 @@
 Usage (from the repository root, with PostgreSQL and Redis on 127.0.0.1):
 
     .venv/bin/python ops/bench/sync_vs_skopeo.py [--repos 50] [--tags 6] [--base-mib 30]
-        [--unique-kib 600] [--indexes 4] [--charts 4] [--concurrency 4] [--pool prefork]
+        [--unique-kib 600] [--indexes 4] [--charts 4] [--concurrency 8] [--pool threads]
         [--rtt-ms 0]
 
 Data set: ``--repos`` repositories under namespace ``bench`` with ``--tags`` tags
@@ -19,7 +19,7 @@ target, delaying each direction by N/2 ms; the source stays local.
 
 Figures printed:
 - Ferry cold sync and no-op resync wall time (trigger → task finished), with a
-  real Celery worker (``ferry up``'s defaults: 4 prefork processes), real
+  real Celery worker (``ferry up``'s defaults: a threads pool of 8), real
   PostgreSQL and Redis; bytes uploaded ÷ unique bytes;
 - ``skopeo sync --all`` of the same repositories, cold and repeated;
 - a raw parallel copy of the unique blobs (GET → POST → PUT, 8 threads), the
@@ -50,6 +50,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from common.runtime.supervisor import DEFAULT_CONCURRENCY, DEFAULT_POOL, POOLS  # noqa: E402
 from ops.bench import harness, procstat, sync_report  # noqa: E402
 from ops.bench.latency import LatencyProxy  # noqa: E402
 from tests.support import oci, requestlog  # noqa: E402
@@ -300,10 +301,9 @@ def main() -> None:
     parser.add_argument("--unique-kib", type=int, default=600)
     parser.add_argument("--indexes", type=int, default=4)
     parser.add_argument("--charts", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=4, help="worker processes")
-    parser.add_argument(
-        "--pool", default="prefork", choices=("prefork", "threads"), help="Celery worker pool"
-    )
+    # `ferry up`'s worker, unless told otherwise.
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--pool", default=DEFAULT_POOL, choices=POOLS, help="Celery worker pool")
     parser.add_argument("--rtt-ms", type=float, default=0.0, help="target round trip added")
     parser.add_argument("--skip-skopeo", action="store_true")
     args = parser.parse_args()

@@ -121,8 +121,10 @@ def test_an_internal_address_answers_the_same_open_or_closed(alice):
     messages = []
     for r, url in ((open_port, open_url), (closed, closed_url)):
         body = assert_error(r, 422, "url")
-        assert "404" not in body["message"] and "refused" not in body["message"].lower()
-        messages.append(body["message"].replace(url, "URL"))
+        # Without the URL: a port number may contain "404" itself.
+        message = body["message"].replace(url, "URL")
+        assert "404" not in message and "refused" not in message.lower()
+        messages.append(message)
     assert messages[0] == messages[1]
     assert "no OCI registry answered at URL" in messages[0]
 

@@ -196,16 +196,17 @@ def test_blob_exists_and_streaming_download(tenants: Tenants) -> None:
     [
         (5000, 1 << 20, 1 << 20),  # monolithic
         (300_000, 10_000, 64 * 1024),  # chunked PATCH with Content-Range (5 chunks)
-        (300_000, 10_000, None),  # one streamed PATCH
+        (300_000, 10_000, None),  # one streamed PUT with Content-Length
+        (-1, 10_000, None),  # size unknown: one streamed PATCH (chunked), then the PUT
         (0, 10_000, None),  # empty blob
     ],
 )
 def test_upload_modes(tenants: Tenants, size: int, threshold: int, chunk: int | None) -> None:
     repo = unique("up/")
-    data = os.urandom(size)
+    data = os.urandom(150_000 if size < 0 else size)
     with tenants.dst_client(**mode(chunk, threshold)) as c:
         sent = c.upload_blob(repo, sha(data), size, data)
-        assert sent == size
+        assert sent == len(data)
         assert c.blob_exists(repo, sha(data))
     r = tenants.dst.session().get(f"{tenants.dst.url}/v2/{repo}/blobs/{sha(data)}")
     assert r.content == data
@@ -220,6 +221,8 @@ def test_upload_refuses_bytes_that_do_not_match(tenants: Tenants, chunk: int | N
         with pytest.raises(DigestMismatch, match="upload cancelled"):
             c.upload_blob(repo, wrong, len(data), data)
         assert not c.blob_exists(repo, wrong)
+        # Nor under the bytes' own digest: the upload was cut off before its last byte.
+        assert not c.blob_exists(repo, sha(data))
 
 
 def test_mount_and_declined_mount(tenants: Tenants) -> None:

@@ -173,15 +173,17 @@ def test_streamed_upload_restarts_after_a_broken_connection(
     dp: FaultProxy, tenants: Tenants
 ) -> None:
     data = os.urandom(300_000)
-    dp.add(Fault("reset", UPLOADS, method="PATCH"))
+    # The streamed blob travels in the PUT that finalises its session.
+    dp.add(Fault("reset", UPLOADS, method="PUT"))
     _upload(dp, tenants, data, chunk=None)
     assert dp.count("POST", UPLOADS) == 2
 
 
-def test_finalising_put_is_retried(dp: FaultProxy, tenants: Tenants) -> None:
+@pytest.mark.parametrize("chunk", [CHUNK, None], ids=["chunked", "streamed"])
+def test_finalising_put_is_retried(dp: FaultProxy, tenants: Tenants, chunk: int | None) -> None:
     data = os.urandom(3 * CHUNK)
     dp.add(Fault("status", UPLOADS, method="PUT", status=503))
-    _upload(dp, tenants, data, chunk=CHUNK)
+    _upload(dp, tenants, data, chunk=chunk)
 
 
 def test_finalising_put_whose_answer_was_lost(dp: FaultProxy, tenants: Tenants) -> None:

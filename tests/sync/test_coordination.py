@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 import redis as redis_lib
@@ -83,3 +84,41 @@ def test_blob_locations_answer_for_the_callers_repository_first(r):
     assert all(coord.locate(key, digest, prefer="p/b") == "p/b" for _ in range(10))
     assert coord.locate(key, digest, prefer="p/zz") in {"p/a", "p/b", "p/c"}
     assert coord.locate(key, "sha256:" + "d" * 64, prefer="p/a") is None
+
+
+class _CountingConnection(redis_lib.Connection):
+    """Counts round trips: one packed send per command, or per pipeline."""
+
+    sent = 0
+
+    def send_packed_command(self, *args, **kwargs):
+        type(self).sent += 1
+        return super().send_packed_command(*args, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["redis", "in-process"])
+def test_claim_and_locate_then_settle(r, settings, kind):
+    from common.registry.coordination import InProcessCoordinator
+
+    counted = redis_lib.Redis.from_url(
+        settings.require_redis_url(), connection_class=_CountingConnection
+    )
+    coord = RedisBlobCoordinator(counted) if kind == "redis" else InProcessCoordinator()
+    key, digest = f"k-{uuid.uuid4().hex}", "sha256:" + "e" * 64
+    into = f"{digest} p/a"
+    counted.ping()  # the connection's own handshake is not counted
+    _CountingConnection.sent = 0
+    assert coord.claim_and_locate(key, into, digest, 5, prefer="p/a") == (True, None)
+    assert coord.claim_and_locate(key, into, digest, 5, prefer="p/a") == (False, None)
+    coord.remember(key, digest, "p/b")
+    assert coord.claim_and_locate(key, digest, digest, 5, prefer="p/a") == (True, "p/b")
+    # Remembered before the claims end: a waiter woken by the release finds it.
+    coord.settle(key, [into, digest], remember=(digest, "p/a"))
+    assert coord.locate(key, digest, prefer="p/a") == "p/a"
+    assert coord.claim_upload(key, into, 5) and coord.claim_upload(key, digest, 5)
+    coord.settle(key, [into, digest])
+    assert coord.claim_upload(key, digest, 5)
+    if kind == "redis":
+        # One round trip per step: 3 claim_and_locate, remember, 2 settle, locate, 3 claims.
+        assert _CountingConnection.sent == 10, _CountingConnection.sent
+    counted.close()
