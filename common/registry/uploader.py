@@ -150,6 +150,53 @@ class _Abandoned(Exception):
     """Raised inside a streamed body to cut its request off (the bytes were wrong)."""
 
 
+class _Feed:
+    """A blob's bytes as they are read, hashed and counted, for a streamed request.
+
+    One piece is always held back; ``guarded``, the last one goes only once every
+    byte hashed right, and wrong bytes cut the request off instead (a PUT that
+    finalises cannot complete with them).
+    """
+
+    def __init__(self, blob: _Blob, *, guarded: bool) -> None:
+        self.blob, self.guarded = blob, guarded
+        self.hasher, self.count = Hasher(blob.digest), 0
+
+    def wrong(self) -> bool:
+        size = self.blob.size
+        return not self.hasher.matches or (size >= 0 and self.count != size)
+
+    def checked(self) -> int:
+        """The bytes read, or DigestMismatch."""
+        if self.wrong():
+            blob = self.blob
+            raise _mismatch(blob.digest, blob.source, self.hasher.digest, self.count, blob.size)
+        return self.count
+
+    def __iter__(self) -> Iterator[bytes]:
+        blob, held = self.blob, b""
+        chunks = blob.source.open(0)
+        try:
+            for chunk in chunks:
+                if blob.stop():
+                    raise Stopped()
+                self.hasher.update(chunk)
+                self.count += len(chunk)
+                if 0 <= blob.size < self.count:
+                    break  # more than the blob's size: wrong already
+                if held:
+                    yield held
+                    blob.on_sent(len(held))
+                held = chunk
+            if self.guarded and self.wrong():
+                raise _Abandoned()
+            if held:
+                yield held
+                blob.on_sent(len(held))
+        finally:
+            chunks.close()
+
+
 class Uploader:
     """Sends blobs to one registry the way their size calls for."""
 
@@ -261,68 +308,24 @@ class Uploader:
     def _streamed_once(self, session: UploadSession, blob: _Blob) -> int:
         if blob.size < 0:
             return self._patched_once(session, blob)
-        hasher, count, wrong = Hasher(blob.digest), 0, False
-
-        def body() -> Iterator[bytes]:
-            nonlocal count, wrong
-            chunks = blob.source.open(0)
-            held = b""
-            try:
-                for chunk in chunks:
-                    if blob.stop():
-                        raise Stopped()
-                    hasher.update(chunk)
-                    count += len(chunk)
-                    if count > blob.size:
-                        break
-                    if held:
-                        yield held
-                        blob.on_sent(len(held))
-                    held = chunk
-                if count != blob.size or not hasher.matches:
-                    wrong = True
-                    raise _Abandoned()  # cuts the PUT off before its last byte
-                if held:
-                    yield held
-                    blob.on_sent(len(held))
-            finally:
-                chunks.close()
-
-        stream = body()
+        feed = _Feed(blob, guarded=True)
+        stream = iter(feed)
         try:
             session.put(blob.digest, stream, length=blob.size, stop=blob.stop)
         except _Abandoned:
-            pass
+            pass  # the bytes were wrong: checked() says how
         finally:
             stream.close()
-        if wrong:
-            raise _mismatch(blob.digest, blob.source, hasher.digest, count, blob.size)
-        return count
+        return feed.checked()
 
     def _patched_once(self, session: UploadSession, blob: _Blob) -> int:
-        hasher, count = Hasher(blob.digest), 0
-
-        def body() -> Iterator[bytes]:
-            nonlocal count
-            chunks = blob.source.open(0)
-            try:
-                for chunk in chunks:
-                    if blob.stop():
-                        raise Stopped()
-                    hasher.update(chunk)
-                    count += len(chunk)
-                    yield chunk
-                    blob.on_sent(len(chunk))
-            finally:
-                chunks.close()
-
-        stream = body()
+        feed = _Feed(blob, guarded=False)
+        stream = iter(feed)
         try:
             session.patch(stream, None, stop=blob.stop)
         finally:
             stream.close()
-        if not hasher.matches or (blob.size >= 0 and count != blob.size):
-            raise _mismatch(blob.digest, blob.source, hasher.digest, count, blob.size)
+        count = feed.checked()
         session.put(blob.digest)
         return count
 
