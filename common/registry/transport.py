@@ -127,7 +127,10 @@ class Transport:
         settings: Settings | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
-        pool_size: int = 16,
+        # Connections kept alive per origin: a threads worker runs 8 copies of up to 4
+        # blobs each; a connection past the pool is closed after use (a new handshake,
+        # a round trip to a far registry, for the next request).
+        pool_size: int = 32,
         token_cache: TokenCache | None = None,
         deadline: float | None = None,
         stall: float | None = None,

@@ -24,7 +24,7 @@ from common.sync.referrers import referrers_of
 from common.sync.selection import view
 
 # Tags resolved at once: the target's HEADs wait on its round trip (a far target), and
-# each registry client keeps 16 connections alive.
+# each registry client keeps up to 32 connections alive.
 PLAN_THREADS = 16
 MAX_REASON_CHARS = 500
 REPOSITORY_WINDOW = 4
