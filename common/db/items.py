@@ -57,6 +57,7 @@ class ItemState:
     status: ItemStatus
     task_uuid: UUID
     rule_id: UUID | None
+    trigger: str  # the task's: a pushed tag's copy goes first at the target's slots
 
 
 @dataclass(frozen=True)
@@ -157,14 +158,14 @@ def item_state(conn: psycopg.Connection, item_id: int) -> ItemState | None:
     """The item's status and its task's rule; None when the item does not exist."""
     row = fetch_tuples(
         conn,
-        """SELECT i.status, i.task_id, t.rule_id FROM sync_items i
+        """SELECT i.status, i.task_id, t.rule_id, t.trigger FROM sync_items i
            JOIN sync_tasks t ON t.id = i.task_id WHERE i.id = %s""",
         (item_id,),
     )
     if not row:
         return None
-    status, task_uuid, rule_id = row[0]
-    return ItemState(ItemStatus(status), task_uuid, rule_id)
+    status, task_uuid, rule_id, trigger = row[0]
+    return ItemState(ItemStatus(status), task_uuid, rule_id, trigger)
 
 
 def claim_item(

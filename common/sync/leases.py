@@ -2,7 +2,9 @@
 
 - :class:`TargetSemaphore` caps concurrent copies per target instance, across
   every worker. Slots are leases (a sorted set scored by expiry), so a worker
-  that dies frees its slot when the lease runs out.
+  that dies frees its slot when the lease runs out. A pushed tag's copy goes
+  first: while one waits, other copies leave it the next free slot (a bulk
+  copy that just freed one would otherwise win the race again and again).
 - :class:`RedisBlobCoordinator` lets copies of different items share blobs: a
   blob being uploaded to a target is leased by one copy; the others wait and
   then mount it from the repository that received it (a mount's 201, or the
@@ -18,19 +20,36 @@ import redis
 
 PREFIX = "ferry:"
 
-# KEYS[1] = semaphore key; ARGV = limit, ttl seconds, token. Server time keeps
-# every worker on one clock.
+# KEYS[1] = semaphore key, KEYS[2] = urgent waiters; ARGV = limit, ttl seconds, token,
+# urgent (1/0). Server time keeps every worker on one clock. An urgent caller that
+# finds no slot queues itself (for URGENT_WAIT_TTL s, renewed by each try); the others
+# count the queued ones as taken.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local urgent = ARGV[4] == '1'
+local taken = redis.call('ZCARD', KEYS[1])
+if not urgent then
+  taken = taken + redis.call('ZCARD', KEYS[2])
+end
+if taken < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
   redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 60)
+  redis.call('ZREM', KEYS[2], ARGV[3])
   return 1
+end
+if urgent then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[3])
+  redis.call('EXPIRE', KEYS[2], math.ceil(tonumber(ARGV[5])) + 60)
 end
 return 0
 """
+
+# Seconds an urgent waiter that stopped trying (its worker died) keeps its claim on
+# the next free slot.
+URGENT_WAIT_TTL = 2.0
 
 _RENEW = """
 local t = redis.call('TIME')
@@ -45,25 +64,31 @@ class TargetSemaphore:
     def __init__(self, client: redis.Redis, target_id: str, limit: int, ttl: float = 120.0):
         self.client = client
         self.key = f"{PREFIX}sem:{target_id}"
+        self.waiting_key = f"{PREFIX}sem-urgent:{target_id}"
         self.limit = limit
         self.ttl = ttl
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
 
-    def try_acquire(self) -> str | None:
-        """A slot token, or None when the target is at its limit."""
-        token = uuid.uuid4().hex
-        ok = self._acquire(keys=[self.key], args=[self.limit, self.ttl, token])
+    def try_acquire(self, urgent: bool = False, token: str | None = None) -> str | None:
+        """A slot token, or None when the target is at its limit. ``urgent`` (a push):
+        queue for the next free slot, ahead of callers that are not."""
+        token = token or uuid.uuid4().hex
+        args = [self.limit, self.ttl, token, 1 if urgent else 0, URGENT_WAIT_TTL]
+        ok = self._acquire(keys=[self.key, self.waiting_key], args=args)
         return token if ok else None
 
-    def acquire(self, timeout: float, poll: float = 0.05) -> str | None:
+    def acquire(self, timeout: float, poll: float = 0.05, urgent: bool = False) -> str | None:
         """Wait up to ``timeout`` seconds for a slot."""
         deadline = time.monotonic() + timeout
-        while True:
-            token = self.try_acquire()
-            if token or time.monotonic() >= deadline:
-                return token
+        token = uuid.uuid4().hex  # one token: an urgent caller keeps its place in the queue
+        while not self.try_acquire(urgent, token):
+            if time.monotonic() >= deadline:
+                if urgent:
+                    self.client.zrem(self.waiting_key, token)  # gives up its place
+                return None
             time.sleep(poll)
+        return token
 
     def renew(self, token: str) -> bool:
         """Extend the lease; False if it had already expired."""

@@ -136,7 +136,7 @@ def copy_item(
         return CopyResult(ItemStatus.STOPPED)
     limit = target.max_concurrent_copies if target else 1
     sem = TargetSemaphore(redis_client, str(rule.target_instance_id), limit, ttl=LEASE_SECONDS)
-    token = sem.acquire(SLOT_WAIT_SECONDS)
+    token = sem.acquire(SLOT_WAIT_SECONDS, urgent=state.trigger == Trigger.PUSH)
     if token is None:
         return CopyResult("waiting", retry_in=0.5 + random.random())
     try:

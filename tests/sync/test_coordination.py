@@ -122,3 +122,37 @@ def test_claim_and_locate_then_settle(r, settings, kind):
         # One round trip per step: 3 claim_and_locate, remember, 2 settle, locate, 3 claims.
         assert _CountingConnection.sent == 10, _CountingConnection.sent
     counted.close()
+
+
+def test_a_pushed_copy_gets_the_next_free_slot(r):
+    sem = TargetSemaphore(r, f"t-{uuid.uuid4().hex}", limit=2, ttl=30)
+    a, b = sem.try_acquire(), sem.try_acquire()
+    assert a and b
+    assert sem.try_acquire(urgent=True, token="push-1") is None  # full: it queues
+    sem.release(a)
+    # A bulk copy that comes first does not take the slot the queued push waits for.
+    assert sem.try_acquire() is None
+    assert sem.try_acquire(urgent=True, token="push-1") == "push-1"
+    sem.release(b)
+    assert sem.try_acquire() is not None  # nobody queued: first come, first served
+
+
+def test_a_queued_push_that_stops_trying_gives_its_place_back(r, monkeypatch):
+    from common.sync import leases
+
+    sem = TargetSemaphore(r, f"t-{uuid.uuid4().hex}", limit=1, ttl=30)
+    held = sem.try_acquire()
+    # Giving up (a timeout) leaves the queue at once.
+    assert sem.acquire(0.1, poll=0.02, urgent=True) is None
+    sem.release(held)
+    held = sem.try_acquire()
+    assert held
+    # A push whose worker died while queued: its place lapses.
+    monkeypatch.setattr(leases, "URGENT_WAIT_TTL", 1.0)
+    assert sem.try_acquire(urgent=True, token="gone") is None
+    sem.release(held)
+    assert sem.try_acquire() is None  # still kept for the push
+    deadline = time.monotonic() + 10
+    while sem.try_acquire() is None:
+        assert time.monotonic() < deadline, "the dead push's place never lapsed"
+        time.sleep(0.05)
