@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import swagger_ui_bundle
-from flask import Flask, request, send_from_directory
+from flask import Flask, g, request, send_from_directory
 from flask_limiter import Limiter
 from flask_smorest import Api
 
@@ -98,7 +98,12 @@ def _limiter_storage(redis_url: str | None) -> str:
 
 def _limit_webhooks(app: Flask, settings: Settings, blueprint) -> None:
     """Deliveries per instance (``FERRY_WEBHOOK_RATE_LIMIT``), counted in Redis so every
-    API process shares the count; a limit hit is a 429 with Retry-After."""
+    API process shares the count; a limit hit is a 429 with Retry-After.
+
+    An accepted delivery with nothing to store (only pulls, blobs, mounts) does not
+    count: Distribution notifies every pull, Ferry's own syncs pull, and a registry
+    redelivers a refused envelope before any later one, so counting them would hold
+    the pushes behind them back for as long as a sync runs."""
     limiter = Limiter(
         key_func=lambda: "webhook:" + str((request.view_args or {}).get("instance_id")),
         app=app,
@@ -109,8 +114,14 @@ def _limit_webhooks(app: Flask, settings: Settings, blueprint) -> None:
         # Redis down: webhooks are still received (the events table de-duplicates).
         swallow_errors=True,
     )
-    limiter.limit(settings.webhook_rate_limit)(blueprint)
+    limiter.limit(settings.webhook_rate_limit, deduct_when=_stored_something)(blueprint)
     app.extensions["ferry"].limiter = limiter
+
+
+def _stored_something(response) -> bool:
+    """Whether a delivery counts against the limit: refused ones and those with pushes or
+    deletes do (the view sets ``g.webhook_events``)."""
+    return response.status_code != 202 or g.get("webhook_events", 1) > 0
 
 
 def _serve_swagger_assets(app: Flask) -> None:

@@ -7,7 +7,7 @@ and creating tasks happen in the worker after the commit.
 
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -85,6 +85,7 @@ class Webhook(MethodView):
             parsed = webhooks.parse(raw, str(instance_id))
         except ValidationError as exc:
             return error_response(400, exc.message, exc.errors)
+        g.webhook_events = len(parsed.pushes)  # none: not counted by the rate limit
         new_ids = store_pushes(settings, instance_id, parsed.pushes)
         # Only after the commit: the worker must find the rows.
         for event_id in new_ids:

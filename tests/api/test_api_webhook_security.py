@@ -25,6 +25,12 @@ def _event(tag: str = "v1") -> dict:
     }
 
 
+def _pull(name: str) -> dict:
+    event = _event(name)
+    event["events"][0]["action"] = "pull"
+    return event
+
+
 def test_the_previous_secret_works_during_the_grace_period_only(alice, client, registry, db):
     inst = alice.create_instance(registry)
     first = inst["webhook_secret"]
@@ -83,6 +89,10 @@ def test_deliveries_are_rate_limited_per_instance(settings, registry):
     client = app.test_client()
     api = tenant_api(client, settings, "limited")
     busy, calm = api.create_instance(registry, "busy"), api.create_instance(registry, "calm")
+    # Pulls (Distribution reports every one, Ferry's own syncs included) are not counted.
+    for i in range(5):
+        r = post_webhook(client, busy["id"], _pull(f"p{i}"), busy["webhook_secret"])
+        assert r.status_code == 202 and r.get_json()["ignored"] == 1, r.get_json()
     for i in range(3):
         r = post_webhook(client, busy["id"], _event(f"t{i}"), busy["webhook_secret"])
         assert r.status_code == 202, r.get_json()
