@@ -3,6 +3,7 @@
 Usage (from the repository root, with PostgreSQL and Redis on 127.0.0.1):
 
     .venv/bin/python ops/bench/push_latency.py [--pushes 50] [--size-mib 2]
+        [--during-rescan] [--rescan-repos 10] [--rescan-tags 30] [--rescan-kib 64]
 
 A docker-registry source notifies a real HTTP server running the Ferry API
 (its `notifications` endpoint, as in production); a real Celery worker on all
@@ -10,6 +11,14 @@ queues copies. Each push is an image with a fresh random layer of --size-mib;
 the clock starts when the tag's manifest PUT returns and stops when a HEAD of
 the tag on the target answers with the same digest (polled every 5 ms). Pushes
 are sequential, so each latency is measured alone.
+
+``--during-rescan``: the source also holds namespace ``bulk`` (``--rescan-repos``
+repositories of ``--rescan-tags`` tags, each an image with a layer of its own of
+``--rescan-kib``), seeded before notifications are on. While the pushes are
+measured, a thread keeps syncing ``bulk`` through rules of its own: round N
+creates a rule to the fresh target namespace ``mirror-N`` and triggers it twice,
+a cold sync (every tag copied) and then a full rescan (every tag up to date).
+The rounds' times are printed besides the latencies.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,8 +43,11 @@ from tests.support.registry import RegistryServer  # noqa: E402
 MiB = 1024 * 1024
 
 
-def connect(f: harness.Ferry, src: RegistryServer, dst: RegistryServer, live: LiveServer) -> None:
-    """Two instances, a rule from src's ``project`` to dst, and src notifying Ferry's API."""
+def connect(
+    f: harness.Ferry, src: RegistryServer, dst: RegistryServer, live: LiveServer
+) -> tuple[str, str]:
+    """Two instances, a rule from src's ``project`` to dst, and src notifying Ferry's API;
+    the instances' ids."""
     created = f.instance("src", src, "alice", "alice-pw")
     dst_id = f.instance("dst", dst, "bob", "bob-pw")["id"]
     f.call(
@@ -51,6 +65,7 @@ def connect(f: harness.Ferry, src: RegistryServer, dst: RegistryServer, live: Li
         threshold=5,
         backoff="100ms",
     )
+    return created["id"], dst_id
 
 
 def push_and_wait(src: RegistryServer, dst: RegistryServer, pushes: int, size: int) -> list[float]:
@@ -75,23 +90,100 @@ def push_and_wait(src: RegistryServer, dst: RegistryServer, pushes: int, size: i
     return latencies
 
 
+def seed_bulk(src: RegistryServer, repos: int, tags: int, kib: int) -> int:
+    """Namespace ``bulk``: ``repos`` x ``tags`` images, each with a layer of its own."""
+
+    def one(r: int) -> None:
+        s = src.session()
+        for t in range(tags):
+            layer = os.urandom(kib * 1024)
+            oci.push_image(s, src.url, f"bulk/app-{r:02d}", f"v{t}", layers=[layer])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(repos)))
+    return repos * tags
+
+
+class Rescans(threading.Thread):
+    """Round after round until ``done``: a new rule from ``bulk`` to ``mirror-N``, synced
+    cold, then rescanned; (kind, seconds, task) of each sync in ``runs``."""
+
+    def __init__(self, f: harness.Ferry, src_id: str, dst_id: str) -> None:
+        super().__init__(daemon=True, name="rescans")
+        self.f, self.src_id, self.dst_id = f, src_id, dst_id
+        self.done, self.triggered = threading.Event(), threading.Event()
+        self.runs: list[tuple[str, float, dict]] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for n in range(1_000_000):
+                rule = self.f.call(
+                    "POST",
+                    "/rules",
+                    {
+                        "name": f"bulk-{n}",
+                        "source": {"instance_id": self.src_id, "namespace": "bulk"},
+                        "target": {"instance_id": self.dst_id, "namespace": f"mirror-{n}"},
+                    },
+                )["id"]
+                for kind in ("cold", "rescan"):
+                    if self.done.is_set():
+                        return
+                    start = time.monotonic()
+                    task_id = self.f.call("POST", f"/rules/{rule}/trigger")["task_id"]
+                    self.triggered.set()
+                    task = self.f.wait(task_id)
+                    self.runs.append((kind, time.monotonic() - start, task))
+        except BaseException as exc:  # reported by main
+            self.error = exc
+
+
+def report_rescans(runs: list[tuple[str, float, dict]]) -> None:
+    for kind in ("cold", "rescan"):
+        times = [s for k, s, _ in runs if k == kind]
+        if times:
+            tasks = [t for k, _, t in runs if k == kind]
+            print(
+                f"  {len(times)} {kind} syncs of bulk meanwhile: "
+                f"{min(times):.1f}-{max(times):.1f}s each; "
+                f"statuses {sorted({t['status'] for t in tasks})}, "
+                f"copied {sum(t['copied'] for t in tasks)}, "
+                f"up to date {sum(t['up_to_date'] for t in tasks)}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pushes", type=int, default=50)
     parser.add_argument("--size-mib", type=float, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--during-rescan", action="store_true")
+    parser.add_argument("--rescan-repos", type=int, default=10)
+    parser.add_argument("--rescan-tags", type=int, default=30)
+    parser.add_argument("--rescan-kib", type=int, default=64)
     args = parser.parse_args()
 
     src = RegistryServer(users={"alice": "alice-pw"}).start()
     dst = RegistryServer(users={"bob": "bob-pw"}).start()
     try:
+        if args.during_rescan:
+            tags = seed_bulk(src, args.rescan_repos, args.rescan_tags, args.rescan_kib)
+            print(f"bulk: {tags} tags of {args.rescan_kib} KiB in {args.rescan_repos} repositories")
         with harness.ferry() as f:
             live = LiveServer(f.app).start()
-            connect(f, src, dst, live)
+            src_id, dst_id = connect(f, src, dst, live)
             worker = f.worker(args.concurrency)
+            rescans = Rescans(f, src_id, dst_id)
             try:
+                if args.during_rescan:
+                    rescans.start()
+                    rescans.triggered.wait(60)  # measure once the first cold sync is on
                 latencies = push_and_wait(src, dst, args.pushes, int(args.size_mib * MiB))
             finally:
+                rescans.done.set()
+                if rescans.is_alive():
+                    rescans.join(600)
                 worker.stop()
                 live.stop()
     finally:
@@ -104,7 +196,12 @@ def main() -> None:
         f"{len(latencies)} pushes of {args.size_mib:g} MiB: "
         f"p50 {statistics.median(ordered):.3f}s, p95 {p95:.3f}s, "
         f"min {ordered[0]:.3f}s, max {ordered[-1]:.3f}s"
+        + (" (during full syncs of bulk)" if args.during_rescan else "")
     )
+    if args.during_rescan:
+        report_rescans(rescans.runs)
+        if rescans.error is not None:
+            raise SystemExit(f"the rescan thread failed: {rescans.error!r}")
 
 
 if __name__ == "__main__":
