@@ -1,0 +1,254 @@
+"""Plan time of one rule selecting 20,000 tags, and the API's latency meanwhile.
+
+Usage (from the repository root, with PostgreSQL and Redis on 127.0.0.1):
+
+    .venv/bin/python ops/bench/plan_scale.py [--repos 20] [--tags 1000] [--copies]
+        [--profile FILE]
+
+Data set: ``--repos`` repositories under namespace ``scale`` with ``--tags`` tags
+each, written straight into a docker-registry's filesystem storage (HTTP pushes
+of 20,000 tags take too long): every tag has a manifest of its own (an
+annotation differs), all share one config and one 512-byte layer. A GET of a
+seeded tag checks the registry serves it. Two targets: one empty, one seeded
+with the same files (so its tags are up to date).
+
+Two tasks, each a manual trigger of its own rule through the API, planned by a
+real Celery worker (``ferry up``'s defaults: prefork, 4 processes):
+- no-op: the rule to the seeded target; every item is planned up to date;
+- cold: the rule to the empty target; every item is planned pending. Once its
+  plan ended the task is stopped (its 20,000 copies are not this benchmark),
+  unless ``--copies``, which waits for them and prints the whole task's time.
+
+Plan time: from the trigger's answer until the task's ``listed_at`` is set
+(``common.db.tasks.record_listed``: every item is written and the plan step
+ends), polled in PostgreSQL every 50 ms; items written per second are sampled
+meanwhile. API latency: a thread GETs /api/v1/rules, /api/v1/instances, the
+rule's tasks and the task through gunicorn (as ``ferry up`` runs it: 2 workers,
+4 threads) in a loop, idle first (5 s) and then during each plan; p50/p99/max.
+
+``--profile FILE``: no worker; the cold plan runs in this process under cProfile
+(stats written to FILE, the top 25 by cumulative time printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from ops.bench import harness  # noqa: E402
+from tests.support import oci  # noqa: E402
+from tests.support.registry import RegistryServer, free_port  # noqa: E402
+from tests.support.roles import RoleProcess, http_ready  # noqa: E402
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def seed_storage(roots: list[Path], repos: int, tags: int) -> str:
+    """Write the data set into each Distribution storage root; a seeded tag's digest."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {}}).encode()
+    layer = os.urandom(512)
+    blobs = {oci.sha256(config): config, oci.sha256(layer): layer}
+    manifests: dict[str, list[tuple[str, str]]] = {}  # repository -> (tag, digest)
+    cfg_ref = {"mediaType": oci.OCI_CONFIG, "digest": oci.sha256(config), "size": len(config)}
+    layer_ref = {"mediaType": oci.OCI_LAYER, "digest": oci.sha256(layer), "size": len(layer)}
+    for r in range(repos):
+        repo = f"scale/app-{r:03d}"
+        for t in range(tags):
+            doc = {"schemaVersion": 2, "mediaType": oci.OCI_MANIFEST, "config": cfg_ref}
+            doc |= {"layers": [layer_ref], "annotations": {"bench": f"{repo}:{t}"}}
+            body = json.dumps(doc).encode()
+            blobs[oci.sha256(body)] = body
+            manifests.setdefault(repo, []).append((f"v{t}", oci.sha256(body)))
+    for root in roots:
+        v2 = root / "docker/registry/v2"
+        for digest, data in blobs.items():
+            _write(v2 / f"blobs/sha256/{digest[7:9]}/{digest[7:]}/data", data)
+        for repo, tagged in manifests.items():
+            top = v2 / "repositories" / repo
+            for digest in (oci.sha256(config), oci.sha256(layer)):
+                _write(top / f"_layers/sha256/{digest[7:]}/link", digest.encode())
+            for tag, digest in tagged:
+                link = digest.encode()
+                _write(top / f"_manifests/revisions/sha256/{digest[7:]}/link", link)
+                _write(top / f"_manifests/tags/{tag}/current/link", link)
+                _write(top / f"_manifests/tags/{tag}/index/sha256/{digest[7:]}/link", link)
+    return manifests["scale/app-000"][-1][1]
+
+
+class ApiProbe(threading.Thread):
+    """GETs a few endpoints in a loop; latencies (seconds) per phase name in ``seen``."""
+
+    def __init__(self, url: str, token: str, paths: list[str]) -> None:
+        super().__init__(daemon=True, name="api-probe")
+        self.url, self.paths = url, paths
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.phase: str | None = None
+        self.seen: dict[str, list[float]] = {}
+        self.done = threading.Event()
+        self.errors = 0
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            for path in self.paths:
+                phase, start = self.phase, time.monotonic()
+                r = self.session.get(f"{self.url}/api/v1{path}", timeout=30)
+                if phase is None:
+                    continue
+                if r.status_code != 200:
+                    self.errors += 1
+                else:
+                    self.seen.setdefault(phase, []).append(time.monotonic() - start)
+
+    def summary(self, phase: str) -> str:
+        got = sorted(self.seen.get(phase, []))
+        if not got:
+            return "no requests"
+        p50, p99 = (got[min(len(got) - 1, int(q * len(got)))] * 1000 for q in (0.5, 0.99))
+        return f"{len(got)} GETs: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {got[-1] * 1000:.0f} ms"
+
+
+def _listed(f: harness.Ferry, task_id: str) -> tuple[bool, int]:
+    """Whether the task's plan ended, and how many items it has now."""
+    from common.db import transaction
+    from common.domain.vocab import OPEN_TASK_STATUSES
+
+    with transaction(f.settings) as conn:
+        row = conn.execute(
+            """SELECT t.listed_at IS NOT NULL AS listed, t.status,
+                      (SELECT count(*) FROM sync_items i WHERE i.task_id = t.id) AS n
+               FROM sync_tasks t WHERE t.task_id = %s""",
+            (task_id,),
+        ).fetchone()
+    return bool(row["listed"]) or row["status"] not in OPEN_TASK_STATUSES, row["n"]
+
+
+def run_plan(f: harness.Ferry, rule: str, probe: ApiProbe, phase: str) -> tuple[str, float]:
+    """Trigger ``rule``; (task id, seconds until its plan ended). Prints items/s by 10 s."""
+    task_id = f.call("POST", f"/rules/{rule}/trigger")["task_id"]
+    probe.paths[-1] = f"/tasks/{task_id}"
+    start, probe.phase, samples = time.monotonic(), phase, []
+    while True:
+        listed, n = _listed(f, task_id)
+        samples.append((time.monotonic() - start, n))
+        if listed:
+            break
+        time.sleep(0.05)
+    seconds = time.monotonic() - start
+    probe.phase = None
+    marks = [s for i, s in enumerate(samples) if i == 0 or s[0] // 10 > samples[i - 1][0] // 10]
+    rates = [
+        f"{(b[1] - a[1]) / max(b[0] - a[0], 1e-9):.0f}"
+        for a, b in zip([*marks, samples[-1]], [*marks[1:], samples[-1]], strict=False)
+        if b[0] > a[0]
+    ]
+    print(f"{phase}: plan {seconds:.1f}s for {samples[-1][1]} items; items/s by 10 s: {rates}")
+    return task_id, seconds
+
+
+def rule_to(f: harness.Ferry, name: str, src_id: str, dst: RegistryServer) -> str:
+    dst_id = f.instance(name, dst, "bob", "bob-pw")["id"]
+    source = {"instance_id": src_id, "namespace": "scale"}
+    body = {"name": name, "source": source, "target": {"instance_id": dst_id}}
+    return f.call("POST", "/rules", body)["id"]
+
+
+def profile_plan(f: harness.Ferry, rule: str, out: str) -> None:
+    """The cold plan in this process under cProfile (no worker takes the message)."""
+    from common.db import transaction
+    from common.sync.plan_run import plan_task
+
+    task_id = f.call("POST", f"/rules/{rule}/trigger")["task_id"]
+    with transaction(f.settings) as conn:
+        uuid = conn.execute("SELECT id FROM sync_tasks WHERE task_id = %s", (task_id,)).fetchone()
+    start, profiler = time.monotonic(), cProfile.Profile()
+    profiler.runcall(plan_task, uuid["id"], f.settings)
+    profiler.dump_stats(out)
+    print(f"profiled cold plan: {time.monotonic() - start:.1f}s")
+    pstats.Stats(out).sort_stats("cumulative").print_stats(25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repos", type=int, default=20)
+    parser.add_argument("--tags", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--copies", action="store_true", help="let the cold task's copies run")
+    parser.add_argument("--profile", metavar="FILE", help="profile the cold plan in-process")
+    args = parser.parse_args()
+
+    src = RegistryServer(users={"alice": "alice-pw"})
+    full, empty = RegistryServer(users={"bob": "bob-pw"}), RegistryServer(users={"bob": "bob-pw"})
+    t = time.monotonic()
+    digest = seed_storage([src.storage, full.storage], args.repos, args.tags)
+    for server in (src, full, empty):
+        server.start()
+    got = oci.get_manifest(src.session(), src.url, "scale/app-000", f"v{args.tags - 1}")
+    assert got is not None and got.digest == digest, "the seeded registry does not serve a tag"
+    print(f"seeded {args.repos * args.tags} tags in {time.monotonic() - t:.1f}s")
+    try:
+        with harness.ferry() as f:
+            src_id = f.instance("src", src, "alice", "alice-pw")["id"]
+            noop, cold = rule_to(f, "noop", src_id, full), rule_to(f, "cold", src_id, empty)
+            if args.profile:
+                return profile_plan(f, cold, args.profile)
+            bench(f, args, noop, cold)
+    finally:
+        for server in (src, full, empty):
+            server.cleanup()
+
+
+def bench(f: harness.Ferry, args: argparse.Namespace, noop: str, cold: str) -> None:
+    from common.runtime.supervisor import role_argv
+    from common.settings import child_environment
+
+    port = free_port()
+    env = {**child_environment(f.settings), "FERRY_API_BIND": f"127.0.0.1:{port}"}
+    url = f"http://127.0.0.1:{port}"
+    api = RoleProcess("api", [], env, http_ready(f"{url}/healthz"), role_argv("api", f.settings))
+    api.start().wait_ready(time.monotonic() + 60)
+    worker = f.worker(args.concurrency)
+    probe = ApiProbe(url, f.token, ["/rules", "/instances", f"/rules/{cold}/tasks", "/rules"])
+    probe.start()
+    try:
+        probe.phase = "idle"
+        time.sleep(5)  # the idle baseline is a span of time, not a condition to wait on
+        probe.phase = None
+        noop_task, noop_s = run_plan(f, noop, probe, "no-op")
+        f.wait(noop_task)
+        task_id, cold_s = run_plan(f, cold, probe, "cold")
+        if args.copies:
+            start = time.monotonic()
+            task = f.wait(task_id)
+            print(f"cold: copies done {time.monotonic() - start:.1f}s after the plan: {task}")
+        else:
+            f.call("POST", f"/tasks/{task_id}/stop")
+            f.wait(task_id)
+    finally:
+        probe.done.set()
+        probe.join(60)
+        worker.stop()
+        api.stop()
+    for phase in ("idle", "no-op", "cold"):
+        print(f"API during {phase}: {probe.summary(phase)}")
+    print(f"API answers other than 200: {probe.errors}")
+    print(f"goal: plan <= 60 s (no-op {noop_s:.1f}s, cold {cold_s:.1f}s); API p99 <= 200 ms")
+
+
+if __name__ == "__main__":
+    main()
