@@ -3,14 +3,17 @@
 Usage (from the repository root, with PostgreSQL and Redis on 127.0.0.1):
 
     .venv/bin/python ops/bench/push_latency.py [--pushes 50] [--size-mib 2]
-        [--during-rescan] [--rescan-repos 10] [--rescan-tags 30] [--rescan-kib 64]
+        [--timeout 300] [--during-rescan] [--rescan-repos 10] [--rescan-tags 30] [--rescan-kib 64]
 
 A docker-registry source notifies a real HTTP server running the Ferry API
 (its `notifications` endpoint, as in production); a real Celery worker on all
 queues copies. Each push is an image with a fresh random layer of --size-mib;
 the clock starts when the tag's manifest PUT returns and stops when a HEAD of
 the tag on the target answers with the same digest (polled every 5 ms). Pushes
-are sequential, so each latency is measured alone.
+are sequential, so each latency is measured alone; a push not on the target after
+``--timeout`` seconds counts as infinitely late. The time of each push is also
+split into stages from the timestamps Ferry stored (event received and
+processed, item claimed and finished).
 
 ``--during-rescan``: the source also holds namespace ``bulk`` (``--rescan-repos``
 repositories of ``--rescan-tags`` tags, each an image with a layer of its own of
@@ -68,26 +71,66 @@ def connect(
     return created["id"], dst_id
 
 
-def push_and_wait(src: RegistryServer, dst: RegistryServer, pushes: int, size: int) -> list[float]:
-    """Seconds from each push's manifest PUT until the tag answers on the target."""
+def push_and_wait(
+    src: RegistryServer, dst: RegistryServer, pushes: int, size: int, timeout: float
+) -> list[tuple[float, float]]:
+    """(epoch of the manifest PUT's answer, seconds until the tag answers on the target) of
+    each push; inf seconds for a push not there after ``timeout``."""
     s_src, s_dst = src.session(), dst.session()
-    latencies: list[float] = []
+    out: list[tuple[float, float]] = []
     for i in range(pushes):
         layer = os.urandom(size)
         pushed = oci.push_image(s_src, src.url, "project/app", f"v{i}", layers=[layer])
-        start = time.monotonic()
+        start, wall = time.monotonic(), time.time()
         while True:
             r = s_dst.head(
                 f"{dst.url}/v2/project/app/manifests/v{i}",
                 headers={"Accept": oci.ACCEPT},
             )
             if r.headers.get("Docker-Content-Digest") == pushed.digest:
+                out.append((wall, time.monotonic() - start))
                 break
-            if time.monotonic() - start > 60:
-                raise SystemExit(f"push {i} never reached the target")
+            if time.monotonic() - start > timeout:
+                out.append((wall, float("inf")))
+                break
             time.sleep(0.005)
-        latencies.append(time.monotonic() - start)
-    return latencies
+    return out
+
+
+def stages(f: harness.Ferry, pushed: list[tuple[float, float]]) -> None:
+    """Where each push's time went, from the rows Ferry wrote (p50 / p95 / max seconds):
+    PUT answered → event stored → event turned into a task → copy claimed → copy ended."""
+    from common.db import transaction
+    from common.domain.vocab import ItemStatus
+
+    with transaction(f.settings) as conn:
+        rows = conn.execute(
+            """SELECT e.tag, extract(epoch FROM e.received_at) AS stored,
+                      extract(epoch FROM e.processed_at) AS dispatched,
+                      extract(epoch FROM i.started_at) AS claimed,
+                      extract(epoch FROM i.finished_at) AS copied
+               FROM webhook_events e JOIN sync_items i ON i.source_tag = e.tag
+                    AND i.source_repository = e.repository AND i.status = %s
+               WHERE e.repository = 'project/app' AND e.action = 'push'""",
+            (ItemStatus.COPIED,),
+        ).fetchall()
+    by_tag = {r["tag"]: r for r in rows}
+    print("where the time went (s): PUT answered → notified (event stored) → dispatched →")
+    print("  claimed (copy started) → copied → seen (the target's HEAD answered)")
+    names = ("notified", "dispatched", "claimed", "copied", "seen")
+    spans: dict[str, list[float]] = {n: [] for n in names}
+    for i, (wall, seconds) in enumerate(pushed):
+        r = by_tag.get(f"v{i}")
+        if r is None or seconds == float("inf"):
+            continue
+        marks = [wall, *(float(r[k]) for k in ("stored", "dispatched", "claimed", "copied"))]
+        for name, a, b in zip(names, marks, [*marks[1:], wall + seconds], strict=True):
+            spans[name].append(b - a)
+    for name, got in spans.items():
+        got.sort()
+        if got:
+            p95 = got[max(0, round(0.95 * len(got)) - 1)]
+            print(f"  {name:10} p50 {statistics.median(got):.3f}  p95 {p95:.3f}  max {got[-1]:.3f}")
 
 
 def seed_bulk(src: RegistryServer, repos: int, tags: int, kib: int) -> int:
@@ -158,6 +201,7 @@ def main() -> None:
     parser.add_argument("--pushes", type=int, default=50)
     parser.add_argument("--size-mib", type=float, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=300, help="per push, seconds")
     parser.add_argument("--during-rescan", action="store_true")
     parser.add_argument("--rescan-repos", type=int, default=10)
     parser.add_argument("--rescan-tags", type=int, default=30)
@@ -179,7 +223,9 @@ def main() -> None:
                 if args.during_rescan:
                     rescans.start()
                     rescans.triggered.wait(60)  # measure once the first cold sync is on
-                latencies = push_and_wait(src, dst, args.pushes, int(args.size_mib * MiB))
+                size = int(args.size_mib * MiB)
+                pushed = push_and_wait(src, dst, args.pushes, size, args.timeout)
+                stages(f, pushed)
             finally:
                 rescans.done.set()
                 if rescans.is_alive():
@@ -190,10 +236,10 @@ def main() -> None:
         src.cleanup()
         dst.cleanup()
 
-    ordered = sorted(latencies)
+    ordered = sorted(seconds for _, seconds in pushed)
     p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
     print(
-        f"{len(latencies)} pushes of {args.size_mib:g} MiB: "
+        f"{len(ordered)} pushes of {args.size_mib:g} MiB: "
         f"p50 {statistics.median(ordered):.3f}s, p95 {p95:.3f}s, "
         f"min {ordered[0]:.3f}s, max {ordered[-1]:.3f}s"
         + (" (during full syncs of bulk)" if args.during_rescan else "")
