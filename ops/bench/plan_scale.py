@@ -40,6 +40,7 @@ import pstats
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import requests
@@ -217,10 +218,10 @@ def bench(f: harness.Ferry, args: argparse.Namespace, noop: str, cold: str) -> N
     from common.runtime.supervisor import role_argv
     from common.settings import child_environment
 
-    port = free_port()
-    env = {**child_environment(f.settings), "FERRY_API_BIND": f"127.0.0.1:{port}"}
-    url = f"http://127.0.0.1:{port}"
-    api = RoleProcess("api", [], env, http_ready(f"{url}/healthz"), role_argv("api", f.settings))
+    settings = replace(f.settings, api_bind=("127.0.0.1", free_port()))
+    url = "http://{}:{}".format(*settings.api_bind)
+    argv = role_argv("api", settings)
+    api = RoleProcess("api", [], child_environment(settings), http_ready(f"{url}/healthz"), argv)
     api.start().wait_ready(time.monotonic() + 60)
     worker = f.worker(args.concurrency)
     probe = ApiProbe(url, f.token, ["/rules", "/instances", f"/rules/{cold}/tasks", "/rules"])
