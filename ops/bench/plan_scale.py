@@ -3,7 +3,6 @@
 Usage (from the repository root, with PostgreSQL and Redis on 127.0.0.1):
 
     .venv/bin/python ops/bench/plan_scale.py [--repos 20] [--tags 1000] [--copies]
-        [--profile FILE]
 
 Data set: ``--repos`` repositories under namespace ``scale`` with ``--tags`` tags
 each, written straight into a docker-registry's filesystem storage (HTTP pushes
@@ -26,20 +25,20 @@ meanwhile. API latency: a thread GETs /api/v1/rules, /api/v1/instances, the
 rule's tasks and the task through gunicorn (as ``ferry up`` runs it: 2 workers,
 4 threads) in a loop, idle first (5 s) and then during each plan; p50/p99/max.
 
-``--profile FILE``: no worker; the cold plan runs in this process under cProfile
-(stats written to FILE, the top 25 by cumulative time printed).
+CPU seconds per component (registries, worker, API, PostgreSQL, Redis) are
+printed for each plan. Last, the floor: the same GETs and HEADs a plan sends,
+16 at a time, with no Ferry (and the registries' CPU meanwhile).
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
 import os
-import pstats
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,7 +47,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ops.bench import harness  # noqa: E402
+from ops.bench import harness, procstat  # noqa: E402
 from tests.support import oci  # noqa: E402
 from tests.support.registry import RegistryServer, free_port  # noqa: E402
 from tests.support.roles import RoleProcess, http_ready  # noqa: E402
@@ -169,19 +168,23 @@ def rule_to(f: harness.Ferry, name: str, src_id: str, dst: RegistryServer) -> st
     return f.call("POST", "/rules", body)["id"]
 
 
-def profile_plan(f: harness.Ferry, rule: str, out: str) -> None:
-    """The cold plan in this process under cProfile (no worker takes the message)."""
-    from common.db import transaction
-    from common.sync.plan_run import plan_task
+def floor(src: RegistryServer, dst: RegistryServer, repos: int, tags: int) -> float:
+    """Seconds for what a plan asks of the registries, alone: a GET of each source manifest
+    and a HEAD of each target tag, 16 at a time (the plan's PLAN_THREADS)."""
+    local = threading.local()
 
-    task_id = f.call("POST", f"/rules/{rule}/trigger")["task_id"]
-    with transaction(f.settings) as conn:
-        uuid = conn.execute("SELECT id FROM sync_tasks WHERE task_id = %s", (task_id,)).fetchone()
-    start, profiler = time.monotonic(), cProfile.Profile()
-    profiler.runcall(plan_task, uuid["id"], f.settings)
-    profiler.dump_stats(out)
-    print(f"profiled cold plan: {time.monotonic() - start:.1f}s")
-    pstats.Stats(out).sort_stats("cumulative").print_stats(25)
+    def one(name: str) -> None:
+        if not hasattr(local, "src"):
+            local.src, local.dst = src.session(), dst.session()
+        oci.get_manifest(local.src, src.url, name.split(":")[0], name.split(":")[1])
+        local.dst.head(f"{dst.url}/v2/{name.replace(':', '/manifests/')}",
+                       headers={"Accept": oci.ACCEPT})  # fmt: skip
+
+    names = [f"scale/app-{r:03d}:v{t}" for r in range(repos) for t in range(tags)]
+    start = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, names))
+    return time.monotonic() - start
 
 
 def main() -> None:
@@ -190,7 +193,6 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--copies", action="store_true", help="let the cold task's copies run")
-    parser.add_argument("--profile", metavar="FILE", help="profile the cold plan in-process")
     args = parser.parse_args()
 
     src = RegistryServer(users={"alice": "alice-pw"})
@@ -206,15 +208,26 @@ def main() -> None:
         with harness.ferry() as f:
             src_id = f.instance("src", src, "alice", "alice-pw")["id"]
             noop, cold = rule_to(f, "noop", src_id, full), rule_to(f, "cold", src_id, empty)
-            if args.profile:
-                return profile_plan(f, cold, args.profile)
-            bench(f, args, noop, cold)
+            cpu = procstat.CpuMeter(
+                {
+                    "registries": procstat.by_pids(*(r.process.pid for r in (src, full, empty))),
+                    "postgresql": procstat.by_name("postgres"),
+                    "redis": procstat.by_name("redis-server"),
+                }
+            )
+            bench(f, args, noop, cold, cpu)
+        cpu.start()
+        seconds = floor(src, full, args.repos, args.tags)
+        print(f"floor: GET + HEAD of every tag, 16 at a time, no Ferry: {seconds:.1f}s")
+        print(f"  CPU seconds meanwhile: {cpu.stop()}")
     finally:
         for server in (src, full, empty):
             server.cleanup()
 
 
-def bench(f: harness.Ferry, args: argparse.Namespace, noop: str, cold: str) -> None:
+def bench(
+    f: harness.Ferry, args: argparse.Namespace, noop: str, cold: str, cpu: procstat.CpuMeter
+) -> None:
     from common.runtime.supervisor import role_argv
     from common.settings import child_environment
 
@@ -224,15 +237,21 @@ def bench(f: harness.Ferry, args: argparse.Namespace, noop: str, cold: str) -> N
     api = RoleProcess("api", [], child_environment(settings), http_ready(f"{url}/healthz"), argv)
     api.start().wait_ready(time.monotonic() + 60)
     worker = f.worker(args.concurrency)
+    cpu.components["worker"] = procstat.by_group(worker.process.pid)
+    cpu.components["api"] = procstat.by_group(api.process.pid)
     probe = ApiProbe(url, f.token, ["/rules", "/instances", f"/rules/{cold}/tasks", "/rules"])
     probe.start()
     try:
         probe.phase = "idle"
         time.sleep(5)  # the idle baseline is a span of time, not a condition to wait on
         probe.phase = None
+        cpu.start()
         noop_task, noop_s = run_plan(f, noop, probe, "no-op")
+        print(f"  CPU seconds: {cpu.stop()}")
         f.wait(noop_task)
+        cpu.start()
         task_id, cold_s = run_plan(f, cold, probe, "cold")
+        print(f"  CPU seconds: {cpu.stop()}")
         if args.copies:
             start = time.monotonic()
             task = f.wait(task_id)
