@@ -22,7 +22,8 @@ from cryptography.fernet import Fernet
 from common.domain.vocab import FINAL_TASK_STATUSES
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/15"
+# FERRY_BENCH_REDIS_URL: another Redis database, for benchmarks running side by side.
+REDIS_URL = os.environ.get("FERRY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @dataclass

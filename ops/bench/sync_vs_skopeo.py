@@ -7,8 +7,8 @@ Usage (from the repository root, with PostgreSQL and Redis on 127.0.0.1):
         [--rtt-ms 0]
 
 Data set: ``--repos`` repositories under namespace ``bench`` with ``--tags`` tags
-each; every image has one of five shared base layers (``--base-mib``) and one
-layer of its own (``--unique-kib``); plus ``--indexes`` multi-arch index tags
+each; every image has one of five shared base layers (``--base-mib``; 0: none) and
+one layer of its own (``--unique-kib``); plus ``--indexes`` multi-arch index tags
 (two platforms) in ``bench/multi/arch`` and ``--charts`` Helm charts in
 ``bench/charts/app``. Defaults: 52 repositories, 308 tags, about 340 MiB of
 unique blobs. Four docker-registry servers with htpasswd users and access
@@ -94,10 +94,12 @@ def _push_repo(
             "tag": t,
             "rootfs": {"type": "layers", "diff_ids": []},
         }
-        pushed = oci.push_image(s, src.url, repo, f"v{t}", layers=[base, own], config=config)
+        pushed = oci.push_image(
+            s, src.url, repo, f"v{t}", layers=[base, own] if base else [own], config=config
+        )
         doc = json.loads(pushed.body)
         total += len(own) + doc["config"]["size"]
-        ds += [(repo, doc["layers"][1]["digest"]), (repo, doc["config"]["digest"])]
+        ds += [(repo, doc["layers"][-1]["digest"]), (repo, doc["config"]["digest"])]
     return total, ds
 
 
@@ -130,7 +132,7 @@ def _push_extras(src: RegistryServer, indexes: int, charts: int) -> tuple[int, l
 
 def seed(src: RegistryServer, args: argparse.Namespace) -> DataSet:
     """Push the data set."""
-    bases = [os.urandom(args.base_mib * MiB) for _ in range(5)]
+    bases = [os.urandom(int(args.base_mib * MiB)) for _ in range(5)]
     repo_names = [f"bench/app-{i:02d}" for i in range(args.repos)]
     unique_bytes, digests = 0, []
     with ThreadPoolExecutor(8) as pool:
@@ -142,11 +144,12 @@ def seed(src: RegistryServer, args: argparse.Namespace) -> DataSet:
             total, ds = job.result()
             unique_bytes += total
             digests += ds
-    unique_bytes += sum(len(b) for b in bases[: args.repos])
-    digests += [
-        (repo_names[i], "sha256:" + hashlib.sha256(b).hexdigest())
-        for i, b in enumerate(bases[: args.repos])
-    ]
+    if args.base_mib > 0:
+        unique_bytes += sum(len(b) for b in bases[: args.repos])
+        digests += [
+            (repo_names[i], "sha256:" + hashlib.sha256(b).hexdigest())
+            for i, b in enumerate(bases[: args.repos])
+        ]
     extra_bytes, extra = _push_extras(src, args.indexes, args.charts)
     tags = len(repo_names) * args.tags + args.indexes + args.charts
     if args.indexes:
@@ -297,7 +300,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repos", type=int, default=50)
     parser.add_argument("--tags", type=int, default=6)
-    parser.add_argument("--base-mib", type=int, default=30)
+    parser.add_argument("--base-mib", type=float, default=30, help="0: no base layer")
     parser.add_argument("--unique-kib", type=int, default=600)
     parser.add_argument("--indexes", type=int, default=4)
     parser.add_argument("--charts", type=int, default=4)
