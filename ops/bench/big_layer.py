@@ -3,7 +3,8 @@ worker's main process, the wall time and the throughput.
 
 Usage (from the repository root, with PostgreSQL and Redis on 127.0.0.1):
 
-    .venv/bin/python ops/bench/big_layer.py [--size-mib 1024] [--concurrency 4]
+    .venv/bin/python ops/bench/big_layer.py [--size-mib 1024]
+        [--concurrency N] [--pool threads|prefork]
 
 One image whose single layer is ``--size-mib`` of random bytes is pushed to a
 docker-registry source, streamed (POST, one PATCH fed 1 MiB at a time while
@@ -104,7 +105,9 @@ def children(pid: int) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--concurrency", type=int, default=4)
+    # 0 / "": `ferry up`'s worker (common.runtime.supervisor).
+    parser.add_argument("--concurrency", type=int, default=0)
+    parser.add_argument("--pool", default="", choices=("", "threads", "prefork"))
     args = parser.parse_args()
     size = args.size_mib * MiB
 
@@ -120,7 +123,7 @@ def main() -> None:
             source = {"instance_id": src_id, "namespace": "big"}
             body = {"name": "big", "source": source, "target": {"instance_id": dst_id}}
             rule = f.call("POST", "/rules", body)["id"]
-            worker = f.worker(args.concurrency)
+            worker = f.worker(args.concurrency, args.pool)
             try:
                 main_pid = worker.process.pid
                 pids = [main_pid, *children(main_pid)]
@@ -143,7 +146,8 @@ def main() -> None:
         dst.cleanup()
 
     print(f"copied in {wall:.1f}s: {args.size_mib / wall:.0f} MiB/s; digests equal on the target")
-    pool = {pid: kib for pid, kib in after.items() if pid != main_pid}
+    # prefork: the child that used the most CPU copied; threads: the main process did.
+    pool = {pid: kib for pid, kib in after.items() if pid != main_pid} or after
     grew = max(pool, key=lambda pid: cpu[pid])
     for pid, kib in sorted(after.items()):
         role = "main" if pid == main_pid else ("copier" if pid == grew else "child")

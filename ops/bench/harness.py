@@ -58,8 +58,12 @@ class Ferry:
                 return task
             time.sleep(0.05)
 
-    def worker(self, concurrency: int, pool: str = "prefork") -> Any:
+    def worker(self, concurrency: int = 0, pool: str = "") -> Any:
+        """A real Celery worker; `ferry up`'s pool and concurrency unless given."""
+        from common.runtime.supervisor import DEFAULT_CONCURRENCY, DEFAULT_POOL
         from tests.support.worker import WorkerProcess
+
+        concurrency, pool = concurrency or DEFAULT_CONCURRENCY, pool or DEFAULT_POOL
 
         return WorkerProcess(
             self.settings, concurrency=concurrency, name="bench", pool=pool

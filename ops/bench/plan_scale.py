@@ -2,7 +2,8 @@
 
 Usage (from the repository root, with PostgreSQL and Redis on 127.0.0.1):
 
-    .venv/bin/python ops/bench/plan_scale.py [--repos 20] [--tags 1000] [--concurrency 4]
+    .venv/bin/python ops/bench/plan_scale.py [--repos 20] [--tags 1000]
+        [--concurrency N] [--pool threads|prefork]
 
 Data set: ``--repos`` repositories under namespace ``scale`` with ``--tags`` tags
 each, written straight into a docker-registry's filesystem storage (HTTP pushes
@@ -190,7 +191,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repos", type=int, default=20)
     parser.add_argument("--tags", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=4)
+    # 0 / "": `ferry up`'s worker (common.runtime.supervisor).
+    parser.add_argument("--concurrency", type=int, default=0)
+    parser.add_argument("--pool", default="", choices=("", "threads", "prefork"))
     args = parser.parse_args()
 
     src = RegistryServer(users={"alice": "alice-pw"})
@@ -234,7 +237,7 @@ def bench(
     argv = role_argv("api", settings)
     api = RoleProcess("api", [], child_environment(settings), http_ready(f"{url}/healthz"), argv)
     api.start().wait_ready(time.monotonic() + 60)
-    worker = f.worker(args.concurrency)
+    worker = f.worker(args.concurrency, args.pool)
     cpu.components["worker"] = procstat.by_group(worker.process.pid)
     cpu.components["api"] = procstat.by_group(api.process.pid)
     probe = ApiProbe(url, f.token, ["/rules", "/instances", f"/rules/{cold}/tasks", "/rules"])

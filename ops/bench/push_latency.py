@@ -209,7 +209,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pushes", type=int, default=50)
     parser.add_argument("--size-mib", type=float, default=2)
-    parser.add_argument("--concurrency", type=int, default=4)
+    # 0 / "": `ferry up`'s worker (common.runtime.supervisor).
+    parser.add_argument("--concurrency", type=int, default=0)
+    parser.add_argument("--pool", default="", choices=("", "threads", "prefork"))
     parser.add_argument("--timeout", type=float, default=60, help="per push, seconds")
     parser.add_argument("--during-rescan", action="store_true")
     parser.add_argument("--rescan-repos", type=int, default=10)
@@ -226,7 +228,7 @@ def main() -> None:
         with harness.ferry() as f:
             live = LiveServer(f.app).start()
             src_id, dst_id = connect(f, src, dst, live)
-            worker = f.worker(args.concurrency)
+            worker = f.worker(args.concurrency, args.pool)
             rescans = Rescans(f, src_id, dst_id)
             try:
                 if args.during_rescan:
