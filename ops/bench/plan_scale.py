@@ -236,13 +236,14 @@ def bench(
     url = "http://{}:{}".format(*settings.api_bind)
     argv = role_argv("api", settings)
     api = RoleProcess("api", [], child_environment(settings), http_ready(f"{url}/healthz"), argv)
-    api.start().wait_ready(time.monotonic() + 60)
-    worker = f.worker(args.concurrency, args.pool)
-    cpu.components["worker"] = procstat.by_group(worker.process.pid)
-    cpu.components["api"] = procstat.by_group(api.process.pid)
     probe = ApiProbe(url, f.token, ["/rules", "/instances", f"/rules/{cold}/tasks", "/rules"])
-    probe.start()
+    worker = None
     try:
+        api.start().wait_ready(time.monotonic() + 60)
+        worker = f.worker(args.concurrency, args.pool)
+        cpu.components["worker"] = procstat.by_group(worker.process.pid)
+        cpu.components["api"] = procstat.by_group(api.process.pid)
+        probe.start()
         probe.phase = "idle"
         time.sleep(5)  # the idle baseline is a span of time, not a condition to wait on
         probe.phase = None
@@ -257,8 +258,10 @@ def bench(
         f.wait(task_id)
     finally:
         probe.done.set()
-        probe.join(60)
-        worker.stop()
+        if probe.is_alive():
+            probe.join(60)
+        if worker is not None:
+            worker.stop()
         api.stop()
     for phase in ("idle", "no-op", "cold"):
         print(f"API during {phase}: {probe.summary(phase)}")

@@ -259,6 +259,8 @@ def main() -> None:
         f"min {ordered[0]:.3f}s, max {ordered[-1]:.3f}s"
         + (" (during full syncs of bulk)" if args.during_rescan else "")
     )
+    late = sum(1 for s in ordered if s == float("inf"))
+    print(f"pushes not on the target after {args.timeout:g}s: {late}")
     if args.during_rescan:
         report_rescans(rescans.runs)
         if rescans.error is not None:
