@@ -71,7 +71,9 @@ class Webhook(MethodView):
         """Receive a registry's push notification (Bearer webhook secret of the instance)."""
         settings = app_settings()
         # An unknown instance and a wrong secret look the same to the caller.
-        if not secret_matches(settings, instance_id, _bearer_secret()):
+        secret = _bearer_secret()
+        # Checked against recently read secrets first: most deliveries are pulls.
+        if not secret_matches(settings, instance_id, secret, recent=True):
             return error_response(401, "missing or wrong webhook secret for this instance")
         mimetype = request.mimetype or ""
         if mimetype not in CONTENT_TYPES:
@@ -86,6 +88,9 @@ class Webhook(MethodView):
         except ValidationError as exc:
             return error_response(400, exc.message, exc.errors)
         g.webhook_events = len(parsed.pushes)  # none: not counted by the rate limit
+        # What is stored must pass a fresh check (a secret rotated out seconds ago).
+        if parsed.pushes and not secret_matches(settings, instance_id, secret):
+            return error_response(401, "missing or wrong webhook secret for this instance")
         new_ids = store_pushes(settings, instance_id, parsed.pushes)
         # Only after the commit: the worker must find the rows.
         for event_id in new_ids:

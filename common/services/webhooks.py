@@ -6,6 +6,8 @@ the worker, which the caller enqueues with the returned ids after the commit.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 from uuid import UUID
 
@@ -16,17 +18,38 @@ from common.domain.webhooks import Push
 from common.security.tokens import matches
 from common.settings import Settings
 
+# A registry notifies every pull, Ferry's own included, one delivery after the other:
+# each delivery's cost bounds how soon a push queued behind them is heard of.
+RECENT_SECONDS = 2.0
+_recent: dict[UUID, tuple[float, tuple]] = {}
+_recent_lock = threading.Lock()
 
-def secret_matches(settings: Settings, instance_id: UUID, secret: str | None) -> bool:
+
+def secret_matches(
+    settings: Settings, instance_id: UUID, secret: str | None, *, recent: bool = False
+) -> bool:
     """True when ``secret`` is the instance's current webhook secret, or its previous one
     within the grace period after a rotation.
 
+    With ``recent`` the secrets read in the last :data:`RECENT_SECONDS` may answer, without
+    a database read: for deliveries that store nothing (a rotated-out secret can then be
+    taken for that long more, and gets nothing for it).
     An unknown instance and a wrong secret give the same answer.
     """
     if not secret:
         return False
+    now = time.monotonic()
+    if recent:
+        with _recent_lock:
+            seen = _recent.get(instance_id)
+        if seen is not None and seen[0] > now and matches(secret, *seen[1]):
+            return True
     with database.transaction(settings) as conn:
         hashes = webhook_secret_hashes(conn, instance_id)
+    with _recent_lock:
+        if len(_recent) > 10_000:  # bounded: instances come and go
+            _recent.clear()
+        _recent[instance_id] = (now + RECENT_SECONDS, tuple(hashes))
     return matches(secret, *hashes)
 
 

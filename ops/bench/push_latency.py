@@ -6,7 +6,7 @@ Usage (from the repository root, with PostgreSQL and Redis on 127.0.0.1):
         [--timeout 60] [--during-rescan] [--rescan-repos 10] [--rescan-tags 30]
         [--rescan-kib 64]
 
-A docker-registry source notifies a real HTTP server running the Ferry API
+A docker-registry source notifies the Ferry API served by gunicorn as `ferry up` runs it
 (its `notifications` endpoint, as in production); a real Celery worker on all
 queues copies. Each push is an image with a fresh random layer of --size-mib;
 the clock starts when the tag's manifest PUT returns and stops when a HEAD of
@@ -49,14 +49,14 @@ sys.path.insert(0, str(ROOT))
 
 from ops.bench import harness  # noqa: E402
 from tests.support import oci  # noqa: E402
-from tests.support.liveserver import LiveServer  # noqa: E402
-from tests.support.registry import RegistryServer  # noqa: E402
+from tests.support.registry import RegistryServer, free_port  # noqa: E402
+from tests.support.roles import RoleProcess, http_ready  # noqa: E402
 
 MiB = 1024 * 1024
 
 
 def connect(
-    f: harness.Ferry, src: RegistryServer, dst: RegistryServer, live: LiveServer
+    f: harness.Ferry, src: RegistryServer, dst: RegistryServer, api_url: str
 ) -> tuple[str, str]:
     """Two instances, a rule from src's ``project`` to dst, and src notifying Ferry's API;
     the instances' ids."""
@@ -72,7 +72,7 @@ def connect(
         },
     )
     src.notify(
-        f"{live.url}/api/v1/webhooks/{created['id']}",
+        f"{api_url}/api/v1/webhooks/{created['id']}",
         created["webhook_secret"],
         threshold=5,
         backoff="100ms",
@@ -205,6 +205,26 @@ def report_rescans(runs: list[tuple[str, float, dict]]) -> None:
             )
 
 
+def serve_api(f: harness.Ferry) -> tuple[RoleProcess, str]:
+    """The API as `ferry up` serves it (gunicorn), on a free port: it receives the
+    source's notifications."""
+    from dataclasses import replace
+
+    from common.runtime.supervisor import role_argv
+    from common.settings import child_environment
+
+    settings = replace(f.settings, api_bind=("127.0.0.1", free_port()))
+    url = "http://{}:{}".format(*settings.api_bind)
+    argv = role_argv("api", settings)
+    api = RoleProcess("api", [], child_environment(settings), http_ready(f"{url}/healthz"), argv)
+    try:
+        api.start().wait_ready(time.monotonic() + 60)
+    except BaseException:
+        api.stop()
+        raise
+    return api, url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pushes", type=int, default=50)
@@ -226,8 +246,8 @@ def main() -> None:
             tags = seed_bulk(src, args.rescan_repos, args.rescan_tags, args.rescan_kib)
             print(f"bulk: {tags} tags of {args.rescan_kib} KiB in {args.rescan_repos} repositories")
         with harness.ferry() as f:
-            live = LiveServer(f.app).start()
-            src_id, dst_id = connect(f, src, dst, live)
+            api, api_url = serve_api(f)
+            src_id, dst_id = connect(f, src, dst, api_url)
             worker = f.worker(args.concurrency, args.pool)
             rescans = Rescans(f, src_id, dst_id)
             try:
@@ -242,7 +262,7 @@ def main() -> None:
                 if rescans.is_alive():
                     rescans.join(600)
                 worker.stop()
-                live.stop()
+                api.stop()
         # Deliveries the API refused with 429 (FERRY_WEBHOOK_RATE_LIMIT), which the
         # registry retries in order, holding back every later event.
         refused = src.log_path.read_text(errors="replace").count("429 TOO MANY REQUESTS")
