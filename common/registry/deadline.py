@@ -22,7 +22,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 log = logging.getLogger("ferry.registry")
@@ -105,6 +105,12 @@ class Guard:
         stack = _stack()
         if stack and stack[-1] is self:
             stack.pop()
+
+    def fed(self, data: Iterable[bytes], seconds: float) -> Iterator[bytes]:
+        """An upload stream that gives the request ``seconds`` more with every piece sent."""
+        for chunk in data:
+            self.extend(seconds)
+            yield chunk
 
     def close(self) -> None:
         """The request is over: stop watching it (its connections may serve others now)."""

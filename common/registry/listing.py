@@ -21,7 +21,8 @@ from common.errors import ListingLimit, RegistryError, RepositoryNotFound
 from common.registry import auth as _auth
 from common.registry.auth import Scopes
 from common.registry.media import check_repository, is_repository, is_tag
-from common.registry.transport import Transport, origin_of
+from common.registry.transport import Transport
+from common.registry.urls import origin_of
 
 log = logging.getLogger("ferry.registry")
 

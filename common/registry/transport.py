@@ -33,10 +33,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import urllib3
 
@@ -47,6 +47,7 @@ from common.registry.deadline import STOP, Guard, Stopped, budget_end
 from common.registry.refusals import Refusals
 from common.registry.reply import Reply, read_limited
 from common.registry.retry import RetryPolicy
+from common.registry.urls import origin_of, path_of, with_params
 from common.security.netpolicy import check_redirect, check_url, parse_registry_url
 from common.settings import Settings, get_settings
 
@@ -70,17 +71,6 @@ _BROKEN = (
     OSError,
 )
 _HEADERS = {"User-Agent": "ferry/0.1"}
-
-
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``, host lowercased."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.lower()}"
-
-
-def path_of(url: str) -> str:
-    """A URL without its query: upload state and signed URLs stay out of logs."""
-    return urlsplit(url).path
 
 
 @dataclass(frozen=True)
@@ -127,9 +117,7 @@ class Transport:
         settings: Settings | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
-        # Connections kept alive per origin: a threads worker runs 8 copies of up to 4
-        # blobs each; a connection past the pool is closed after use (a new handshake,
-        # a round trip to a far registry, for the next request).
+        # Kept alive per origin: a threads worker runs 8 copies of up to 4 blobs each.
         pool_size: int = 32,
         token_cache: TokenCache | None = None,
         deadline: float | None = None,
@@ -358,8 +346,8 @@ class Transport:
     ) -> tuple[urllib3.BaseHTTPResponse, str]:
         """One try: the request, and the redirects it is allowed to follow; the final
         answer and its URL."""
-        url = _with_params(call.url, call.params)
-        data = call.data if call.replayable else _fed(call.data, guard, self.stall)
+        url = with_params(call.url, call.params)
+        data = call.data if call.replayable else guard.fed(call.data, self.stall)
         first = origin_of(url)
         for hop in range(MAX_HOPS):
             if hop and origin_of(url) != self.url:
@@ -408,18 +396,3 @@ class Transport:
             authenticate=False,
             read_limit=MAX_TOKEN_ANSWER_BYTES,
         )
-
-
-def _with_params(url: str, params: Any) -> str:
-    """``url`` with ``params`` (a mapping or pairs) added to its query."""
-    if not params:
-        return url
-    query = urlencode(params, doseq=True)
-    return f"{url}{'&' if urlsplit(url).query else '?'}{query}"
-
-
-def _fed(data: Iterable[bytes], guard: Guard, seconds: float) -> Iterator[bytes]:
-    """An upload stream that gives its request ``seconds`` more with every piece sent."""
-    for chunk in data:
-        guard.extend(seconds)
-        yield chunk

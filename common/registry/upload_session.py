@@ -21,7 +21,8 @@ from common.registry.blob_reader import BlobReader
 from common.registry.digest import check_digest
 from common.registry.media import check_repository
 from common.registry.reply import Reply
-from common.registry.transport import Transport, origin_of
+from common.registry.transport import Transport
+from common.registry.urls import origin_of
 
 log = logging.getLogger("ferry.registry.blobs")
 
