@@ -132,12 +132,10 @@ class Transport:
         check_url(self.url, self.settings)
         self._checked_origins = {self.url}
         self._origins_lock = threading.Lock()
-        self.timeout = timeout
         # Unless given: FERRY_REGISTRY_DEADLINE and FERRY_REGISTRY_STALL.
         self.deadline = float(deadline or self.settings.registry_deadline)
         self.stall = float(stall or self.settings.registry_stall)
         self.retry = retry or RetryPolicy()
-        self.verify_tls = verify_tls
         # Proxies, CA bundles and credentials come from explicit settings only (urllib3
         # reads no environment).
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
@@ -312,7 +310,8 @@ class Transport:
             ) from None
         resp, url = answer
         status = resp.status
-        log.debug("%s %s%s -> %d", call.method, origin_of(url), path_of(url), status)
+        if log.isEnabledFor(logging.DEBUG):  # two URL parses per request otherwise
+            log.debug("%s %s%s -> %d", call.method, origin_of(url), path_of(url), status)
         if (
             status == 401
             and step

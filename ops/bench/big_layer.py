@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from common.runtime.supervisor import DEFAULT_CONCURRENCY, DEFAULT_POOL, POOLS  # noqa: E402
 from ops.bench import harness, procstat  # noqa: E402
 from tests.support import oci  # noqa: E402
 from tests.support.registry import RegistryServer  # noqa: E402
@@ -105,9 +106,9 @@ def children(pid: int) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    # 0 / "": `ferry up`'s worker (common.runtime.supervisor).
-    parser.add_argument("--concurrency", type=int, default=0)
-    parser.add_argument("--pool", default="", choices=("", "threads", "prefork"))
+    # `ferry up`'s worker, unless told otherwise.
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--pool", default=DEFAULT_POOL, choices=POOLS)
     args = parser.parse_args()
     size = args.size_mib * MiB
 

@@ -20,6 +20,7 @@ import redis
 from cryptography.fernet import Fernet
 
 from common.domain.vocab import FINAL_TASK_STATUSES
+from common.runtime.supervisor import DEFAULT_CONCURRENCY, DEFAULT_POOL
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # FERRY_BENCH_REDIS_URL: another Redis database, for benchmarks running side by side.
@@ -58,12 +59,30 @@ class Ferry:
                 return task
             time.sleep(0.05)
 
-    def worker(self, concurrency: int = 0, pool: str = "") -> Any:
-        """A real Celery worker; `ferry up`'s pool and concurrency unless given."""
-        from common.runtime.supervisor import DEFAULT_CONCURRENCY, DEFAULT_POOL
-        from tests.support.worker import WorkerProcess
+    def serve_api(self) -> tuple[Any, str]:
+        """The API as `ferry up` serves it (gunicorn) on a free port, ready: the process
+        (stop it) and its URL."""
+        from dataclasses import replace
 
-        concurrency, pool = concurrency or DEFAULT_CONCURRENCY, pool or DEFAULT_POOL
+        from common.runtime.supervisor import role_argv
+        from common.settings import child_environment
+        from tests.support.registry import free_port
+        from tests.support.roles import RoleProcess, http_ready
+
+        settings = replace(self.settings, api_bind=("127.0.0.1", free_port()))
+        url = "http://{}:{}".format(*settings.api_bind)
+        env, ready = child_environment(settings), http_ready(f"{url}/healthz")
+        api = RoleProcess("api", [], env, ready, role_argv("api", settings))
+        try:
+            api.start().wait_ready(time.monotonic() + 60)
+        except BaseException:
+            api.stop()
+            raise
+        return api, url
+
+    def worker(self, concurrency: int = DEFAULT_CONCURRENCY, pool: str = DEFAULT_POOL) -> Any:
+        """A real Celery worker; `ferry up`'s pool and concurrency unless given."""
+        from tests.support.worker import WorkerProcess
 
         return WorkerProcess(
             self.settings, concurrency=concurrency, name="bench", pool=pool

@@ -39,7 +39,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -48,10 +47,10 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from common.runtime.supervisor import DEFAULT_CONCURRENCY, DEFAULT_POOL, POOLS  # noqa: E402
 from ops.bench import harness, procstat  # noqa: E402
 from tests.support import oci  # noqa: E402
-from tests.support.registry import RegistryServer, free_port  # noqa: E402
-from tests.support.roles import RoleProcess, http_ready  # noqa: E402
+from tests.support.registry import RegistryServer  # noqa: E402
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -191,9 +190,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repos", type=int, default=20)
     parser.add_argument("--tags", type=int, default=1000)
-    # 0 / "": `ferry up`'s worker (common.runtime.supervisor).
-    parser.add_argument("--concurrency", type=int, default=0)
-    parser.add_argument("--pool", default="", choices=("", "threads", "prefork"))
+    # `ferry up`'s worker, unless told otherwise.
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--pool", default=DEFAULT_POOL, choices=POOLS)
     args = parser.parse_args()
 
     src = RegistryServer(users={"alice": "alice-pw"})
@@ -229,17 +228,10 @@ def main() -> None:
 def bench(
     f: harness.Ferry, args: argparse.Namespace, noop: str, cold: str, cpu: procstat.CpuMeter
 ) -> None:
-    from common.runtime.supervisor import role_argv
-    from common.settings import child_environment
-
-    settings = replace(f.settings, api_bind=("127.0.0.1", free_port()))
-    url = "http://{}:{}".format(*settings.api_bind)
-    argv = role_argv("api", settings)
-    api = RoleProcess("api", [], child_environment(settings), http_ready(f"{url}/healthz"), argv)
+    api, url = f.serve_api()
     probe = ApiProbe(url, f.token, ["/rules", "/instances", f"/rules/{cold}/tasks", "/rules"])
     worker = None
     try:
-        api.start().wait_ready(time.monotonic() + 60)
         worker = f.worker(args.concurrency, args.pool)
         cpu.components["worker"] = procstat.by_group(worker.process.pid)
         cpu.components["api"] = procstat.by_group(api.process.pid)

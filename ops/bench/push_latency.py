@@ -47,10 +47,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from common.runtime.supervisor import DEFAULT_CONCURRENCY, DEFAULT_POOL, POOLS  # noqa: E402
 from ops.bench import harness  # noqa: E402
 from tests.support import oci  # noqa: E402
-from tests.support.registry import RegistryServer, free_port  # noqa: E402
-from tests.support.roles import RoleProcess, http_ready  # noqa: E402
+from tests.support.registry import RegistryServer  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -205,33 +205,13 @@ def report_rescans(runs: list[tuple[str, float, dict]]) -> None:
             )
 
 
-def serve_api(f: harness.Ferry) -> tuple[RoleProcess, str]:
-    """The API as `ferry up` serves it (gunicorn), on a free port: it receives the
-    source's notifications."""
-    from dataclasses import replace
-
-    from common.runtime.supervisor import role_argv
-    from common.settings import child_environment
-
-    settings = replace(f.settings, api_bind=("127.0.0.1", free_port()))
-    url = "http://{}:{}".format(*settings.api_bind)
-    argv = role_argv("api", settings)
-    api = RoleProcess("api", [], child_environment(settings), http_ready(f"{url}/healthz"), argv)
-    try:
-        api.start().wait_ready(time.monotonic() + 60)
-    except BaseException:
-        api.stop()
-        raise
-    return api, url
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pushes", type=int, default=50)
     parser.add_argument("--size-mib", type=float, default=2)
-    # 0 / "": `ferry up`'s worker (common.runtime.supervisor).
-    parser.add_argument("--concurrency", type=int, default=0)
-    parser.add_argument("--pool", default="", choices=("", "threads", "prefork"))
+    # `ferry up`'s worker, unless told otherwise.
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--pool", default=DEFAULT_POOL, choices=POOLS)
     parser.add_argument("--timeout", type=float, default=60, help="per push, seconds")
     parser.add_argument("--during-rescan", action="store_true")
     parser.add_argument("--rescan-repos", type=int, default=10)
@@ -246,7 +226,7 @@ def main() -> None:
             tags = seed_bulk(src, args.rescan_repos, args.rescan_tags, args.rescan_kib)
             print(f"bulk: {tags} tags of {args.rescan_kib} KiB in {args.rescan_repos} repositories")
         with harness.ferry() as f:
-            api, api_url = serve_api(f)
+            api, api_url = f.serve_api()
             src_id, dst_id = connect(f, src, dst, api_url)
             worker = f.worker(args.concurrency, args.pool)
             rescans = Rescans(f, src_id, dst_id)
