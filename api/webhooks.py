@@ -7,6 +7,8 @@ and creating tasks happen in the worker after the commit.
 
 from __future__ import annotations
 
+import time
+
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -17,7 +19,7 @@ from api.errors import ErrorSchema, error_response
 from common.domain import webhooks
 from common.errors import ValidationError
 from common.observe import metrics
-from common.services.webhooks import secret_matches, store_pushes
+from common.services.webhooks import RECENT_SECONDS, secret_matches, store_pushes
 from worker.dispatch import enqueue_push_event
 
 blp = Blueprint(
@@ -71,9 +73,10 @@ class Webhook(MethodView):
         """Receive a registry's push notification (Bearer webhook secret of the instance)."""
         settings = app_settings()
         # An unknown instance and a wrong secret look the same to the caller.
-        secret = _bearer_secret()
+        secret, started = _bearer_secret(), time.monotonic()
         # Checked against recently read secrets first: most deliveries are pulls.
-        if not secret_matches(settings, instance_id, secret, recent=True):
+        recently = started - RECENT_SECONDS
+        if not secret_matches(settings, instance_id, secret, since=recently):
             return error_response(401, "missing or wrong webhook secret for this instance")
         mimetype = request.mimetype or ""
         if mimetype not in CONTENT_TYPES:
@@ -88,8 +91,9 @@ class Webhook(MethodView):
         except ValidationError as exc:
             return error_response(400, exc.message, exc.errors)
         g.webhook_events = len(parsed.pushes)  # none: not counted by the rate limit
-        # What is stored must pass a fresh check (a secret rotated out seconds ago).
-        if parsed.pushes and not secret_matches(settings, instance_id, secret):
+        # What is stored must pass a check read in this request (not a secret rotated out
+        # seconds ago).
+        if parsed.pushes and not secret_matches(settings, instance_id, secret, since=started):
             return error_response(401, "missing or wrong webhook secret for this instance")
         new_ids = store_pushes(settings, instance_id, parsed.pushes)
         # Only after the commit: the worker must find the rows.

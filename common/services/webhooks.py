@@ -26,30 +26,31 @@ _recent_lock = threading.Lock()
 
 
 def secret_matches(
-    settings: Settings, instance_id: UUID, secret: str | None, *, recent: bool = False
+    settings: Settings, instance_id: UUID, secret: str | None, *, since: float | None = None
 ) -> bool:
     """True when ``secret`` is the instance's current webhook secret, or its previous one
     within the grace period after a rotation.
 
-    With ``recent`` the secrets read in the last :data:`RECENT_SECONDS` may answer, without
-    a database read: for deliveries that store nothing (a rotated-out secret can then be
-    taken for that long more, and gets nothing for it).
+    With ``since`` (a ``time.monotonic()`` value) the secrets this process read after it
+    may answer, without a database read: ``now - RECENT_SECONDS`` for deliveries that
+    store nothing (a rotated-out secret can be taken that long more, and gets nothing for
+    it); the start of the request, to reuse only this request's own read.
     An unknown instance and a wrong secret give the same answer.
     """
     if not secret:
         return False
-    now = time.monotonic()
-    if recent:
+    if since is not None:
         with _recent_lock:
             seen = _recent.get(instance_id)
-        if seen is not None and seen[0] > now and matches(secret, *seen[1]):
+        if seen is not None and seen[0] >= since and matches(secret, *seen[1]):
             return True
+    read_at = time.monotonic()
     with database.transaction(settings) as conn:
         hashes = webhook_secret_hashes(conn, instance_id)
     with _recent_lock:
         if len(_recent) > 10_000:  # bounded: instances come and go
             _recent.clear()
-        _recent[instance_id] = (now + RECENT_SECONDS, tuple(hashes))
+        _recent[instance_id] = (read_at, tuple(hashes))
     return matches(secret, *hashes)
 
 
